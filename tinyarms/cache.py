@@ -1,0 +1,105 @@
+"""The result cache: SQLite, content-addressed, shared by the CLI, the daemon and the scans.
+
+A key is the hash of (tinyarms version, rule-set digest, file path, content hash), so a result
+is reused only when nothing that could change it has changed. The cache is an optimisation:
+when it cannot be opened or written (read-only disk, disk full, a corrupt file) linting goes on
+without it and the error is reported, never raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tinyarms import __version__
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+_CHUNK = 500  # stay well under SQLite's bound-parameter limit
+
+
+def key(digest: str, rel: str, raw: bytes) -> str:
+    content = hashlib.sha256(raw).hexdigest()
+    return hashlib.sha256(f"{__version__}\0{digest}\0{rel}\0{content}".encode()).hexdigest()
+
+
+class Cache:
+    def __init__(self, path: Path):
+        self.path = path
+        self.error: str | None = None
+        self.hits = 0
+        self.misses = 0
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = self._open()
+        except (sqlite3.Error, OSError) as exc:
+            self._fail("open", exc)
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            if "not a database" not in str(exc) and "malformed" not in str(exc):
+                raise
+            # A damaged cache holds nothing worth keeping: set it aside and start again.
+            self.path.rename(self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}"))
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(_SCHEMA)
+        return db
+
+    def _fail(self, what: str, exc: Exception) -> None:
+        self.error = f"cache {what} failed ({self.path}): {exc}"
+        from tinyarms.log import get_logger
+
+        get_logger().warning("cache_error", operation=what, path=str(self.path), error=str(exc))
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        keys = list(keys)
+        found: dict[str, dict[str, Any]] = {}
+        if self._db is not None:
+            try:
+                for i in range(0, len(keys), _CHUNK):
+                    chunk = keys[i : i + _CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    for k, value in self._db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk):
+                        found[k] = json.loads(value)
+            except (sqlite3.Error, ValueError) as exc:
+                self._fail("read", exc)
+                found = {}
+        self.hits += len(found)
+        self.misses += len(keys) - len(found)
+        return found
+
+    def put_many(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        if self._db is None:
+            return
+        now = time.time()
+        rows = [(k, json.dumps(v, separators=(",", ":")), now) for k, v in items]
+        if not rows:
+            return
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?)", rows)
+        except sqlite3.Error as exc:
+            self._fail("write", exc)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

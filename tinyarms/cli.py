@@ -1,0 +1,69 @@
+"""The ``tinyarms`` command line. One function per subcommand; heavy imports stay inside them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tinyarms import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tinyarms.commands import lint
+
+    parser = argparse.ArgumentParser(prog="tinyarms", description="A local, private code reviewer.")
+    parser.add_argument("--version", action="version", version=f"tinyarms {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = commands.add_parser("lint", help="lint files, directories or the staged changes")
+    lint.add_lint_arguments(p)
+    p.set_defaults(run=lint.run_lint)
+
+    p = commands.add_parser("baseline", help="record today's findings so only new ones fail")
+    sub = p.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)
+    w = sub.add_parser("write", help="write the current findings' fingerprints to FILE")
+    w.add_argument("file", type=Path, metavar="FILE")
+    lint.add_arguments(w)
+    w.set_defaults(run=lint.run_baseline_write)
+
+    p = commands.add_parser("rules", help="print the rules reference (Markdown) of the active skills")
+    p.add_argument("--skill", action="append", metavar="NAME")
+    p.set_defaults(run=_run_rules)
+    return parser
+
+
+def _run_rules(args: argparse.Namespace) -> int:
+    from tinyarms.config import find_root
+    from tinyarms.docs import rules_markdown
+    from tinyarms.skills import BUILTIN_SKILLS, load_skills
+
+    skills = load_skills(find_root(Path.cwd()))
+    names = args.skill or [n for n in BUILTIN_SKILLS if n in skills] + sorted(set(skills) - set(BUILTIN_SKILLS))
+    sys.stdout.write(rules_markdown([skills[n][0] for n in names]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    from tinyarms import log
+    from tinyarms.yamlio import ConfigError
+
+    log.set_verbosity(-1 if args.quiet else args.verbose)
+    try:
+        return args.run(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"tinyarms: error: {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tinyarms: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,156 @@
+"""Configuration: its schema, its layers, and where each layer lives.
+
+Layers, later wins: built-in ``config/default.yaml`` < user config < repo ``.tinyarms.yaml`` <
+environment (``TINYARMS_*``, ``OLLAMA_HOST``) < command-line flags. Each layer is validated on
+its own, so an error names the file (or variable) it came from; mappings merge key by key and
+lists replace. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tinyarms import resources
+from tinyarms.skills import LanguageName, Severity
+from tinyarms.yamlio import ConfigError, Document, load_file, validation_problems
+
+REPO_CONFIG = ".tinyarms.yaml"
+ENV_PREFIX = "TINYARMS_"
+# Environment variables that locate things rather than set config keys.
+ENV_RESERVED = frozenset({"TINYARMS_HOME", "TINYARMS_CONFIG", "TINYARMS_LOG_LEVEL"})
+
+
+class RuleOverride(BaseModel):
+    """What ``.tinyarms.yaml`` may change about a rule, by id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | None = None
+    severity: Severity | None = None
+    message: str | None = None
+    suggestion: str | None = None
+    languages: list[LanguageName] | None = None
+    files: list[str] | None = None
+    exclude: list[str] | None = None
+    params: dict[str, Any] | None = None
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fail_on: Literal["error", "warning", "never"] = "warning"
+    skills: list[str] | None = Field(
+        None, description="skills `tinyarms lint` runs; null = code-linting-fast plus the repo's own skills"
+    )
+    exclude: list[str] = []
+    max_file_bytes: int = Field(1 << 20, ge=1)
+    budget: float = Field(5.0, gt=0)
+    on_model_unavailable: Literal["skip", "fail"] = "skip"
+    cache: bool = True
+    rules: dict[str, RuleOverride] = {}
+
+
+@dataclass(slots=True)
+class Layer:
+    source: str  # a file path, "environment" or "command line"
+    doc: Document
+
+
+@dataclass(slots=True)
+class LoadedConfig:
+    config: Config
+    layers: list[Layer] = field(default_factory=list)
+
+
+def user_config_path() -> Path:
+    explicit = os.environ.get("TINYARMS_CONFIG")
+    if explicit:
+        return Path(explicit)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("tinyarms", appauthor=False)) / "config.yaml"
+
+
+def find_root(start: Path) -> Path | None:
+    """The nearest ancestor holding ``.tinyarms.yaml`` or ``.git``: the project root."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / REPO_CONFIG).is_file() or (folder / ".git").exists():
+            return folder
+    return None
+
+
+def load_config(root: Path | None, cli: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> LoadedConfig:
+    layers = [_file_layer(resources.data_dir("config") / "default.yaml", "<built-in>/config/default.yaml")]
+    user = user_config_path()
+    if user.is_file():
+        layers.append(_file_layer(user, str(user)))
+    if root is not None and (root / REPO_CONFIG).is_file():
+        layers.append(_file_layer(root / REPO_CONFIG, str(root / REPO_CONFIG)))
+    layers.append(env_layer(os.environ if env is None else env))
+    if cli:
+        layers.append(Layer("command line", Document("command line", cli, {(): 1})))
+
+    problems: list[str] = []
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        data = layer.doc.data
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            problems.append(f"{layer.doc.path}:1: config must be a mapping of keys to values")
+            continue
+        try:
+            Config.model_validate(data)
+        except ValidationError as exc:
+            problems += validation_problems(layer.doc, exc)
+            continue
+        merged = merge(merged, data)
+    if problems:
+        raise ConfigError(problems)
+    return LoadedConfig(Config.model_validate(merged), layers)
+
+
+def _file_layer(path: Path, shown: str) -> Layer:
+    return Layer(shown, load_file(path, shown))
+
+
+def env_layer(environ: dict[str, str] | os._Environ[str]) -> Layer:
+    """``TINYARMS_FAIL_ON=error``; nested keys with ``__``: ``TINYARMS_RULES__FILE_SIZE__ENABLED=false``."""
+    import yaml
+
+    data: dict[str, Any] = {}
+    lines: dict[tuple[str | int, ...], int] = {(): 1}
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__")]
+        if len(keys) >= 3 and keys[0] == "rules":  # rule ids use dashes, env names cannot
+            keys[1] = keys[1].replace("_", "-")
+        try:
+            value = yaml.safe_load(environ[name])
+        except yaml.YAMLError:
+            value = environ[name]
+        target = data
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+            if not isinstance(target, dict):
+                break
+        else:
+            target[keys[-1]] = value
+    return Layer("environment", Document("environment (TINYARMS_*)", data, lines))
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,19 @@
+"""The rules reference, generated from the skill YAML (the README's table is this output)."""
+
+from __future__ import annotations
+
+from tinyarms.skills import Skill
+
+
+def rules_markdown(skills: list[Skill]) -> str:
+    out = []
+    for skill in skills:
+        out.append(f"### `{skill.name}`\n\n{skill.description.strip()}\n")
+        out.append("| rule | level | engine | severity | languages | what it finds |")
+        out.append("|---|---|---|---|---|---|")
+        for rule in skill.rules:
+            languages = ", ".join(rule.languages) or "any"
+            description = " ".join(rule.description.split()).replace("|", "\\|")
+            out.append(f"| `{rule.id}` | {rule.level} | {rule.engine} | {rule.severity} | {languages} | {description} |")
+        out.append("")
+    return "\n".join(out) + "\n"

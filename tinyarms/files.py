@@ -1,0 +1,230 @@
+"""Which files a lint reads, and their bytes: paths walked honouring .gitignore, or the index.
+
+Directories are walked with ``git ls-files`` inside a repository and with ``pathspec`` over
+``.gitignore`` files outside one; only files some rule applies to are taken. Files named
+explicitly are always taken. ``--staged`` reads the staged blobs, not the working files.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tinyarms.finding import Skipped
+from tinyarms.levels.level0 import Job
+from tinyarms.ruleset import RuleSet
+from tinyarms.source import language_of
+from tinyarms.yamlio import ConfigError
+
+_ALWAYS_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
+
+
+@dataclass(slots=True)
+class Collected:
+    jobs: list[Job] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    out_of_scope: int = 0
+    excluded: int = 0
+
+
+def git_root(path: Path) -> Path | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--show-toplevel"],
+            capture_output=True, text=True, check=False,
+        )
+    except OSError:
+        return None
+    return Path(out.stdout.strip()) if out.returncode == 0 else None
+
+
+class Namer:
+    """Turns absolute paths into the two names a file has: shown (cwd) and rel (root)."""
+
+    def __init__(self, root: Path | None, cwd: Path):
+        self.root = root.resolve() if root else None
+        self.cwd = cwd.resolve()
+
+    def rel(self, path: Path) -> str:
+        base = self.root or self.cwd
+        try:
+            return path.relative_to(base).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def shown(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.cwd).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+
+def in_scope(ruleset: RuleSet, rel: str) -> bool:
+    return bool(ruleset.rules_for(rel, language_of(rel)))
+
+
+def collect_paths(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: int) -> Collected:
+    out = Collected()
+    seen: set[Path] = set()
+    for arg in paths or ["."]:
+        given = Path(arg)
+        absolute = given if given.is_absolute() else namer.cwd / given
+        if not absolute.exists() and not absolute.is_symlink():
+            raise ConfigError([f"{arg}: no such file or directory"])
+        if absolute.is_dir():
+            candidates = _walk(absolute, namer)
+            explicit = False
+        else:
+            candidates = [Path(os.path.abspath(absolute))]
+            explicit = True
+        for path in candidates:
+            if path in seen:
+                continue
+            seen.add(path)
+            rel = namer.rel(path)
+            if ruleset.excluded(rel):
+                out.excluded += 1
+                continue
+            if not explicit and not in_scope(ruleset, rel):
+                out.out_of_scope += 1
+                continue
+            _read(path, rel, namer, out, max_bytes)
+    return out
+
+
+def _read(path: Path, rel: str, namer: Namer, out: Collected, max_bytes: int) -> None:
+    shown = namer.shown(path)
+    if path.is_symlink() and namer.root is not None:
+        target = path.resolve()
+        if not target.is_relative_to(namer.root):
+            out.skipped.append(Skipped(shown, "symlink-outside", f"symlink to {target}, outside the repository"))
+            return
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)  # one byte over the cap is enough to know it is over
+    except OSError as exc:
+        out.skipped.append(Skipped(shown, "unreadable", f"cannot read: {exc.strerror or exc}"))
+        return
+    out.jobs.append(Job(shown, rel, raw))
+
+
+def _walk(folder: Path, namer: Namer) -> list[Path]:
+    if namer.root is not None and (namer.root / ".git").exists():
+        listed = _git_ls_files(folder)
+        if listed is not None:
+            return listed
+    return _walk_with_gitignore(folder)
+
+
+def _git_ls_files(folder: Path) -> list[Path] | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(folder), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--full-name", "."],
+            capture_output=True, check=False,
+        )
+        top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    except OSError:
+        return None
+    if out.returncode != 0 or top.returncode != 0:
+        return None
+    root = Path(top.stdout.strip())
+    paths = []
+    for name in sorted(set(out.stdout.split(b"\0"))):
+        if name:
+            path = root / os.fsdecode(name)
+            if path.is_file() or path.is_symlink():  # deleted-but-unstaged files are listed too
+                paths.append(path)
+    return paths
+
+
+def _walk_with_gitignore(folder: Path) -> list[Path]:
+    import pathspec
+
+    found: list[Path] = []
+    specs: list[tuple[Path, pathspec.GitIgnoreSpec]] = []
+
+    def ignored(path: Path, is_dir: bool) -> bool:
+        for base, spec in specs:
+            if path.is_relative_to(base):
+                rel = path.relative_to(base).as_posix() + ("/" if is_dir else "")
+                if spec.match_file(rel):
+                    return True
+        return False
+
+    for current, dirs, files in os.walk(folder):
+        here = Path(current)
+        specs = [(b, s) for b, s in specs if here.is_relative_to(b)]
+        gitignore = here / ".gitignore"
+        if gitignore.is_file():
+            try:
+                specs.append((here, pathspec.GitIgnoreSpec.from_lines(gitignore.read_text("utf-8", "replace").splitlines())))
+            except (OSError, ValueError):
+                pass
+        dirs[:] = sorted(d for d in dirs if d not in _ALWAYS_SKIPPED_DIRS and not ignored(here / d, True))
+        found += [here / f for f in sorted(files) if not ignored(here / f, False)]
+    return found
+
+
+def collect_staged(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: int) -> Collected:
+    """The staged content of the staged files (added, copied, modified, renamed)."""
+    if namer.root is None:
+        raise ConfigError(["--staged: not inside a git repository"])
+    root = namer.root
+    pathspecs = [namer.rel(Path(os.path.abspath(namer.cwd / p))) for p in paths]
+    names = _git(root, ["diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR", "--", *pathspecs])
+    files = [os.fsdecode(n) for n in names.split(b"\0") if n]
+    out = Collected()
+    if not files:
+        return out
+    entries = _git(root, ["ls-files", "-s", "-z", "--", *files])
+    wanted: list[tuple[str, str]] = []
+    for entry in entries.split(b"\0"):
+        if not entry:
+            continue
+        meta, name = entry.split(b"\t", 1)
+        mode, sha, _stage = meta.split()
+        rel = os.fsdecode(name)
+        shown = namer.shown(root / rel)
+        if ruleset.excluded(rel):
+            out.excluded += 1
+        elif not in_scope(ruleset, rel):
+            out.out_of_scope += 1
+        elif mode == b"160000":
+            out.out_of_scope += 1  # a submodule: its own repository lints itself
+        elif mode == b"120000":
+            out.skipped.append(Skipped(shown, "symlink", "staged symlink: its target is not linted through the link"))
+        else:
+            wanted.append((rel, sha.decode()))
+    blobs = _cat_blobs(root, [sha for _, sha in wanted])
+    for rel, sha in wanted:
+        out.jobs.append(Job(namer.shown(root / rel), rel, blobs[sha]))
+    return out
+
+
+def _git(root: Path, args: list[str]) -> bytes:
+    result = subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=False)
+    if result.returncode != 0:
+        raise ConfigError([f"git {args[0]} failed: {result.stderr.decode(errors='replace').strip()}"])
+    return result.stdout
+
+
+def _cat_blobs(root: Path, shas: list[str]) -> dict[str, bytes]:
+    """Blob contents through one ``git cat-file --batch`` process."""
+    if not shas:
+        return {}
+    result = subprocess.run(
+        ["git", "-C", str(root), "cat-file", "--batch"],
+        input="".join(f"{s}\n" for s in shas).encode(), capture_output=True, check=False,
+    )
+    data = result.stdout
+    blobs: dict[str, bytes] = {}
+    pos = 0
+    for sha in shas:
+        end = data.index(b"\n", pos)
+        header = data[pos:end].split()
+        size = int(header[2])
+        blobs[sha] = data[end + 1 : end + 1 + size]
+        pos = end + 1 + size + 1
+    return blobs

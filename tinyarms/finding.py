@@ -1,0 +1,117 @@
+"""The records every part of tinyarms passes around: a finding, a skipped check, a lint result.
+
+Plain dataclasses inside the program; their ``to_dict`` shapes are the JSON contract of
+``tinyarms lint --format json`` and of the daemon's replies (DESIGN.md, "Finding").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SEVERITIES = ("error", "warning", "info")
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+_WS = re.compile(r"\s+")
+
+
+@dataclass(slots=True)
+class Finding:
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    rule: str
+    skill: str
+    severity: str
+    message: str
+    suggestion: str | None = None
+    level: int = 0
+    engine: str = "pattern"
+    model: str | None = None
+    confidence: float = 1.0
+    fingerprint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class Skipped:
+    """A file or a check that was not done, and why. Nothing is dropped silently."""
+
+    path: str | None
+    reason: str  # a stable code: binary, encoding, too-large, unreadable, model-unavailable, ...
+    message: str
+    rule: str | None = None
+    level: int | None = None
+    hint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Skipped:
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class LintResult:
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "findings": [f.to_dict() for f in self.findings],
+            "skipped": [s.to_dict() for s in self.skipped],
+            "stats": self.stats,
+        }
+
+
+def normalise_line(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def assign_fingerprints(path: str, findings: list[Finding], lines: list[str]) -> None:
+    """Give each finding a fingerprint that survives code moving up or down.
+
+    It hashes the path, the rule, the finding's line with whitespace normalised, and the
+    occurrence index of that (rule, line content) pair in the file, so two identical lines
+    stay distinct and an edit elsewhere in the file changes nothing.
+    """
+    seen: dict[tuple[str, str], int] = {}
+    for f in sorted(findings, key=lambda f: (f.line, f.column, f.rule)):
+        content = normalise_line(lines[f.line - 1]) if 0 < f.line <= len(lines) else ""
+        key = (f.rule, content)
+        index = seen.get(key, 0)
+        seen[key] = index + 1
+        digest = hashlib.sha256(f"{path}\0{f.rule}\0{content}\0{index}".encode()).hexdigest()
+        f.fingerprint = digest[:20]
+
+
+def fails(finding: Finding, fail_on: str) -> bool:
+    """Whether a finding fails the run; ``info`` never does."""
+    if finding.severity == "info":
+        return False
+    return SEVERITY_RANK[finding.severity] >= SEVERITY_RANK[fail_on]
+
+
+@dataclass(slots=True, frozen=True)
+class RuleMeta:
+    """What a renderer needs to know about a rule (SARIF's tool.driver.rules, help text)."""
+
+    id: str
+    skill: str
+    description: str
+    severity: str
+    level: int
+    engine: str
+    suggestion: str | None = None

@@ -1,0 +1,46 @@
+"""Logging through structlog: readable on a terminal, JSON lines in a file for the daemon."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+_configured = False
+_verbosity = 0
+
+
+def set_verbosity(verbosity: int) -> None:
+    """Remember the level; structlog is imported only when something is logged."""
+    global _verbosity
+    _verbosity = verbosity
+
+
+def configure(verbosity: int = 0, json_file: str | None = None) -> None:
+    """verbosity: -1 quiet (errors only), 0 warnings, 1 info, 2+ debug."""
+    global _configured
+    import structlog
+
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    processors: list[Any] = [structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso")]
+    if json_file:
+        stream = open(json_file, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives as long as the process
+        processors += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+    else:
+        stream = sys.stderr
+        processors.append(structlog.dev.ConsoleRenderer(colors=stream.isatty()))
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+    _configured = True
+
+
+def get_logger(**bound: Any) -> Any:
+    if not _configured:
+        configure(_verbosity)
+    import structlog
+
+    return structlog.get_logger("tinyarms", **bound)

@@ -1,0 +1,26 @@
+"""The state directory: everything tinyarms writes lives under one folder, private to the user."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def state_dir(create: bool = True) -> Path:
+    """``$TINYARMS_HOME``, else the per-user platform default (e.g. ``~/.local/state/tinyarms``)."""
+    explicit = os.environ.get("TINYARMS_HOME")
+    if explicit:
+        path = Path(explicit).expanduser()
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_state_dir("tinyarms", appauthor=False))
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    return path
+
+
+def cache_path() -> Path:
+    return state_dir() / "cache.db"

@@ -1,0 +1,84 @@
+"""hardcoded-colors: hex, rgb()/rgba()/hsl()/hsla() colour literals outside the design tokens.
+
+In CSS a colour is a declaration value; in Python and JS/TS/JSX it lives in a string (a style
+object, a className with a Tailwind arbitrary value like ``bg-[#ff0000]``, a styled-components
+template). Comments are never searched. Custom property definitions (``--brand: #3b82f6``) are
+token definitions and ``var(--x, #000)`` is a token reference, so both are fine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from tinyarms.rules import Context, HardcodedColorsParams, Hit
+from tinyarms.source import Source
+
+_COLOR = re.compile(
+    r"(?<![\w&/?#-])#(?:[0-9a-fA-F]{8}|[0-9a-fA-F]{6}|[0-9a-fA-F]{3,4})(?![\w-])"
+    r"|\b(?:rgba?|hsla?)\(\s*-?[\d.]+(?:deg|%)?\s*[,\s]\s*-?[\d.]+%?[^)]*\)",
+    re.ASCII,
+)
+_LETTERS_ONLY = re.compile(r"#[a-fA-F]{3,4}")
+_CSS_HIDDEN = re.compile(r"\bvar\([^()]*(?:\([^()]*\)[^()]*)*\)|\burl\([^)]*\)|/\*.*?\*/", re.S)
+
+
+def check(src: Source, params: HardcodedColorsParams, ctx: Context) -> Iterator[Hit]:
+    if src.language == "css":
+        yield from _css(src)
+    else:
+        yield from _strings(src, frozenset(params.ignore_attributes))
+
+
+def _css(src: Source) -> Iterator[Hit]:
+    for decl in src.captures("declaration"):
+        prop = decl.child(0)
+        if prop is not None and prop.type == "property_name" and src.node_text(prop).startswith("--"):
+            continue
+        start = prop.end_byte if prop is not None else decl.start_byte
+        text = src.data[start : decl.end_byte].decode("utf-8", "replace")
+        masked = _CSS_HIDDEN.sub(lambda m: " " * len(m.group()), text)
+        for hit, _ in _hits(src, start, text, masked):
+            yield hit
+
+
+def _strings(src: Source, ignore_attributes: frozenset[str]) -> Iterator[Hit]:
+    for node in src.captures("string"):
+        if _is_docstring(node) or _owner_name(src, node) in ignore_attributes:
+            continue
+        text = src.node_text(node)
+        if "#" not in text and "(" not in text:
+            continue
+        whole_string_is_colour = _COLOR.fullmatch(text.strip("'\"`").strip()) is not None
+        for hit, offset in _hits(src, node.start_byte, text, text):
+            # "#add", "#fed" are words as often as colours: they count only where a colour is
+            # expected (the whole string, a CSS value after ':', a Tailwind '[...]').
+            if _LETTERS_ONLY.fullmatch(hit.values["value"]) and not (
+                whole_string_is_colour or text[:offset].rstrip().endswith((":", "["))
+            ):
+                continue
+            yield hit
+
+
+def _hits(src: Source, base: int, text: str, masked: str) -> Iterator[tuple[Hit, int]]:
+    for match in _COLOR.finditer(masked):
+        value = text[match.start() : match.end()]
+        start = base + len(text[: match.start()].encode("utf-8"))
+        yield Hit(start, start + len(value.encode("utf-8")), {"value": value}), match.start()
+
+
+def _is_docstring(node) -> bool:
+    parent = node.parent
+    return parent is not None and parent.type == "expression_statement" and parent.named_child_count == 1
+
+
+def _owner_name(src: Source, node) -> str | None:
+    """The JSX attribute or object key a string is the value of, if any."""
+    parent = node.parent
+    if parent is None:
+        return None
+    if parent.type == "jsx_attribute" or parent.type == "pair":
+        key = parent.child(0)
+        if key is not None and key is not node:
+            return src.node_text(key).strip("'\"")
+    return None

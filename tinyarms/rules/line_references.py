@@ -1,0 +1,33 @@
+"""line-references: comments that cite line numbers of code ("see line 42", "L120", "app.py:42").
+
+Line numbers in comments rot the moment code above them moves; name the function or the
+symbol instead. Only comments are searched, never strings or docstrings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from tinyarms.rules import Context, Hit, LineReferencesParams
+from tinyarms.source import Source
+
+_REFERENCE = re.compile(
+    r"\blines?\s+\d+(?:\s*(?:-|–|to|and)\s*\d+)?\b"
+    r"|(?<![\w/.-])#?L\d{2,}(?:-L?\d+)?\b"
+    r"|\b[\w./-]+\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|css|scss):\d+\b",
+    re.IGNORECASE,
+)
+_CAPITAL_L = re.compile(r"#?L\d")
+
+
+def check(src: Source, params: LineReferencesParams, ctx: Context) -> Iterator[Hit]:
+    for node in src.captures("comment"):
+        text = src.node_text(node)
+        for match in _REFERENCE.finditer(text):
+            value = match.group()
+            if value[:2].lower() in ("l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9", "#l"):
+                if not _CAPITAL_L.match(value):
+                    continue  # "l10n" and friends; only a capital L cites a line
+            start = node.start_byte + len(text[: match.start()].encode("utf-8"))
+            yield Hit(start, start + len(value.encode("utf-8")), {"value": value})

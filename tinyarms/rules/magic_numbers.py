@@ -1,0 +1,117 @@
+"""magic-numbers: numeric literals whose meaning has no name.
+
+A number is fine when it is on the allow-list, or when something names it: a constant
+definition (``MAX_RETRIES = 5``, ``const TIMEOUT_MS = 3000``), a default argument, a keyword
+argument or JSX prop, an enum member, an array index, a literal type. Tests are exempt through
+the rule's ``exclude`` globs. Python and JS/TS only: CSS values are the design-tokens rule's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from tinyarms.rules import Context, Hit, MagicNumbersParams
+from tinyarms.source import Source
+
+_UPPER = re.compile(r"_*[A-Z][A-Z0-9_]*")
+# Nodes a number may sit inside and still belong to the same named value:
+# ``TIMEOUT = 60 * 5``, ``SIZES = (8, 16)``, ``const THEME = {gap: 8}``.
+_TRANSPARENT = frozenset({
+    "binary_operator", "binary_expression", "unary_operator", "unary_expression",
+    "parenthesized_expression", "tuple", "list", "set", "dictionary", "pair", "expression_list",
+    "array", "object", "as_expression", "satisfies_expression", "type_assertion",
+})
+_NAMED_OWNERS = frozenset({
+    "default_parameter", "typed_default_parameter", "keyword_argument",  # Python
+    "assignment_pattern", "required_parameter", "optional_parameter",  # JS/TS defaults
+    "enum_assignment", "enum_body", "literal_type", "jsx_expression", "jsx_attribute",
+})
+_ENUM_BASES = re.compile(r"\b(?:Enum|IntEnum|StrEnum|Flag|IntFlag)\b")
+
+
+def check(src: Source, params: MagicNumbersParams, ctx: Context) -> Iterator[Hit]:
+    if src.language not in ("python", "javascript", "typescript", "tsx"):
+        return
+    allow = frozenset(params.allow)
+    for node in src.captures("number"):
+        value = _value(src.node_text(node))
+        if value is None:
+            continue
+        outer = node
+        parent = node.parent
+        if parent is not None and parent.type in ("unary_operator", "unary_expression"):
+            if src.data[parent.start_byte : parent.start_byte + 1] == b"-":
+                value = -value
+                outer = parent
+                parent = parent.parent
+        if value in allow:
+            continue
+        if _is_named(src, outer):
+            continue
+        text = src.data[outer.start_byte : outer.end_byte].decode("utf-8", "replace")
+        yield Hit(outer.start_byte, outer.end_byte, {"value": text})
+
+
+def _value(text: str) -> float | None:
+    text = text.replace("_", "").rstrip("nNlL")
+    try:
+        if len(text) > 1 and text[0] == "0" and text[1] in "xXoObB":
+            return float(int(text, 0))
+        if text.endswith(("j", "J")):
+            return None
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _is_named(src: Source, node) -> bool:
+    child = node
+    parent = node.parent
+    while parent is not None and parent.type in _TRANSPARENT:
+        if parent.type == "pair" and parent.child_by_field_name("key") == child:
+            return True  # a number used as a key names itself: {404: "not found"}
+        child, parent = parent, parent.parent
+    if parent is None:
+        return False
+    kind = parent.type
+    if kind in _NAMED_OWNERS:
+        return True
+    if kind in ("subscript", "slice", "subscript_expression"):
+        return parent.child_by_field_name("value") != child and parent.child_by_field_name("object") != child
+    if kind == "assignment":  # Python
+        left = parent.child_by_field_name("left")
+        if left is None or parent.child_by_field_name("right") != child:
+            return False
+        return _is_constant_name(src, left) or _in_enum_body(src, parent)
+    if kind == "variable_declarator":  # JS/TS
+        name = parent.child_by_field_name("name")
+        declaration = parent.parent
+        is_const = declaration is not None and declaration.type == "lexical_declaration" and (
+            src.data[declaration.start_byte : declaration.start_byte + 5] == b"const"
+        )
+        return is_const or (name is not None and _is_constant_name(src, name))
+    if kind in ("public_field_definition", "field_definition"):
+        name = parent.child_by_field_name("name") or parent.child_by_field_name("property")
+        head = src.data[parent.start_byte : child.start_byte]
+        return b"readonly" in head or (name is not None and _is_constant_name(src, name))
+    return False
+
+
+def _is_constant_name(src: Source, node) -> bool:
+    if node.type == "attribute":  # self.MAX_SIZE = 10, cls.LIMIT = 3
+        node = node.child_by_field_name("attribute") or node
+    if node.type not in ("identifier", "property_identifier"):
+        return False
+    return _UPPER.fullmatch(src.node_text(node)) is not None
+
+
+def _in_enum_body(src: Source, assignment) -> bool:
+    block = assignment.parent.parent if assignment.parent is not None else None
+    if block is None or block.type != "block" or block.parent is None:
+        return False
+    klass = block.parent
+    if klass.type != "class_definition":
+        return False
+    bases = klass.child_by_field_name("superclasses")
+    return bases is not None and _ENUM_BASES.search(src.node_text(bases)) is not None

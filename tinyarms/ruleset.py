@@ -1,0 +1,196 @@
+"""The rule set a lint runs: skills chosen, overrides applied, globs compiled, hashed.
+
+This is where config meets skills. The result is plain data that can be sent to worker
+processes and whose hash keys the result cache: change a rule's parameter and every cached
+result made with the old value stops matching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from tinyarms import __version__
+from tinyarms.config import Config, LoadedConfig, load_config
+from tinyarms.finding import RuleMeta
+from tinyarms.skills import ParamsError, Rule, Skill, load_skills, validate_params
+from tinyarms.yamlio import ConfigError, did_you_mean, format_loc, validation_messages
+
+
+@dataclass(slots=True)
+class ActiveRule:
+    id: str
+    skill: str
+    engine: str
+    level: int
+    severity: str
+    message: str
+    suggestion: str | None
+    description: str
+    check: str | None
+    languages: tuple[str, ...]
+    files: tuple[str, ...]
+    exclude: tuple[str, ...]
+    params: dict[str, Any]
+
+    def meta(self) -> RuleMeta:
+        return RuleMeta(self.id, self.skill, self.description, self.severity, self.level, self.engine, self.suggestion)
+
+
+@dataclass
+class RuleSet:
+    rules: list[ActiveRule]
+    exclude: tuple[str, ...] = ()
+    root: str | None = None
+    _matchers: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def digest(self) -> str:
+        payload = json.dumps(
+            [__version__, self.exclude, [asdict(r) for r in self.rules]],
+            sort_keys=True, default=str,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+    def rules_for(self, rel: str, language: str | None) -> list[ActiveRule]:
+        """The rules that apply to a file: by language or ``files`` glob, minus ``exclude``."""
+        out = []
+        for rule in self.rules:
+            if rule.languages or rule.files:
+                if not ((language is not None and language in rule.languages) or self._match(rule.files, rel)):
+                    continue
+            if rule.exclude and self._match(rule.exclude, rel):
+                continue
+            out.append(rule)
+        return out
+
+    def excluded(self, rel: str) -> bool:
+        return bool(self.exclude) and self._match(self.exclude, rel)
+
+    def _match(self, globs: tuple[str, ...], rel: str) -> bool:
+        if not globs:
+            return False
+        spec = self._matchers.get(globs)  # type: ignore[call-overload]
+        if spec is None:
+            import pathspec
+
+            spec = pathspec.GitIgnoreSpec.from_lines(globs)
+            self._matchers[globs] = spec  # type: ignore[index]
+        return spec.match_file(rel)
+
+    def meta(self) -> dict[str, RuleMeta]:
+        return {r.id: r.meta() for r in self.rules}
+
+
+@dataclass(slots=True)
+class Settings:
+    """Everything a lint needs to know before it reads a file."""
+
+    config: Config
+    ruleset: RuleSet
+    root: Path | None
+    skills: dict[str, tuple[Skill, str]]
+    loaded: LoadedConfig
+
+
+def load_settings(
+    root: Path | None,
+    cli: dict[str, Any] | None = None,
+    skill_names: list[str] | None = None,
+    select: list[str] | None = None,
+    ignore: list[str] | None = None,
+) -> Settings:
+    loaded = load_config(root, cli)
+    skills = load_skills(root)
+    config = loaded.config
+    names = skill_names or config.skills or _default_skills(skills)
+    unknown = [n for n in names if n not in skills]
+    if unknown:
+        raise ConfigError(
+            [f"unknown skill {n!r}{did_you_mean(n, skills)}; known skills: {', '.join(sorted(skills))}" for n in unknown]
+        )
+    rules = _apply_overrides(skills, names, loaded)
+    known_ids = {r.id for skill, _ in skills.values() for r in skill.rules}
+    for option, ids in (("--select", select), ("--ignore", ignore)):
+        for rule_id in ids or ():
+            if rule_id not in known_ids:
+                raise ConfigError([f"{option}: no rule {rule_id!r}{did_you_mean(rule_id, known_ids)}"])
+    if select:
+        rules = [r for r in rules if r.id in select]
+    if ignore:
+        rules = [r for r in rules if r.id not in ignore]
+    ruleset = RuleSet(rules, tuple(config.exclude), str(root) if root else None)
+    return Settings(config, ruleset, root, skills, loaded)
+
+
+def _default_skills(skills: dict[str, tuple[Skill, str]]) -> list[str]:
+    # The pre-commit set: the fast skill plus every repo skill that needs no deep model.
+    return ["code-linting-fast"] + [
+        name for name, (skill, shown) in skills.items()
+        if not shown.startswith("<built-in>") and 3 not in skill.levels
+    ]
+
+
+def _apply_overrides(skills: dict[str, tuple[Skill, str]], names: list[str], loaded: LoadedConfig) -> list[ActiveRule]:
+    by_id: dict[str, tuple[Rule, str]] = {r.id: (r, name) for name, (s, _) in skills.items() for r in s.rules}
+    overrides = loaded.config.rules
+    problems = []
+    for rule_id in overrides:
+        if rule_id not in by_id:
+            problems.append(f"{_where(loaded, ('rules', rule_id))}: rules.{rule_id}: no rule with this id"
+                            f"{did_you_mean(rule_id, by_id)}")
+    active: list[ActiveRule] = []
+    for name in names:
+        skill, _ = skills[name]
+        for rule in skill.rules:
+            override = overrides.get(rule.id)
+            data = rule.model_dump()
+            if override is not None:
+                changes = override.model_dump(exclude_none=True)
+                params = changes.pop("params", None)
+                data.update(changes)
+                if params is not None:
+                    data["params"] = {**rule.params, **params}
+            if not data["enabled"]:
+                continue
+            try:
+                params_model = validate_params(rule, data["params"])
+            except ParamsError as exc:
+                for loc, message in validation_messages(exc.error, ("rules", rule.id, "params")):
+                    problems.append(f"{_where(loaded, loc)}: {format_loc(loc)}: {message}")
+                continue
+            params = params_model.model_dump() if hasattr(params_model, "model_dump") else dict(params_model)
+            active.append(
+                ActiveRule(
+                    id=rule.id, skill=name, engine=rule.engine, level=rule.level, severity=data["severity"],
+                    message=data["message"], suggestion=data["suggestion"], description=rule.description,
+                    check=rule.check_name, languages=tuple(data["languages"]), files=tuple(data["files"]),
+                    exclude=tuple(data["exclude"]), params=params,
+                )
+            )
+    if problems:
+        raise ConfigError(problems)
+    return active
+
+
+def _where(loaded: LoadedConfig, loc: tuple[str, ...]) -> str:
+    """``file:line`` of the last layer that set ``loc``."""
+    for layer in reversed(loaded.layers):
+        doc = layer.doc
+        probe = loc
+        while probe:
+            if probe in doc.lines:
+                return f"{doc.path}:{doc.lines[probe]}"
+            probe = probe[:-1]
+    return loaded.layers[-1].doc.path if loaded.layers else "config"
+
+
+def ruleset_paths_root(paths: list[Path]) -> Path | None:
+    from tinyarms.config import find_root
+
+    start = paths[0] if paths else Path.cwd()
+    return find_root(start if start.is_dir() else start.parent)
