@@ -19,7 +19,10 @@ _COLOR = re.compile(
     r"|\b(?:rgba?|hsla?)\(\s*-?[\d.]+(?:deg|%)?\s*[,\s]\s*-?[\d.]+%?[^)]*\)",
     re.ASCII,
 )
-_LETTERS_ONLY = re.compile(r"#[a-fA-F]{3,4}")
+_SHORT_HEX = re.compile(r"#[0-9a-fA-F]{3,4}")
+# "#add", "issue #123": short hex is a word or a number as often as a colour, so in a string it
+# counts only where the string reads as CSS (a declaration, a Tailwind value, a border shorthand).
+_CSS_LIKE = re.compile(r"[:;\[]|\d(?:px|r?em|%|vh|vw)\b|\b(?:solid|dashed|dotted|double)\b")
 _CSS_HIDDEN = re.compile(r"\bvar\([^()]*(?:\([^()]*\)[^()]*)*\)|\burl\([^)]*\)|/\*.*?\*/", re.S)
 
 
@@ -38,8 +41,7 @@ def _css(src: Source) -> Iterator[Hit]:
         start = prop.end_byte if prop is not None else decl.start_byte
         text = src.data[start : decl.end_byte].decode("utf-8", "replace")
         masked = _CSS_HIDDEN.sub(lambda m: " " * len(m.group()), text)
-        for hit, _ in _hits(src, start, text, masked):
-            yield hit
+        yield from _hits(src, start, text, masked)
 
 
 def _strings(src: Source, ignore_attributes: frozenset[str]) -> Iterator[Hit]:
@@ -49,22 +51,22 @@ def _strings(src: Source, ignore_attributes: frozenset[str]) -> Iterator[Hit]:
         text = src.node_text(node)
         if "#" not in text and "(" not in text:
             continue
-        whole_string_is_colour = _COLOR.fullmatch(text.strip("'\"`").strip()) is not None
-        for hit, offset in _hits(src, node.start_byte, text, text):
-            # "#add", "#fed" are words as often as colours: they count only where a colour is
-            # expected (the whole string, a CSS value after ':', a Tailwind '[...]').
-            if _LETTERS_ONLY.fullmatch(hit.values["value"]) and not (
-                whole_string_is_colour or text[:offset].rstrip().endswith((":", "["))
-            ):
-                continue
+        css_like = None
+        for hit in _hits(src, node.start_byte, text, text):
+            if _SHORT_HEX.fullmatch(hit.values["value"]):
+                if css_like is None:
+                    inner = text.strip("'\"`").strip()
+                    css_like = _COLOR.fullmatch(inner) is not None or _CSS_LIKE.search(inner) is not None
+                if not css_like:
+                    continue
             yield hit
 
 
-def _hits(src: Source, base: int, text: str, masked: str) -> Iterator[tuple[Hit, int]]:
+def _hits(src: Source, base: int, text: str, masked: str) -> Iterator[Hit]:
     for match in _COLOR.finditer(masked):
         value = text[match.start() : match.end()]
         start = base + len(text[: match.start()].encode("utf-8"))
-        yield Hit(start, start + len(value.encode("utf-8")), {"value": value}), match.start()
+        yield Hit(start, start + len(value.encode("utf-8")), {"value": value})
 
 
 def _is_docstring(node) -> bool:

@@ -1,0 +1,63 @@
+from tests.conftest import LintCode, at
+
+RULE = "magic-numbers"
+
+
+def values(findings):
+    return [(f.line, f.column, f.message.split()[2].rstrip(";")) for f in findings]
+
+
+def test_python_flags_unnamed_numbers_only(lint_code: LintCode) -> None:
+    code = (
+        "import enum\n"
+        "MAX_RETRIES = 5\n"
+        "TIMEOUT: float = 2.5 * 60\n"
+        "SIZES = (8, 32)\n"
+        "class Color(enum.Enum):\n"
+        "    RED = 3\n"
+        "def fetch(url, retries=7, *, backoff: float = 1.5):\n"
+        "    for attempt in range(retries * 3):\n"
+        "        wait(attempt, jitter=0.25)\n"
+        "    return data[3] + data[1:9] + 42 - 1\n"
+        "x = -1\n"
+        "y = -17\n"
+    )
+    assert values(lint_code(code, "pkg/net.py", rule=RULE)) == [
+        (*at(code, 8, "3"), "3"), (*at(code, 10, "42"), "42"), (*at(code, 12, "-17"), "-17"),
+    ]
+
+
+def test_js_ts_constants_defaults_enums_indexes_and_literal_types(lint_code: LintCode) -> None:
+    code = (
+        "const TIMEOUT_MS = 3000;\n"
+        "const timeoutMs = 4500;\n"
+        "let delay = 250;\n"
+        "enum Level { Low = 3, High = 9 }\n"
+        "type Dice = 4 | 6;\n"
+        "function f(a: number = 7, b = 8) { return xs[5] + a * 13; }\n"
+        "class K { static readonly LIMIT = 40; width = 640; }\n"
+        "setTimeout(refresh, 4999);\n"
+    )
+    assert values(lint_code(code, "src/a.ts", rule=RULE)) == [
+        (*at(code, line, v), v) for line, v in ((3, "250"), (6, "13"), (7, "640"), (8, "4999"))
+    ]
+
+
+def test_allow_list_matches_by_value_and_is_configurable(lint_code: LintCode) -> None:
+    code = "a = 0x10 + 1.0 + 1_000 + 100.0\nb = 7\n"
+    assert values(lint_code(code, "m.py", rule=RULE)) == [(2, 5, "7")]
+    assert values(lint_code(code, "m.py", rule=RULE, params={"allow": [7]})) == [
+        (*at(code, 1, v), v) for v in ("0x10", "1.0", "1_000", "100.0")
+    ]
+
+
+def test_tests_are_exempt(lint_code: LintCode) -> None:
+    code = "assert add(2, 40) == 42\n"
+    assert lint_code(code, "tests/test_add.py", rule=RULE) == []
+    assert lint_code(code.replace("assert", "expect("), "src/add.test.ts", rule=RULE) == []
+    assert len(lint_code(code, "src/add.py", rule=RULE)) == 2
+
+
+def test_jsx_props_are_named(lint_code: LintCode) -> None:
+    code = "export const G = () => <Grid cols={3} gap={17} />;\nconst n = compute(17);\n"
+    assert values(lint_code(code, "G.tsx", rule=RULE)) == [(*at(code, 2, "17"), "17")]

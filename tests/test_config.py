@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tinyarms.config import load_config
+from tinyarms.ruleset import load_settings
+from tinyarms.yamlio import ConfigError
+
+
+def rule(settings, rule_id):
+    return next(r for r in settings.ruleset.rules if r.id == rule_id)
+
+
+def test_builtin_defaults() -> None:
+    config = load_config(None, env={}).config
+    assert (config.fail_on, config.budget, config.max_file_bytes, config.on_model_unavailable) == ("warning", 5.0, 1 << 20, "skip")
+
+
+def test_layers_later_wins_and_mappings_merge(repo: Path, isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = isolated_env / "user.yaml"
+    user.write_text("fail_on: error\nbudget: 3\nrules:\n  file-size: {params: {max_lines: 100}, severity: info}\n")
+    monkeypatch.setenv("TINYARMS_CONFIG", str(user))
+    (repo / ".tinyarms.yaml").write_text("budget: 4\nrules:\n  file-size: {severity: error}\n  magic-numbers: {enabled: false}\n")
+    monkeypatch.setenv("TINYARMS_MAX_FILE_BYTES", "2048")
+    monkeypatch.setenv("TINYARMS_RULES__LINE_REFERENCES__SEVERITY", "warning")
+    settings = load_settings(repo, {"budget": 1.5})
+    assert settings.config.fail_on == "error"  # user
+    assert settings.config.budget == 1.5  # command line over repo over user
+    assert settings.config.max_file_bytes == 2048  # environment
+    size = rule(settings, "file-size")
+    assert (size.severity, size.params["max_lines"]) == ("error", 100)  # repo severity, user params kept
+    assert rule(settings, "line-references").severity == "warning"
+    assert "magic-numbers" not in {r.id for r in settings.ruleset.rules}
+
+
+def test_params_override_merges_into_the_rules_own(repo: Path) -> None:
+    (repo / ".tinyarms.yaml").write_text("rules:\n  import-aliases: {params: {aliases: {'~/': 'app/'}}}\n")
+    params = rule(load_settings(repo), "import-aliases").params
+    assert params["aliases"] == {"~/": "app/"} and params["min_depth"] == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("fail_on: sometimes\n", ".tinyarms.yaml:1: fail_on: 'sometimes' is not one of error, warning, never"),
+        ("budget: 5\nbugdet: 4\n", ".tinyarms.yaml:2: bugdet: unknown key"),
+        ("rules:\n  magic-number: {enabled: false}\n", ".tinyarms.yaml:2: rules.magic-number: no rule with this id (did you mean 'magic-numbers'?)"),
+        ("rules:\n  file-size:\n    params:\n      max_lines: -3\n", ".tinyarms.yaml:4: rules.file-size.params.max_lines: Input should be greater than or equal to 1"),
+        ("rules:\n  file-size: {colour: red}\n", ".tinyarms.yaml:2: rules.file-size.colour: unknown key"),
+        ("fail_on: [\n", ".tinyarms.yaml:2: YAML error"),
+        ("!!python/object:os.system {}\n", ".tinyarms.yaml:1: YAML error: could not determine a constructor"),
+    ],
+)
+def test_bad_repo_config_is_exit_2_naming_file_line_and_field(repo: Path, text: str, problem: str) -> None:
+    (repo / ".tinyarms.yaml").write_text(text)
+    (repo / "a.py").write_text("x = 1\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings(repo)
+    assert any(p.startswith(f"{repo}/{problem}") for p in error.value.problems), error.value.problems
+    result = run_cli("lint", "a.py", cwd=repo)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"tinyarms: error: {repo}/{problem}" in result.stderr
+
+
+def test_bad_environment_value_names_the_variable_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TINYARMS_FAIL_ON", "loudly")
+    with pytest.raises(ConfigError) as error:
+        load_settings(None)
+    assert error.value.problems == ["environment (TINYARMS_*):1: fail_on: 'loudly' is not one of error, warning, never"]
+
+
+def test_unknown_skill_and_rule_selection_are_usage_errors(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n")
+    result = run_cli("lint", "--skill", "code-linting-fats", "a.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown skill 'code-linting-fats' (did you mean 'code-linting-fast'?)" in result.stderr
+    result = run_cli("lint", "--select", "magic-number", "a.py", cwd=tmp_path)
+    assert result.returncode == 2 and "--select: no rule 'magic-number'" in result.stderr

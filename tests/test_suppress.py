@@ -1,0 +1,42 @@
+from tests.conftest import LintCode, run_cli
+
+
+def test_same_line_line_above_and_several_ids(lint_code: LintCode) -> None:
+    code = (
+        "a = 41  # tinyarms: ignore[magic-numbers]\n"
+        "b = 42\n"  # the trailing comment above covers only its own line
+        "# tinyarms: ignore[hardcoded-colors, magic-numbers]\n"
+        'c = f(43, "#ff0000")\n'
+        "d = 44  # tinyarms: ignore[hardcoded-colors]\n"  # wrong id: still reported
+        "e = 45  # tinyarms: ignore\n"  # bare: every rule
+    )
+    outcome = lint_code(code, "m.py", outcome=True)
+    assert [(f.line, f.rule) for f in outcome.findings] == [(2, "magic-numbers"), (5, "magic-numbers")]
+    assert outcome.suppressed == 4
+
+
+def test_ignore_file(lint_code: LintCode) -> None:
+    code = "a = 41\n# tinyarms: ignore-file[magic-numbers]\nb = '#ff0000'\n"
+    assert [f.rule for f in lint_code(code, "m.py")] == ["hardcoded-colors"]
+
+
+def test_jsx_and_css_comments(lint_code: LintCode) -> None:
+    tsx = 'const A = () => (\n  <div>\n    {/* tinyarms: ignore[hardcoded-colors] */}\n    <p className="text-[#00ff00]" />\n  </div>\n);\n'
+    assert lint_code(tsx, "A.tsx", rule="hardcoded-colors") == []
+    css = "/* tinyarms: ignore[hardcoded-colors] */\na { color: #fff; }\nb { color: #000; }\n"
+    assert [f.line for f in lint_code(css, "a.css", rule="hardcoded-colors")] == [3]
+
+
+def test_unused_suppressions_are_reported_on_request(tmp_path) -> None:
+    (tmp_path / "m.py").write_text(
+        "a = 1  # tinyarms: ignore[magic-numbers]\nb = 77  # tinyarms: ignore[magic-numbers, hardcoded-colors]\n"
+    )
+    quiet = run_cli("lint", "--format", "text", "m.py", cwd=tmp_path)
+    assert quiet.returncode == 0 and "unused" not in quiet.stdout
+    loud = run_cli("lint", "--format", "text", "--report-unused-ignores", "m.py", cwd=tmp_path)
+    assert loud.returncode == 1
+    lines = [line for line in loud.stdout.splitlines() if "unused-suppression" in line]
+    assert lines == [
+        "m.py:1:10: unused-suppression [warning] unused suppression: 'magic-numbers' matched no finding",
+        "m.py:2:11: unused-suppression [warning] unused suppression: 'hardcoded-colors' matched no finding",
+    ]

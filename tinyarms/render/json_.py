@@ -1,0 +1,25 @@
+"""``--format json``: the LintResult contract itself (DESIGN.md, "Finding"), nothing added.
+
+Scripts parse this, so it is exactly ``LintResult.to_dict()``; non-ASCII stays readable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from tinyarms.render import escape_surrogates
+
+if TYPE_CHECKING:
+    from tinyarms.finding import LintResult, RuleMeta
+
+
+def render(
+    result: LintResult,
+    rules: Mapping[str, RuleMeta],
+    *,
+    fail_on: str = "warning",
+    color: bool = False,
+) -> str:
+    return escape_surrogates(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)) + "\n"
