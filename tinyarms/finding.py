@@ -19,6 +19,9 @@ _WS = re.compile(r"\s+")
 
 @dataclass(slots=True)
 class Finding:
+    """One violation. Lines and columns are 1-based and count characters (Unicode code points),
+    not bytes; ``end_column`` is exclusive, as in SARIF."""
+
     path: str
     line: int
     column: int

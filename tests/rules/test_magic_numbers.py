@@ -61,3 +61,15 @@ def test_tests_are_exempt(lint_code: LintCode) -> None:
 def test_jsx_props_are_named(lint_code: LintCode) -> None:
     code = "export const G = () => <Grid cols={3} gap={17} />;\nconst n = compute(17);\n"
     assert values(lint_code(code, "G.tsx", rule=RULE)) == [(*at(code, 2, "17"), "17")]
+
+
+def test_python_annotations_and_class_field_defaults(lint_code: LintCode) -> None:
+    code = (
+        "class Options:\n"
+        "    level: Literal[0, 2, 3] = 3\n"
+        "    retries: int = 4\n"
+        "    window = 30\n"  # no annotation: a plain class attribute, not a field default
+        "def f():\n"
+        "    count: int = 5\n"  # an annotated local is not a field
+    )
+    assert values(lint_code(code, "opts.py", rule=RULE)) == [(*at(code, 4, "30"), "30"), (*at(code, 6, "5"), "5")]

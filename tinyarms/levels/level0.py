@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +142,8 @@ def lint_many(linter: Linter, jobs: list[Job], workers: int | None = None) -> It
         for job in jobs:
             yield linter.lint(job)
         return
+    from concurrent.futures import ProcessPoolExecutor
+
     batches = list(_batches(jobs, max(total // (workers * 8), 64 << 10)))
     with ProcessPoolExecutor(
         workers, mp_context=_context(), initializer=_init_worker,

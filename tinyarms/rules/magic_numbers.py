@@ -26,6 +26,7 @@ _NAMED_OWNERS = frozenset({
     "default_parameter", "typed_default_parameter", "keyword_argument",  # Python
     "assignment_pattern", "required_parameter", "optional_parameter",  # JS/TS defaults
     "enum_assignment", "enum_body", "literal_type", "jsx_expression", "jsx_attribute",
+    "type",  # Python annotations: Literal[0, 2, 3]
 })
 _ENUM_BASES = re.compile(r"\b(?:Enum|IntEnum|StrEnum|Flag|IntFlag)\b")
 
@@ -83,7 +84,10 @@ def _is_named(src: Source, node) -> bool:
         left = parent.child_by_field_name("left")
         if left is None or parent.child_by_field_name("right") != child:
             return False
-        return _is_constant_name(src, left) or _in_enum_body(src, parent)
+        if _is_constant_name(src, left) or _in_enum_body(src, parent):
+            return True
+        # a dataclass or pydantic field default (`retries: int = 3` in a class body) is a default value
+        return parent.child_by_field_name("type") is not None and _in_class_body(parent)
     if kind == "variable_declarator":  # JS/TS
         name = parent.child_by_field_name("name")
         declaration = parent.parent
@@ -106,12 +110,16 @@ def _is_constant_name(src: Source, node) -> bool:
     return _UPPER.fullmatch(src.node_text(node)) is not None
 
 
-def _in_enum_body(src: Source, assignment) -> bool:
+def _in_class_body(assignment):
     block = assignment.parent.parent if assignment.parent is not None else None
     if block is None or block.type != "block" or block.parent is None:
-        return False
-    klass = block.parent
-    if klass.type != "class_definition":
+        return None
+    return block.parent if block.parent.type == "class_definition" else None
+
+
+def _in_enum_body(src: Source, assignment) -> bool:
+    klass = _in_class_body(assignment)
+    if klass is None:
         return False
     bases = klass.child_by_field_name("superclasses")
     return bases is not None and _ENUM_BASES.search(src.node_text(bases)) is not None
