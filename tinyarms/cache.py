@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -39,6 +40,7 @@ class Cache:
         self.error: str | None = None
         self.hits = 0
         self.misses = 0
+        self._lock = threading.Lock()  # the daemon lints on several threads; one connection
         self._db: sqlite3.Connection | None = None
         try:
             self._db = self._open()
@@ -73,11 +75,13 @@ class Cache:
         found: dict[str, dict[str, Any]] = {}
         if self._db is not None:
             try:
-                for i in range(0, len(keys), _CHUNK):
-                    chunk = keys[i : i + _CHUNK]
-                    marks = ",".join("?" * len(chunk))
-                    for k, value in self._db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk):
-                        found[k] = json.loads(value)
+                with self._lock:
+                    rows = []
+                    for i in range(0, len(keys), _CHUNK):
+                        chunk = keys[i : i + _CHUNK]
+                        marks = ",".join("?" * len(chunk))
+                        rows += self._db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk).fetchall()
+                found = {k: json.loads(value) for k, value in rows}
             except (sqlite3.Error, ValueError) as exc:
                 self._fail("read", exc)
                 found = {}
@@ -93,13 +97,30 @@ class Cache:
         if not rows:
             return
         try:
-            with self._db:
+            with self._lock, self._db:
                 self._db.execute("BEGIN")
                 self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?)", rows)
         except sqlite3.Error as exc:
             self._fail("write", exc)
 
-    def close(self) -> None:
+    def summary(self) -> dict[str, Any]:
+        """Entries, bytes on disk and this process's hit rate, for ``tinyarms status``."""
+        entries = None
         if self._db is not None:
-            self._db.close()
-            self._db = None
+            try:
+                with self._lock:
+                    entries = self._db.execute("SELECT count(*) FROM results").fetchone()[0]
+            except sqlite3.Error as exc:
+                self._fail("read", exc)
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+        asked = self.hits + self.misses
+        return {
+            "path": str(self.path), "entries": entries, "size_bytes": size, "hits": self.hits,
+            "misses": self.misses, "hit_rate": round(self.hits / asked, 3) if asked else None, "error": self.error,
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

@@ -29,6 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_arguments(w)
     w.set_defaults(run=lint.run_baseline_write)
 
+    from tinyarms.commands import daemon, status
+
+    p = commands.add_parser("daemon", help="start, stop or check the background daemon")
+    daemon.add_arguments(p)
+    p.set_defaults(run=daemon.run)
+
+    p = commands.add_parser("status", help="what the daemon is doing (exit 3 when it is not running)")
+    status.add_arguments(p)
+    p.set_defaults(run=status.run)
+
     p = commands.add_parser("rules", help="print the rules reference (Markdown) of the active skills")
     p.add_argument("--skill", action="append", metavar="NAME")
     p.set_defaults(run=_run_rules)

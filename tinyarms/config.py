@@ -16,13 +16,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tinyarms import resources
+from tinyarms.paths import ENV_PREFIX, ENV_RESERVED
 from tinyarms.skills import LanguageName, Severity
 from tinyarms.yamlio import ConfigError, Document, load_file, validation_problems
 
 REPO_CONFIG = ".tinyarms.yaml"
-ENV_PREFIX = "TINYARMS_"
-# Environment variables that locate things rather than set config keys.
-ENV_RESERVED = frozenset({"TINYARMS_HOME", "TINYARMS_CONFIG", "TINYARMS_LOG_LEVEL"})
 
 
 class RuleOverride(BaseModel):
@@ -40,6 +38,13 @@ class RuleOverride(BaseModel):
     params: dict[str, Any] | None = None
 
 
+class DaemonConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    idle_timeout: float | None = Field(None, gt=0, description="seconds without requests before the daemon exits")
+    request_timeout: float = Field(10.0, gt=0, description="seconds a client may take to send its request")
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -53,6 +58,7 @@ class Config(BaseModel):
     on_model_unavailable: Literal["skip", "fail"] = "skip"
     cache: bool = True
     rules: dict[str, RuleOverride] = {}
+    daemon: DaemonConfig = DaemonConfig()
 
 
 @dataclass(slots=True)

@@ -44,3 +44,35 @@ def get_logger(**bound: Any) -> Any:
     import structlog
 
     return structlog.get_logger("tinyarms", **bound)
+
+
+LOG_MAX_BYTES = 5 << 20
+LOG_BACKUPS = 3
+
+
+def configure_daemon(path: Any) -> None:
+    """The daemon logs JSON lines to a rotating file under the state directory."""
+    global _configured
+    import logging.handlers
+
+    import structlog
+
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("tinyarms")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO if _verbosity <= 0 else logging.DEBUG)
+    logger.propagate = False
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.dict_tracebacks,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logger.level),
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+    _configured = True

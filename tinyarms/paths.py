@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+ENV_PREFIX = "TINYARMS_"
+# Environment variables that locate things rather than set config keys.
+ENV_RESERVED = frozenset({"TINYARMS_HOME", "TINYARMS_CONFIG", "TINYARMS_LOG_LEVEL"})
+
 
 def state_dir(create: bool = True) -> Path:
     """``$TINYARMS_HOME``, else the per-user platform default (e.g. ``~/.local/state/tinyarms``)."""

@@ -29,13 +29,23 @@ class LintOptions:
     workers: int | None = None
 
 
-def run(settings: Settings, jobs: list[Job], options: LintOptions | None = None) -> LintResult:
+def run(
+    settings: Settings, jobs: list[Job], options: LintOptions | None = None, store: result_cache.Cache | None = None,
+) -> LintResult:
+    """Lint ``jobs``. The daemon passes its long-lived ``store``; otherwise a cache is opened and
+    closed here."""
     options = options or LintOptions()
     started = time.perf_counter()
     ruleset = settings.ruleset
     digest = ruleset.digest + (":unused" if options.report_unused else "")
 
-    store, cache_error = _open_cache(settings, options)
+    use_cache = options.use_cache and settings.config.cache
+    owned = use_cache and store is None
+    cache_error = None
+    if not use_cache:
+        store = None
+    elif owned:
+        store, cache_error = _open_cache()
     keys = [result_cache.key(digest, job.rel, job.raw) for job in jobs]
     cached = store.get_many(keys) if store is not None else {}
     misses = [(k, job) for k, job in zip(keys, jobs) if k not in cached]
@@ -44,7 +54,8 @@ def run(settings: Settings, jobs: list[Job], options: LintOptions | None = None)
     if store is not None:
         store.put_many((k, outcome.to_dict()) for k, outcome in fresh.items())
         cache_error = store.error
-        store.close()
+        if owned:
+            store.close()
 
     result = LintResult()
     suppressed = lines = linted = 0
@@ -77,9 +88,7 @@ def run(settings: Settings, jobs: list[Job], options: LintOptions | None = None)
     return result
 
 
-def _open_cache(settings: Settings, options: LintOptions) -> tuple[result_cache.Cache | None, str | None]:
-    if not (options.use_cache and settings.config.cache):
-        return None, None
+def _open_cache() -> tuple[result_cache.Cache | None, str | None]:
     from tinyarms.paths import cache_path
 
     try:

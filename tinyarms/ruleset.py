@@ -103,8 +103,11 @@ def load_settings(
     skill_names: list[str] | None = None,
     select: list[str] | None = None,
     ignore: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Settings:
-    loaded = load_config(root, cli)
+    """``env``: the TINYARMS_* variables of the client (the daemon's own environment is not the
+    user's shell's); None reads this process's environment."""
+    loaded = load_config(root, cli, env)
     skills = load_skills(root)
     config = loaded.config
     names = skill_names or config.skills or _default_skills(skills)

@@ -100,11 +100,7 @@ class Source:
 def decode(path: str, raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, bytes] | Skipped:
     """Text and UTF-8 bytes of a file's content, or why it cannot be linted."""
     if len(raw) > max_bytes:
-        return Skipped(
-            path, "too-large",
-            f"file is {_size(len(raw))}, over the {_size(max_bytes)} cap",
-            hint="raise max_file_bytes in .tinyarms.yaml to lint it",
-        )
+        return too_large(path, len(raw), max_bytes)
     if b"\0" in raw[:8192]:
         return Skipped(path, "binary", "binary file (contains NUL bytes)")
     if raw.startswith(_BOM):
@@ -137,6 +133,13 @@ def _declared_encoding(raw: bytes) -> str | None:
             return match.group(1).decode("ascii")
     match = _CSS_CHARSET.match(raw[:128])
     return match.group(1).decode("ascii") if match else None
+
+
+def too_large(path: str, size: int, max_bytes: int) -> Skipped:
+    return Skipped(
+        path, "too-large", f"file is {_size(size)}, over the {_size(max_bytes)} cap",
+        hint="raise max_file_bytes in .tinyarms.yaml to lint it",
+    )
 
 
 def _size(n: int) -> str:

@@ -1,4 +1,8 @@
-"""``tinyarms lint`` and ``tinyarms baseline write``: collect files, run the router, render."""
+"""``tinyarms lint`` and ``tinyarms baseline write``: flags in, a ``LintJob`` run, output out.
+
+Through the daemon when one runs (it has everything loaded and cached), in this process
+otherwise or with ``--no-daemon``.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tinyarms import baseline, router
-from tinyarms.finding import LintResult, fails
-from tinyarms.ruleset import Settings, load_settings
+if TYPE_CHECKING:
+    from tinyarms.lintjob import LintJob
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,61 +39,42 @@ def _ids(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def settings_for(args: argparse.Namespace) -> Settings:
-    from tinyarms.config import find_root
+def job_from(args: argparse.Namespace) -> LintJob:
+    from tinyarms.lintjob import LintJob
 
-    cwd = Path.cwd()
-    first = Path(args.paths[0]) if args.paths else cwd
-    start = first if first.is_dir() else first.parent
-    root = find_root(start if start.exists() else cwd)
-    cli: dict = {}
-    if args.fail_on:
-        cli["fail_on"] = args.fail_on
-    if args.budget is not None:
-        cli["budget"] = args.budget
-    return load_settings(root, cli, args.skill, args.select, args.ignore)
-
-
-def lint(args: argparse.Namespace) -> tuple[Settings, LintResult]:
-    from tinyarms import files
-
-    settings = settings_for(args)
-    namer = files.Namer(settings.root, Path.cwd())
-    collect = files.collect_staged if args.staged else files.collect_paths
-    collected = collect(args.paths, settings.ruleset, namer, settings.config.max_file_bytes)
-    options = router.LintOptions(use_cache=not args.no_cache, report_unused=args.report_unused_ignores)
-    result = router.run(settings, collected.jobs, options)
-    result.skipped = collected.skipped + result.skipped
-    result.stats["files_skipped"] += sum(1 for s in collected.skipped if s.rule is None)
-    result.stats["out_of_scope"] = collected.out_of_scope
-    result.stats["excluded"] = collected.excluded
-    return settings, result
+    return LintJob(
+        paths=args.paths, staged=args.staged, skill=args.skill, select=args.select, ignore=args.ignore,
+        fail_on=args.fail_on, budget=args.budget, baseline=getattr(args, "baseline", None),
+        report_unused=args.report_unused_ignores, no_cache=args.no_cache,
+    )
 
 
 def run_lint(args: argparse.Namespace) -> int:
-    from tinyarms import render
-
-    fingerprints = baseline.read(args.baseline) if args.baseline else None
-    settings, result = lint(args)
-    if fingerprints is not None:
-        baseline.apply(result, fingerprints)
     color = args.format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    output = render.render(args.format, result, settings.ruleset.meta(), fail_on=settings.config.fail_on, color=color)
-    sys.stdout.write(output)
-    return exit_code(settings, result)
+    if not args.no_daemon:
+        from tinyarms import client
 
+        answered = client.lint_through_daemon(args, color)
+        if answered is not None:
+            output, code = answered
+            sys.stdout.write(output)
+            return code
+    from tinyarms import lintjob, render
 
-def exit_code(settings: Settings, result: LintResult) -> int:
-    fail_on = settings.config.fail_on
-    if fail_on != "never" and any(fails(f, fail_on) for f in result.findings):
-        return 1
-    if settings.config.on_model_unavailable == "fail" and any(s.reason == "model-unavailable" for s in result.skipped):
-        return 1
-    return 0
+    job = job_from(args)
+    cwd = Path.cwd()
+    settings = lintjob.load(job, cwd)
+    result = lintjob.execute(job, cwd, settings)
+    sys.stdout.write(render.render(args.format, result, settings.ruleset.meta(), fail_on=settings.config.fail_on, color=color))
+    return lintjob.exit_code(settings, result)
 
 
 def run_baseline_write(args: argparse.Namespace) -> int:
-    _, result = lint(args)
+    from tinyarms import baseline, lintjob
+
+    job = job_from(args)
+    cwd = Path.cwd()
+    result = lintjob.execute(job, cwd, lintjob.load(job, cwd))
     count = baseline.write(args.file, result)
     print(f"wrote {count} findings to {args.file}", file=sys.stderr)
     return 0

@@ -1,0 +1,42 @@
+"""``tinyarms daemon start|stop|restart|status|run``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tinyarms.paths import state_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("start", "stop", "restart", "status", "run"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from tinyarms.daemon import control
+
+    home = state_dir()
+    if args.action == "run":
+        from tinyarms.daemon import server
+
+        return server.run(home)
+    if args.action in ("stop", "restart"):
+        stopped = control.stop(home)
+        if args.action == "stop":
+            print("tinyarms daemon stopped" if stopped else "tinyarms daemon was not running", file=sys.stderr)
+            return 0
+    if args.action in ("start", "restart"):
+        try:
+            info = control.start(home)
+        except RuntimeError as exc:
+            print(f"tinyarms: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"tinyarms daemon running (pid {info['result']['pid']}, socket {home / 'daemon.sock'})", file=sys.stderr)
+        return 0
+    # status: the short form; `tinyarms status` has everything
+    info = control.ping(home)
+    if info is None:
+        print(f"tinyarms daemon is not running (state directory {home})", file=sys.stderr)
+        return 3
+    print(f"tinyarms daemon running (pid {info['result']['pid']}, version {info['version']})")
+    return 0

@@ -1,0 +1,71 @@
+"""``tinyarms status [--json]``: what the daemon is doing. Exit 3 when no daemon runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from tinyarms import protocol
+from tinyarms.paths import state_dir
+
+NOT_RUNNING = 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args: argparse.Namespace) -> int:
+    home = state_dir()
+    try:
+        with protocol.Connection(protocol.socket_path(home), 2.0) as conn:
+            reply = conn.request({"op": "status"}, timeout=10.0)
+    except (OSError, protocol.ProtocolError):
+        reply = None
+    if reply is None or not reply.get("ok"):
+        if args.json:
+            print(json.dumps({"running": False, "state_dir": str(home)}))
+        print(f"tinyarms daemon is not running (state directory {home}).\n"
+              "Start it with `tinyarms daemon start`; the git hook also starts it by itself.", file=sys.stderr)
+        return NOT_RUNNING
+    status = {"running": True, **reply["result"]}
+    sys.stdout.write(json.dumps(status, indent=2) + "\n" if args.json else table(status))
+    return 0
+
+
+def table(s: dict[str, Any]) -> str:
+    d, cache, req, cfg, models, scan = s["daemon"], s["cache"], s["requests"], s["config"], s["models"], s["scan"]
+    lat = req["latency_ms"]
+    hit_rate = "-" if cache["hit_rate"] is None else f"{cache['hit_rate']:.0%}"
+    rows = [
+        ("daemon", f"running, pid {d['pid']}, tinyarms {d['version']}, up {_duration(d['uptime_s'])}"),
+        ("memory / cpu", f"{d['rss_bytes'] / (1 << 20):.1f} MiB RSS, {d['cpu_percent']:.1f}% CPU, {d['threads']} threads"),
+        ("socket", d["socket"]),
+        ("log", d["log"]),
+        ("requests", f"{req['served']} served, {req['in_flight']} in flight; latency p50 {_ms(lat['p50'])}, p95 {_ms(lat['p95'])}"),
+        ("cache", f"{cache['entries']} entries, {cache['size_bytes'] / (1 << 20):.1f} MiB, hit rate {hit_rate}"
+                  + (f" — ERROR: {cache['error']}" if cache["error"] else "")),
+        ("config files", ", ".join(cfg["files"]) or "none loaded yet"),
+        ("skills", ", ".join(cfg["skills"]) or "none loaded yet"),
+        ("models", models["backend"] or f"unavailable: {models['reason']}"),
+        ("watched repos", ", ".join(s["watched_repos"]) or "none"),
+        ("deep scan", f"last {scan['last'] or 'never'}, next {scan['next'] or 'not scheduled'}"),
+    ]
+    for root, error in cfg["reload_errors"].items():
+        rows.append(("RELOAD ERROR", f"{root}: {error}"))
+    for error in s["recent_errors"][-5:]:
+        rows.append(("recent error", f"{error['code']} ({error['op']}): {error['message']}"))
+    width = max(len(k) for k, _ in rows)
+    return "".join(f"{k:<{width}}  {v}\n" for k, v in rows)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

@@ -1,0 +1,189 @@
+"""Starting and stopping the daemon, and knowing whether one runs. Stdlib only.
+
+Exactly one daemon per state directory: it holds an exclusive ``flock`` on ``daemon.pid`` for
+its whole life. That lock, not the pid in the file, is the truth: a pid file or socket left by
+a daemon killed with SIGKILL (or a reboot) has no lock holder and is cleaned up by whoever
+looks next.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from tinyarms import protocol
+
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 5.0
+_POLL = 0.02
+
+
+def pid_path(home: Path) -> Path:
+    return home / protocol.PID_NAME
+
+
+def acquire_lock(home: Path, tries: int = 5) -> IO[str] | None:
+    """The daemon's lock, held open for the daemon's life; None if another process holds it.
+
+    A few tries, because ``is_locked`` elsewhere takes the lock shared for an instant."""
+    path = pid_path(home)
+    while True:
+        fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the daemon's life
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            tries -= 1
+            if tries <= 0:
+                return None
+            time.sleep(0.01)
+            continue
+        # The previous holder may have unlinked the file between our open and our lock;
+        # then we locked an orphan inode and must try again on the new file.
+        try:
+            if os.fstat(fh.fileno()).st_ino == path.stat().st_ino:
+                return fh
+        except FileNotFoundError:
+            pass
+        fh.close()
+
+
+def write_pid(fh: IO[str], info: dict[str, Any]) -> None:
+    fh.seek(0)
+    fh.truncate()
+    fh.write(json.dumps(info))
+    fh.flush()
+
+
+def read_pid(home: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(pid_path(home).read_text(encoding="utf-8") or "null")
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_locked(home: Path) -> bool:
+    """Whether a live daemon holds the lock (without disturbing it)."""
+    path = pid_path(home)
+    try:
+        fh = open(path, encoding="utf-8")  # noqa: SIM115
+    except FileNotFoundError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+
+def clean_stale(home: Path) -> bool:
+    """Remove the socket and pid file of a dead daemon; True if there was something to remove."""
+    if is_locked(home):
+        return False
+    removed = False
+    for path in (protocol.socket_path(home), pid_path(home)):
+        try:
+            path.unlink()
+            removed = True
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def ping(home: Path, timeout: float = 0.5) -> dict[str, Any] | None:
+    try:
+        with protocol.Connection(protocol.socket_path(home), timeout) as conn:
+            reply = conn.request({"op": "ping"})
+    except (OSError, protocol.ProtocolError):
+        return None
+    return reply if reply.get("ok") else None
+
+
+def spawn(home: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``tinyarms daemon run`` detached from this terminal and session."""
+    logs = home / "logs"
+    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(logs / "daemon.out", "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tinyarms", "daemon", "run"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True,
+            env={**os.environ, "TINYARMS_HOME": str(home), **(extra_env or {})},
+        )
+
+
+def start(home: Path, timeout: float = START_TIMEOUT) -> dict[str, Any]:
+    """Return the running daemon's ping result, starting one if needed; raises on failure."""
+    from tinyarms import __version__
+
+    reply = ping(home)
+    if reply is not None and reply.get("version") != __version__:
+        stop(home)
+        reply = None
+    if reply is not None:
+        return reply
+    clean_stale(home)
+    child = spawn(home)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reply = ping(home, timeout=0.5)
+        if reply is not None:
+            return reply
+        code = child.poll()
+        # Exit 0 means another start won the lock: wait for that daemon to answer.
+        if code not in (None, 0):
+            raise RuntimeError(f"the daemon exited with status {code}; see {home / 'logs' / 'daemon.out'}")
+        time.sleep(_POLL)
+    raise RuntimeError(f"the daemon did not answer within {timeout:.0f} s; see {home / 'logs' / 'daemon.out'}")
+
+
+def stop(home: Path, timeout: float = STOP_TIMEOUT) -> bool:
+    """Stop the daemon; returns once it is gone and its files are removed. False if none ran."""
+    info = read_pid(home) or {}
+    pid = info.get("pid")
+    if not is_locked(home):
+        clean_stale(home)
+        return False
+    try:
+        with protocol.Connection(protocol.socket_path(home), 1.0) as conn:
+            conn.request({"op": "shutdown"})
+    except (OSError, protocol.ProtocolError):
+        if isinstance(pid, int):
+            _signal(pid, signal.SIGTERM)
+    if not _wait_unlocked(home, timeout) and isinstance(pid, int):
+        _signal(pid, signal.SIGKILL)
+        _wait_unlocked(home, timeout)
+    clean_stale(home)
+    return True
+
+
+def restart_in_background(home: Path) -> None:
+    """Replace a stale daemon without making the caller wait for the new one."""
+    stop(home)
+    clean_stale(home)
+    spawn(home)
+
+
+def _wait_unlocked(home: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_locked(home):
+            return True
+        time.sleep(_POLL)
+    return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,64 @@
+"""Socket requests, validated. The framing is ``tinyarms.protocol``'s; these are the fields."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1]
+    id: str | int | None = None
+    client_version: str | None = None
+
+
+class Ping(_Request):
+    op: Literal["ping"]
+
+
+class Status(_Request):
+    op: Literal["status"]
+
+
+class Reload(_Request):
+    op: Literal["reload"]
+
+
+class Shutdown(_Request):
+    op: Literal["shutdown"]
+
+
+class FileContent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1, max_length=4096, description="relative to root, '/'-separated")
+    content_b64: str | None = Field(None, description="the bytes to lint; null when the client left them out")
+    size: int | None = Field(None, ge=0, description="the file's size when the content was left out")
+
+
+class Lint(_Request):
+    op: Literal["lint"]
+    cwd: str = Field(min_length=1)
+    root: str | None = None
+    files: list[FileContent] | None = Field(None, max_length=100_000, description="contents sent by the client")
+    paths: list[str] = Field([], max_length=100_000, description="or: paths for the daemon to read")
+    staged: bool = False
+    skill: list[str] | None = None
+    select: list[str] | None = None
+    ignore: list[str] | None = None
+    fail_on: Literal["error", "warning", "never"] | None = None
+    budget: float | None = Field(None, gt=0, le=3600)
+    baseline: str | None = None
+    report_unused: bool = False
+    no_cache: bool = False
+    format: Literal["text", "json", "sarif", "github"] | None = None
+    color: bool = False
+    env: dict[str, str] = Field({}, description="the client's TINYARMS_* environment variables")
+
+
+Request = Annotated[Ping | Status | Reload | Shutdown | Lint, Field(discriminator="op")]
+REQUEST = TypeAdapter(Request)
+OPS = ("ping", "lint", "status", "reload", "shutdown")

@@ -1,0 +1,378 @@
+"""The daemon: an asyncio Unix-socket server that owns config, skills, the cache and (later) models.
+
+Each connection is read with a deadline and a size cap, so garbage, a silent client, a client
+that hangs up half-way or an oversized request costs the daemon one error reply and nothing
+else. Lint work runs on a thread pool, off the event loop, so twenty hooks at once are served
+while the loop keeps accepting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import struct
+import sys
+import threading
+import time
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tinyarms import __version__, lintjob, protocol
+from tinyarms.cache import Cache
+from tinyarms.daemon import control
+from tinyarms.daemon.messages import OPS, REQUEST, Lint
+from tinyarms.log import get_logger
+from tinyarms.ruleset import Settings
+from tinyarms.yamlio import ConfigError, format_loc, validation_messages
+
+LINT_THREADS = 4
+SHUTDOWN_GRACE = 1.0
+
+
+@dataclass(slots=True)
+class _Loaded:
+    settings: Settings
+    stamp: tuple
+
+
+class Daemon:
+    def __init__(self, home: Path, idle_timeout: float | None, request_timeout: float):
+        self.home = home
+        self.idle_timeout = idle_timeout
+        self.request_timeout = request_timeout
+        self.started = time.time()
+        self.log = get_logger(component="daemon")
+        self.store = Cache(home / "cache.db")
+        self.executor = ThreadPoolExecutor(LINT_THREADS, thread_name_prefix="lint")
+        self._settings: dict[tuple, _Loaded] = {}
+        self._settings_lock = threading.Lock()
+        self.reload_errors: dict[str, str] = {}
+        self.latencies: deque[float] = deque(maxlen=1000)
+        self.served: Counter[str] = Counter()
+        self.errors: deque[dict[str, Any]] = deque(maxlen=20)
+        self.last_request = time.monotonic()
+        self.in_flight = 0
+        self._stop: asyncio.Event | None = None
+
+    # -- the server ---------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        self._stop = asyncio.Event()
+        path = protocol.socket_path(self.home)
+        old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
+        try:
+            server = await asyncio.start_unix_server(self._connection, path=str(path), limit=protocol.MAX_MESSAGE + 1)
+        finally:
+            os.umask(old_umask)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        idle = asyncio.create_task(self._idle_watch()) if self.idle_timeout else None
+        self.log.info("daemon_started", pid=os.getpid(), socket=str(path), version=__version__)
+        try:
+            await self._stop.wait()
+        finally:
+            server.close()
+            if idle is not None:
+                idle.cancel()
+            await self._drain()
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.store.close()
+            self.log.info("daemon_stopped", served=sum(self.served.values()))
+
+    async def _drain(self) -> None:
+        """Give in-flight requests up to a second to finish, then cancel them."""
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    async def _idle_watch(self) -> None:
+        assert self._stop is not None and self.idle_timeout is not None
+        while True:
+            await asyncio.sleep(min(1.0, self.idle_timeout / 4))
+            if not self.in_flight and time.monotonic() - self.last_request > self.idle_timeout:
+                self.log.info("idle_shutdown", idle_timeout=self.idle_timeout)
+                self._stop.set()
+                return
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            refusal = _peer_refusal(writer.get_extra_info("socket"))
+            if refusal:
+                self._error("forbidden", refusal)
+                await _send(writer, protocol.reply_error(__version__, protocol.FORBIDDEN, refusal))
+                return
+            while True:
+                try:
+                    line = await asyncio.wait_for(reader.readuntil(b"\n"), self.request_timeout)
+                except asyncio.IncompleteReadError:
+                    return  # the client hung up, maybe half-way through a request: nothing to answer
+                except asyncio.TimeoutError:
+                    await _send(writer, protocol.reply_error(
+                        __version__, protocol.TIMEOUT, f"no complete request within {self.request_timeout:g} s"))
+                    return
+                except asyncio.LimitOverrunError:
+                    await _send(writer, protocol.reply_error(
+                        __version__, protocol.TOO_LARGE, f"request over the {protocol.MAX_MESSAGE}-byte limit"))
+                    return
+                reply, op = await self._answer(line)
+                await _send(writer, reply)
+                if op == "shutdown":
+                    assert self._stop is not None
+                    self._stop.set()
+                    return
+        except (ConnectionError, asyncio.CancelledError):
+            return
+        finally:
+            writer.close()
+
+    async def _answer(self, line: bytes) -> tuple[dict[str, Any], str | None]:
+        started = time.perf_counter()
+        self.last_request = time.monotonic()
+        self.in_flight += 1
+        op = None
+        try:
+            message = protocol.decode(line)
+            op = message.get("op") if isinstance(message.get("op"), str) else None
+            request = REQUEST.validate_python(message)
+            op = request.op
+            if request.op == "ping":
+                result: Any = {"pid": os.getpid(), "version": __version__, "protocol": protocol.PROTOCOL}
+            elif request.op == "status":
+                result = await asyncio.get_running_loop().run_in_executor(self.executor, self.status)
+            elif request.op == "reload":
+                with self._settings_lock:
+                    self._settings.clear()
+                    self.reload_errors.clear()
+                result = {"reloaded": True}
+            elif request.op == "shutdown":
+                result = {"stopping": True}
+            else:
+                result = await asyncio.get_running_loop().run_in_executor(self.executor, self.lint, request)
+            self.served[request.op] += 1
+            return protocol.reply_ok(__version__, result), request.op
+        except protocol.ProtocolError as exc:
+            return self._failed(exc.code, exc.message, op), op
+        except ValidationError as exc:
+            problems = [f"{format_loc(loc)}: {msg}" for loc, msg in validation_messages(exc)]
+            code = protocol.UNKNOWN_OP if op is not None and op not in OPS else protocol.BAD_REQUEST
+            return self._failed(code, "; ".join(problems[:5]), op), op
+        except ConfigError as exc:
+            return self._failed(protocol.CONFIG_ERROR, "\n".join(exc.problems), op, problems=exc.problems), op
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must cost one request, not the daemon
+            self.log.exception("request_failed", op=op)
+            return self._failed(protocol.INTERNAL, f"{type(exc).__name__}: {exc}", op), op
+        finally:
+            self.in_flight -= 1
+            self.latencies.append((time.perf_counter() - started) * 1000)
+
+    def _failed(self, code: str, message: str, op: str | None, **extra: Any) -> dict[str, Any]:
+        self._error(code, message, op)
+        return protocol.reply_error(__version__, code, message, **extra)
+
+    def _error(self, code: str, message: str, op: str | None = None) -> None:
+        self.errors.append({"time": time.time(), "code": code, "op": op, "message": message[:500]})
+        self.log.warning("request_error", code=code, op=op, message=message[:500])
+
+    # -- the work (on the thread pool) --------------------------------------------------------
+
+    def lint(self, request: Lint) -> dict[str, Any]:
+        cwd = Path(request.cwd)
+        if not cwd.is_absolute():
+            raise protocol.ProtocolError(protocol.BAD_REQUEST, "cwd must be an absolute path")
+        job = lintjob.LintJob(
+            paths=request.paths, staged=request.staged, root=Path(request.root) if request.root else None,
+            sent=[lintjob.decode_sent(f.path, f.content_b64, f.size) for f in request.files]
+            if request.files is not None else None,
+            skill=request.skill, select=request.select, ignore=request.ignore, fail_on=request.fail_on,
+            budget=request.budget, baseline=Path(request.baseline) if request.baseline else None,
+            report_unused=request.report_unused, no_cache=request.no_cache, env=request.env,
+        )
+        settings, warnings = self._settings_for(job, cwd)
+        result = lintjob.execute(job, cwd, settings, None if request.no_cache else self.store)
+        output = None
+        if request.format is not None:
+            from tinyarms import render
+
+            output = render.render(
+                request.format, result, settings.ruleset.meta(), fail_on=settings.config.fail_on, color=request.color)
+        return {
+            **result.to_dict(), "exit_code": lintjob.exit_code(settings, result), "output": output,
+            "warnings": warnings,
+        }
+
+    def _settings_for(self, job: lintjob.LintJob, cwd: Path) -> tuple[Settings, list[str]]:
+        """Settings for this repo and these options, re-read when a config or skill file changed.
+
+        A change that fails to load keeps the previous settings running: the error goes to
+        ``status`` and to this reply's warnings, and the daemon stays up."""
+        job.root = lintjob.find_root(job, cwd)
+        key = job.settings_key()
+        stamp = _stamp(job.root)
+        with self._settings_lock:
+            loaded = self._settings.get(key)
+        if loaded is not None and loaded.stamp == stamp:
+            return loaded.settings, self._reload_warning(job.root)
+        try:
+            settings = lintjob.load(job, cwd)
+        except ConfigError as exc:
+            if loaded is None:
+                raise
+            self.reload_errors[str(job.root)] = "\n".join(exc.problems)
+            self.log.warning("reload_failed", root=str(job.root), problems=exc.problems)
+            return loaded.settings, self._reload_warning(job.root)
+        with self._settings_lock:
+            self._settings[key] = _Loaded(settings, stamp)
+            self.reload_errors.pop(str(job.root), None)
+        return settings, []
+
+    def _reload_warning(self, root: Path | None) -> list[str]:
+        error = self.reload_errors.get(str(root))
+        return [f"config change not applied, still using the previous config:\n{error}"] if error else []
+
+    def status(self) -> dict[str, Any]:
+        import psutil
+
+        me = psutil.Process()
+        with me.oneshot():
+            memory = me.memory_info().rss
+            cpu = me.cpu_percent(interval=None)
+            threads = me.num_threads()
+        latencies = list(self.latencies)
+        with self._settings_lock:
+            loaded = list(self._settings.values())
+        return {
+            "daemon": {
+                "pid": os.getpid(), "version": __version__, "python": sys.version.split()[0],
+                "uptime_s": round(time.time() - self.started, 1), "started_at": self.started,
+                "rss_bytes": memory, "cpu_percent": cpu, "threads": threads,
+                "socket": str(protocol.socket_path(self.home)), "state_dir": str(self.home),
+                "log": str(self.home / "logs" / "daemon.log"),
+                "idle_timeout": self.idle_timeout,
+            },
+            "config": {
+                "repos_loaded": sorted({str(entry.settings.root) for entry in loaded if entry.settings.root}),
+                "files": sorted({layer.source for entry in loaded for layer in entry.settings.loaded.layers}),
+                "skills": sorted({name for entry in loaded for name in entry.settings.skills}),
+                "reload_errors": dict(self.reload_errors),
+            },
+            "models": {
+                "backend": None, "available": False, "present": [], "loaded": [],
+                "reason": "no model backend is configured in this version; model rules are reported as skipped",
+            },
+            "cache": self.store.summary(),
+            "requests": {
+                "served": sum(self.served.values()), "by_op": dict(self.served), "in_flight": self.in_flight,
+                "latency_ms": {
+                    "p50": round(statistics.median(latencies), 2) if latencies else None,
+                    "p95": round(_percentile(latencies, 95), 2) if latencies else None,
+                    "count": len(latencies),
+                },
+            },
+            "watched_repos": [],
+            "scan": {"last": None, "next": None, "state": "no scheduler in this version"},
+            "recent_errors": list(self.errors),
+        }
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def _stamp(root: Path | None) -> tuple:
+    """mtimes and sizes of every file settings are made from; a change in any means reload."""
+    from tinyarms import resources
+    from tinyarms.config import REPO_CONFIG, user_config_path
+
+    paths = [user_config_path(), *sorted(resources.data_dir("skills").glob("*.yaml")),
+             resources.data_dir("config") / "default.yaml"]
+    if root is not None:
+        paths += [root / REPO_CONFIG, *sorted((root / ".tinyarms" / "skills").glob("*.yaml"))]
+    stamp = []
+    for path in paths:
+        try:
+            st = path.stat()
+            stamp.append((str(path), st.st_mtime_ns, st.st_size))
+        except OSError:
+            stamp.append((str(path), None, None))
+    return tuple(stamp)
+
+
+def _peer_refusal(sock: socket.socket | None) -> str | None:
+    """Why this peer may not talk to us, or None. Only the daemon's own user may connect."""
+    if sock is None:
+        return "cannot identify the peer"
+    uid = _peer_uid(sock)
+    if uid is None:
+        return "cannot read the peer's credentials"
+    if uid != os.getuid():
+        return f"uid {uid} may not use the tinyarms daemon of uid {os.getuid()}"
+    return None
+
+
+def _peer_uid(sock: socket.socket) -> int | None:
+    try:
+        if hasattr(socket, "SO_PEERCRED"):  # Linux: struct ucred {pid_t pid; uid_t uid; gid_t gid;}
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            return struct.unpack("3i", creds)[1]
+        if sys.platform == "darwin":  # LOCAL_PEERCRED: struct xucred {u_int version; uid_t uid; ...}
+            creds = sock.getsockopt(0, 0x001, struct.calcsize("2I") + 2 + 16 * 4)
+            return struct.unpack_from("2I", creds)[1]
+    except OSError:
+        return None
+    return None
+
+
+async def _send(writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
+    try:
+        writer.write(protocol.encode(reply))
+    except protocol.ProtocolError as exc:  # a result too big for the wire is still an answer
+        writer.write(protocol.encode(protocol.reply_error(__version__, exc.code, exc.message)))
+    await writer.drain()
+
+
+def run(home: Path) -> int:
+    """``tinyarms daemon run``: serve in the foreground until stopped. Exit 0 also when another
+    daemon already holds the lock (two racing starts leave one daemon, and neither is an error)."""
+    lock = control.acquire_lock(home)
+    if lock is None:
+        info = control.read_pid(home) or {}
+        print(f"tinyarms daemon already running (pid {info.get('pid', '?')})", file=sys.stderr)
+        return 0
+    socket_file = protocol.socket_path(home)
+    try:
+        socket_file.unlink(missing_ok=True)  # we hold the lock: any socket here is a dead daemon's
+        control.write_pid(lock, {
+            "pid": os.getpid(), "version": __version__, "socket": str(socket_file), "started": time.time(),
+        })
+        from tinyarms.config import load_config
+        from tinyarms.log import configure_daemon
+
+        configure_daemon(home / "logs" / "daemon.log")
+        try:
+            config = load_config(None).config.daemon
+        except ConfigError as exc:
+            for problem in exc.problems:
+                print(f"tinyarms: error: {problem}", file=sys.stderr)
+            return 2
+        daemon = Daemon(home, config.idle_timeout, config.request_timeout)
+        asyncio.run(daemon.serve())
+        return 0
+    finally:
+        socket_file.unlink(missing_ok=True)
+        control.pid_path(home).unlink(missing_ok=True)
+        lock.close()
