@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyarms import __version__, protocol
-from tinyarms.paths import ENV_PREFIX, ENV_RESERVED, state_dir
+from tinyarms.paths import is_config_env, state_dir
 
 CONNECT_TIMEOUT = 0.5
 LINT_TIMEOUT = 300.0
@@ -44,7 +44,7 @@ def ping(timeout: float = CONNECT_TIMEOUT, where: Path | None = None) -> dict[st
 
 
 def client_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX) and k not in ENV_RESERVED}
+    return {k: v for k, v in os.environ.items() if is_config_env(k)}
 
 
 def lint_through_daemon(args: argparse.Namespace, color: bool) -> tuple[str, int] | None:

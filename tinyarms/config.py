@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tinyarms import resources
-from tinyarms.paths import ENV_PREFIX, ENV_RESERVED
+from tinyarms.paths import ENV_PREFIX, is_config_env
 from tinyarms.skills import LanguageName, Severity
 from tinyarms.yamlio import ConfigError, Document, load_file, validation_problems
 
@@ -133,7 +133,7 @@ def env_layer(environ: dict[str, str] | os._Environ[str]) -> Layer:
     data: dict[str, Any] = {}
     lines: dict[tuple[str | int, ...], int] = {(): 1}
     for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
+        if not is_config_env(name):
             continue
         keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__")]
         if len(keys) >= 3 and keys[0] == "rules":  # rule ids use dashes, env names cannot

@@ -8,6 +8,12 @@ from pathlib import Path
 ENV_PREFIX = "TINYARMS_"
 # Environment variables that locate things rather than set config keys.
 ENV_RESERVED = frozenset({"TINYARMS_HOME", "TINYARMS_CONFIG", "TINYARMS_LOG_LEVEL"})
+_ENV_RESERVED_PREFIX = "TINYARMS_HOOK_"  # the git hook's own settings
+
+
+def is_config_env(name: str) -> bool:
+    """Whether an environment variable sets a config key (``TINYARMS_FAIL_ON``, ...)."""
+    return name.startswith(ENV_PREFIX) and name not in ENV_RESERVED and not name.startswith(_ENV_RESERVED_PREFIX)
 
 
 def state_dir(create: bool = True) -> Path:
