@@ -111,7 +111,7 @@ def _read(path: Path, rel: str, namer: Namer, out: Collected, max_bytes: int) ->
 
 
 def _walk(folder: Path, namer: Namer) -> list[Path]:
-    if namer.root is not None and (namer.root / ".git").exists():
+    if namer.root is not None:  # the root may be a project (.tinyarms.yaml) inside a larger repository
         listed = _git_ls_files(folder)
         if listed is not None:
             return listed
@@ -146,11 +146,14 @@ def _walk_with_gitignore(folder: Path) -> list[Path]:
     specs: list[tuple[Path, pathspec.GitIgnoreSpec]] = []
 
     def ignored(path: Path, is_dir: bool) -> bool:
-        for base, spec in specs:
+        # git's precedence: the deepest .gitignore decides, and in it the last matching line,
+        # so a nested "!keep.py" re-includes what a parent's "*.py" ignores.
+        for base, spec in reversed(specs):
             if path.is_relative_to(base):
                 rel = path.relative_to(base).as_posix() + ("/" if is_dir else "")
-                if spec.match_file(rel):
-                    return True
+                for pattern in reversed(spec.patterns):
+                    if pattern.include is not None and pattern.match_file(rel) is not None:
+                        return pattern.include
         return False
 
     for current, dirs, files in os.walk(folder):
@@ -163,7 +166,9 @@ def _walk_with_gitignore(folder: Path) -> list[Path]:
             except (OSError, ValueError):
                 pass
         dirs[:] = sorted(d for d in dirs if d not in _ALWAYS_SKIPPED_DIRS and not ignored(here / d, True))
-        found += [here / f for f in sorted(files) if not ignored(here / f, False)]
+        # regular files (and symlinks, judged when read), as git lists them: opening a FIFO would hang
+        found += [here / f for f in sorted(files)
+                  if ((here / f).is_file() or (here / f).is_symlink()) and not ignored(here / f, False)]
     return found
 
 
@@ -171,22 +176,26 @@ def collect_staged(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: 
     """The staged content of the staged files (added, copied, modified, renamed)."""
     if namer.root is None:
         raise ConfigError(["--staged: not inside a git repository"])
-    root = namer.root
-    pathspecs = [namer.rel(Path(os.path.abspath(namer.cwd / p))) for p in paths]
-    names = _git(root, ["diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR", "--", *pathspecs])
+    # git names staged files relative to the top of the work tree, which is above the project
+    # root when the root is a .tinyarms.yaml project inside a larger repository.
+    top = git_root(namer.root) or namer.root
+    pathspecs = [f":(literal){os.path.relpath(os.path.abspath(namer.cwd / p), top)}" for p in paths]
+    names = _git(top, ["diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR", "--", *pathspecs])
     files = [os.fsdecode(n) for n in names.split(b"\0") if n]
     out = Collected()
     if not files:
         return out
-    entries = _git(root, ["ls-files", "-s", "-z", "--", *files])
-    wanted: list[tuple[str, str]] = []
+    # literal: a staged "app/[id].tsx" must not match other, unstaged files as a glob would
+    entries = _git(top, ["ls-files", "-s", "-z", "--", *(f":(literal){f}" for f in files)])
+    wanted: list[tuple[str, str, str]] = []
     for entry in entries.split(b"\0"):
         if not entry:
             continue
         meta, name = entry.split(b"\t", 1)
         mode, sha, _stage = meta.split()
-        rel = os.fsdecode(name)
-        shown = namer.shown(root / rel)
+        path = top / os.fsdecode(name)
+        rel = namer.rel(path)
+        shown = namer.shown(path)
         if ruleset.excluded(rel):
             out.excluded += 1
         elif not in_scope(ruleset, rel):
@@ -196,10 +205,10 @@ def collect_staged(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: 
         elif mode == b"120000":
             out.skipped.append(Skipped(shown, "symlink", "staged symlink: its target is not linted through the link"))
         else:
-            wanted.append((rel, sha.decode()))
-    blobs = _cat_blobs(root, [sha for _, sha in wanted])
-    for rel, sha in wanted:
-        out.jobs.append(Job(namer.shown(root / rel), rel, blobs[sha]))
+            wanted.append((shown, rel, sha.decode()))
+    blobs = _cat_blobs(top, [sha for _, _, sha in wanted])
+    for shown, rel, sha in wanted:
+        out.jobs.append(Job(shown, rel, blobs[sha]))
     return out
 
 
