@@ -158,3 +158,25 @@ def test_key_changes_with_content_path_digest_and_version(monkeypatch: pytest.Mo
 def test_key_fields_cannot_run_into_each_other() -> None:
     # "ab" + "c" and "a" + "bc" must not hash alike
     assert cache.key("ab", "c", b"") != cache.key("a", "bc", b"")
+
+
+def test_damage_deep_in_the_file_is_recovered_on_first_use(tmp_path) -> None:
+    """Pages corrupted after the header open fine and fail on read: set aside, start fresh."""
+    from tinyarms.cache import Cache, key
+
+    path = tmp_path / "cache.db"
+    cache = Cache(path)
+    cache.put_many((key("d", f"f{i}.py", b"x" * i), {"findings": [], "pad": "y" * 2000}) for i in range(300))
+    cache.close()
+    data = bytearray(path.read_bytes())
+    for offset in range(4096 * 2, len(data), 4096):  # keep page 1 (header, schema), wreck the rest
+        data[offset : offset + 200] = b"\xff" * 200
+    path.write_bytes(bytes(data))
+    cache = Cache(path)
+    assert cache.get_many([key("d", "f5.py", b"x" * 5)]) == {}
+    assert cache.error is not None and "malformed" in cache.error
+    assert list(tmp_path.glob("cache.db.corrupt-*"))
+    k = key("d", "new.py", b"new")
+    cache.put_many([(k, {"ok": True})])
+    assert cache.get_many([k]) == {k: {"ok": True}}
+    cache.close()

@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS results (
 _CHUNK = 500  # stay well under SQLite's bound-parameter limit
 
 
+def _is_corruption(exc: Exception) -> bool:
+    return isinstance(exc, sqlite3.DatabaseError) and ("malformed" in str(exc) or "not a database" in str(exc))
+
+
 def key(digest: str, rel: str, raw: bytes) -> str:
     content = hashlib.sha256(raw).hexdigest()
     return hashlib.sha256(f"{__version__}\0{digest}\0{rel}\0{content}".encode()).hexdigest()
@@ -51,11 +55,31 @@ class Cache:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
-            if "not a database" not in str(exc) and "malformed" not in str(exc):
+            if not _is_corruption(exc):
                 raise
-            # A damaged cache holds nothing worth keeping: set it aside and start again.
-            self.path.rename(self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}"))
+            self._set_aside()
             return self._connect()
+
+    def _set_aside(self) -> None:
+        """A damaged cache holds nothing worth keeping: move it (and its WAL) aside."""
+        stamp = int(time.time())
+        for suffix in ("", "-wal", "-shm"):
+            part = self.path.with_name(self.path.name + suffix)
+            if part.exists():
+                part.rename(part.with_name(f"{self.path.name}.corrupt-{stamp}{suffix}"))
+
+    def _recover(self, exc: Exception) -> None:
+        """Damage found after opening (a bad page deep in the file): start a fresh cache."""
+        if not _is_corruption(exc):
+            return
+        try:
+            if self._db is not None:
+                self._db.close()
+            self._set_aside()
+            self._db = self._connect()
+        except (sqlite3.Error, OSError) as again:
+            self._db = None
+            self._fail("recover", again)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None, check_same_thread=False)
@@ -84,6 +108,8 @@ class Cache:
                 found = {k: json.loads(value) for k, value in rows}
             except (sqlite3.Error, ValueError) as exc:
                 self._fail("read", exc)
+                with self._lock:
+                    self._recover(exc)
                 found = {}
         self.hits += len(found)
         self.misses += len(keys) - len(found)
@@ -102,6 +128,8 @@ class Cache:
                 self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?)", rows)
         except sqlite3.Error as exc:
             self._fail("write", exc)
+            with self._lock:
+                self._recover(exc)
 
     def summary(self) -> dict[str, Any]:
         """Entries, bytes on disk and this process's hit rate, for ``tinyarms status``."""
