@@ -275,7 +275,7 @@ class Daemon:
             },
             "cache": self.store.summary(),
             "requests": {
-                "served": sum(self.served.values()), "by_op": dict(self.served), "in_flight": self.in_flight,
+                "served": sum(self.served.values()), "by_op": dict(self.served), "in_flight": self.in_flight - 1,  # not this one
                 "latency_ms": {
                     "p50": round(statistics.median(latencies), 2) if latencies else None,
                     "p95": round(_percentile(latencies, 95), 2) if latencies else None,
