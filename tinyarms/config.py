@@ -45,6 +45,54 @@ class DaemonConfig(BaseModel):
     request_timeout: float = Field(10.0, gt=0, description="seconds a client may take to send its request")
 
 
+class LevelModels(BaseModel):
+    """The model a level uses on each backend (names differ between Ollama and GGUF files)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ollama: str
+    embedded: str
+    openai: str
+
+
+class OllamaConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "http://127.0.0.1:11434"
+    keep_alive: str = "10m"
+    timeout: float = Field(120.0, gt=0, description="seconds for one request; the budget cuts pre-commit shorter")
+
+
+class OpenAIConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = Field(None, description="e.g. http://gpu-box:8000/v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key, if any")
+    timeout: float = Field(120.0, gt=0)
+
+
+class EmbeddedConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n_ctx: int = Field(4096, ge=512)
+    threads: int | None = Field(None, ge=1, description="null: every core")
+    idle_unload: float = Field(600.0, gt=0, description="seconds unused before a loaded model is freed")
+
+
+class ModelsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["auto", "ollama", "embedded", "openai", "none"] = "auto"
+    fast: LevelModels = LevelModels(ollama="qwen2.5-coder:3b", embedded="qwen2.5-coder:0.5b", openai="qwen2.5-coder:3b")
+    deep: LevelModels = LevelModels(ollama="qwen2.5-coder:7b", embedded="qwen2.5-coder:1.5b", openai="qwen2.5-coder:7b")
+    ollama: OllamaConfig = OllamaConfig()
+    openai: OpenAIConfig = OpenAIConfig()
+    embedded: EmbeddedConfig = EmbeddedConfig()
+    concurrency: int = Field(1, ge=1, le=16, description="model requests in flight at once per backend")
+    min_confidence: float = Field(0.5, ge=0, le=1, description="model findings below this become info")
+    max_candidates: int = Field(8, ge=1, description="model questions per file and rule within a commit's budget")
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +107,7 @@ class Config(BaseModel):
     cache: bool = True
     rules: dict[str, RuleOverride] = {}
     daemon: DaemonConfig = DaemonConfig()
+    models: ModelsConfig = ModelsConfig()
 
 
 @dataclass(slots=True)
@@ -127,10 +176,14 @@ def _file_layer(path: Path, shown: str) -> Layer:
 
 
 def env_layer(environ: dict[str, str] | os._Environ[str]) -> Layer:
-    """``TINYARMS_FAIL_ON=error``; nested keys with ``__``: ``TINYARMS_RULES__FILE_SIZE__ENABLED=false``."""
+    """``TINYARMS_FAIL_ON=error``; nested keys with ``__``: ``TINYARMS_RULES__FILE_SIZE__ENABLED=false``.
+    ``OLLAMA_HOST``, as Ollama's own tools read it, sets ``models.ollama.host``."""
     import yaml
 
     data: dict[str, Any] = {}
+    if environ.get("OLLAMA_HOST"):
+        host = environ["OLLAMA_HOST"]
+        data["models"] = {"ollama": {"host": host if "://" in host else f"http://{host}"}}
     lines: dict[tuple[str | int, ...], int] = {(): 1}
     for name in sorted(environ):
         if not is_config_env(name):

@@ -36,6 +36,7 @@ class ActiveRule:
     files: tuple[str, ...]
     exclude: tuple[str, ...]
     params: dict[str, Any]
+    examples: tuple[dict[str, Any], ...] = ()
 
     def meta(self) -> RuleMeta:
         return RuleMeta(self.id, self.skill, self.description, self.severity, self.level, self.engine, self.suggestion)
@@ -173,6 +174,7 @@ def _apply_overrides(skills: dict[str, tuple[Skill, str]], names: list[str], loa
                     message=data["message"], suggestion=data["suggestion"], description=rule.description,
                     check=rule.check_name, languages=tuple(data["languages"]), files=tuple(data["files"]),
                     exclude=tuple(data["exclude"]), params=params,
+                    examples=tuple(e.model_dump() for e in rule.examples),
                 )
             )
     if problems:

@@ -1,0 +1,158 @@
+"""design-tokens candidates: raw spacing/size/radius/font values equal to a token's value.
+
+The project's tokens are read from its token files (CSS custom properties such as
+``--space-4: 16px``, theme objects such as ``space: {4: "16px"}``). A raw ``16px`` for a
+padding in a style, a JSX style object or a Tailwind arbitrary value (``p-[16px]``) then becomes
+a candidate whose suggestion names the token; the model judges whether the token was meant.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from tinyarms.candidates import Candidate
+from tinyarms.source import Source, language_of, make_source
+
+TOKEN_GLOBS = ("**/tokens.*", "**/*.tokens.*", "**/theme.*", "**/design-tokens/**", "**/tailwind.config.*")
+_PROPERTIES = re.compile(
+    r"^(?:margin|padding|gap|row-gap|column-gap|width|height|min-width|min-height|max-width|max-height|top|right|"
+    r"bottom|left|inset|border-radius|border-width|font-size|line-height|letter-spacing)(?:-(?:top|right|bottom|left|"
+    r"inline|block)(?:-(?:start|end))?)?$"
+)
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_LENGTH = re.compile(r"(?<![\w.#-])(-?\d*\.?\d+)(px|rem|em)\b")
+_TAILWIND = re.compile(r"\b[a-z]{1,8}(?:-[a-z]{1,8})?-\[(-?\d*\.?\d+(?:px|rem|em))\]")
+_CSS_TOKEN = re.compile(r"(--[\w-]+)\s*:\s*([^;{}]+);")
+
+
+def normalise(value: str) -> str:
+    value = value.strip().strip("'\"").lower().replace(" ", "")
+    if re.fullmatch(r"-?\d*\.?\d+", value):
+        value += "px"  # a bare number in a style object means pixels
+    number = re.match(r"(-?)0*(\d*\.?\d+?)0*(px|rem|em)$", value)
+    if number:
+        whole = number.group(2).rstrip(".") or "0"
+        return f"{number.group(1)}{whole}{number.group(3)}"
+    return value
+
+
+def token_index(root: str) -> tuple[dict[str, str], frozenset[str]]:
+    """(normalised value -> how to name the token, the token files' paths) for ``root``."""
+    files = _token_files(root, int(time.monotonic() / _LIST_TTL))
+    stamp = tuple((str(p), p.stat().st_mtime_ns) for p in files if p.exists())
+    return dict(_index(root, stamp)), frozenset(p.relative_to(root).as_posix() for p in files)
+
+
+_LIST_TTL = 2.0  # seconds a listing of the token files is reused (one lint asks once per file)
+
+
+@lru_cache(maxsize=16)
+def _token_files(root: str, _epoch: int) -> list[Path]:
+    import pathspec
+
+    try:
+        listed = subprocess.run(
+            ["git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True, check=True, timeout=10,
+        ).stdout.decode(errors="replace").split("\0")
+    except (OSError, subprocess.SubprocessError):
+        return []
+    spec = pathspec.GitIgnoreSpec.from_lines(TOKEN_GLOBS)
+    return [Path(root, name) for name in listed if name and spec.match_file(name) and language_of(name)]
+
+
+@lru_cache(maxsize=16)
+def _index(root: str, stamp: tuple[tuple[str, int], ...]) -> tuple[tuple[str, str], ...]:
+    found: dict[str, str] = {}
+    for path_text, _ in stamp:
+        path = Path(path_text)
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            continue
+        src = make_source(path_text, path.name, raw)
+        if not isinstance(src, Source):
+            continue
+        if src.language == "css":
+            for name, value in _CSS_TOKEN.findall(src.text):
+                found.setdefault(normalise(value), f"var({name})")
+        elif src.language in ("javascript", "typescript", "tsx"):
+            for node in src.captures("string") + src.captures("number"):
+                pair = node.parent
+                if pair is None or pair.type != "pair" or pair.child_by_field_name("value") != node:
+                    continue
+                keys = _key_path(src, pair)
+                if keys:
+                    found.setdefault(normalise(src.node_text(node)), "theme." + ".".join(keys))
+    return tuple(found.items())
+
+
+def _key_path(src: Source, pair) -> list[str]:
+    keys: list[str] = []
+    node = pair
+    while node is not None and node.type in ("pair", "object"):
+        if node.type == "pair":
+            key = node.child_by_field_name("key")
+            if key is not None:
+                keys.append(src.node_text(key).strip("'\"`"))
+        node = node.parent
+    return list(reversed(keys))
+
+
+def find(src: Source, rule: str, limit: int, root: str | None) -> list[Candidate]:
+    if not root:
+        return []
+    tokens, token_files = token_index(root)
+    if not tokens or src.rel in token_files:
+        return []
+    out: list[Candidate] = []
+    for line, prop, raw in _raw_values(src):
+        token = tokens.get(normalise(raw))
+        if token is None:
+            continue
+        out.append(Candidate(
+            rule=rule, lines=((line, line),), report=(line, line),
+            question=(
+                f"Line {line} sets {prop} to the raw value {raw}. The project's design token {token} has this "
+                f"same value. Should line {line} use the token {token} instead of the raw value? If yes, report "
+                f"one violation of rule {rule} on line {line}; if the value is unrelated to the token, report none."
+            ),
+            suggestion=f"use {token} instead of {raw}", key=f"{line}:{prop}:{raw}",
+        ))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _raw_values(src: Source):
+    """(line, property, raw value) of every length in a style position."""
+    if src.language == "css":
+        for decl in src.captures("declaration"):
+            prop_node = decl.child(0)
+            if prop_node is None:
+                continue
+            prop = src.node_text(prop_node)
+            if not _PROPERTIES.match(prop):
+                continue
+            text = src.node_text(decl)
+            for match in _LENGTH.finditer(text):
+                offset = decl.start_byte + len(text[: match.start()].encode())
+                yield src.position(offset)[0], prop, match.group()
+        return
+    for node in src.captures("string") + src.captures("number"):
+        text = src.node_text(node)
+        pair = node.parent
+        if pair is not None and pair.type == "pair" and pair.child_by_field_name("value") == node:
+            key = src.node_text(pair.child_by_field_name("key")).strip("'\"")
+            prop = _CAMEL.sub("-", key).lower()
+            if _PROPERTIES.match(prop) and (node.type == "number" or _LENGTH.fullmatch(text.strip("'\"`"))):
+                yield src.position(node.start_byte)[0], prop, text.strip("'\"`")
+                continue
+        if node.type != "number":
+            for match in _TAILWIND.finditer(text):
+                offset = node.start_byte + len(text[: match.start()].encode())
+                yield src.position(offset)[0], "a Tailwind class", match.group(1)

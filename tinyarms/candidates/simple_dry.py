@@ -1,0 +1,97 @@
+"""simple-dry candidates: pairs of similar blocks of at least four lines within one file.
+
+Clone detection over normalised tokens (identifiers, strings and numbers abstracted away, as
+CPD and Simian do): each code line becomes its token shape, windows of four lines are hashed,
+equal windows at non-overlapping places are extended into the longest matching blocks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from tinyarms.candidates import Candidate
+from tinyarms.source import Source
+
+WINDOW = 4
+MIN_TOKENS = 16
+_IDENTIFIER_HINT = "identifier"
+_NUMBERS = frozenset({"integer", "float", "number"})
+_STRINGS = frozenset({"string", "template_string", "concatenated_string"})
+_SKIP_LINES = frozenset({"import", "from", "export", "#"})  # import blocks look alike by nature
+
+
+def token_lines(src: Source) -> list[tuple[int, tuple[str, ...]]]:
+    """(1-based line, token shape) for every line with code, comments left out."""
+    tree = src.tree
+    if tree is None:
+        return []
+    rows: dict[int, list[str]] = defaultdict(list)
+    cursor = tree.walk()
+    while True:
+        node = cursor.node
+        kind = node.type
+        descend = True
+        if kind == "comment":
+            descend = False
+        elif kind in _STRINGS:
+            rows[node.start_point[0]].append("S")
+            descend = False
+        elif node.child_count == 0:
+            if kind in _NUMBERS:
+                token = "N"
+            elif _IDENTIFIER_HINT in kind:
+                token = "I"
+            else:
+                token = kind
+            rows[node.start_point[0]].append(token)
+        if descend and cursor.goto_first_child():
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return [(row + 1, tuple(tokens)) for row, tokens in sorted(rows.items())]
+
+
+def find(src: Source, rule: str, limit: int) -> list[Candidate]:
+    lines = [(n, shape) for n, shape in token_lines(src) if shape and shape[0] not in _SKIP_LINES]
+    shapes = [shape for _, shape in lines]
+    windows: dict[tuple[tuple[str, ...], ...], list[int]] = defaultdict(list)
+    for i in range(len(shapes) - WINDOW + 1):
+        window = tuple(shapes[i : i + WINDOW])
+        if len(set(window)) >= 2 and sum(map(len, window)) >= MIN_TOKENS:
+            windows[window].append(i)
+    pairs: list[tuple[int, int, int]] = []  # (length, i, j): lines[i:i+length] repeats at j
+    covered: set[tuple[int, int]] = set()
+    for starts in windows.values():
+        for a, i in enumerate(starts):
+            for j in starts[a + 1 :]:
+                if j - i < WINDOW or (i, j) in covered:
+                    continue
+                length = WINDOW
+                while j + length < len(shapes) and i + length < j and shapes[i + length] == shapes[j + length]:
+                    length += 1
+                for k in range(length - WINDOW + 1):
+                    covered.add((i + k, j + k))
+                pairs.append((length, i, j))
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+    out: list[Candidate] = []
+    taken: list[tuple[int, int, int]] = []
+    for length, i, j in pairs:
+        if len(out) >= limit:
+            break
+        # a shifted copy of a pair already asked about (blocks overlapping both of its blocks)
+        if any(i < ti + tl and ti < i + length and j < tj + tl and tj < j + length for tl, ti, tj in taken):
+            continue
+        taken.append((length, i, j))
+        first = (lines[i][0], lines[i + length - 1][0])
+        second = (lines[j][0], lines[j + length - 1][0])
+        out.append(Candidate(
+            rule=rule, lines=(first, second), report=second,
+            question=(
+                f"Lines {second[0]}-{second[1]} have the same structure as lines {first[0]}-{first[1]}. "
+                "Is the second block a repetition of the first's logic that should be extracted into one "
+                "shared function (not merely similar-looking code, like a list of unrelated statements)? "
+                f"If it is, report one violation of rule {rule} on line {second[0]}; if not, report none."
+            ),
+            key=f"{first}{second}",
+        ))
+    return out

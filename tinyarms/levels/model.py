@@ -1,0 +1,198 @@
+"""Levels 2 and 3: model rules, asked as narrow questions about candidates, within a deadline.
+
+For each file and model rule a deterministic finder proposes candidates; each becomes one
+prompt. Answers are cached (key: the prompt, the model and its digest, the prompt version, the
+level), validated, and turned into findings. At the deadline the questions not yet asked are
+reported as ``skipped`` ("budget") and handed back as pending work, which the daemon finishes
+in the background so the next commit finds them cached. A backend that cannot answer at all
+(server down, model missing) stops the level at once: one reason, one hint, no waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tinyarms import suppress
+from tinyarms.cache import Cache
+from tinyarms.candidates import Candidate
+from tinyarms.finding import Finding, Skipped, assign_fingerprints
+from tinyarms.models import answer, prompts
+from tinyarms.models.base import BAD_ANSWER, BUDGET, MODEL_MISSING, NO_MEMORY, NOT_INSTALLED, SERVER_DOWN, Backend, ModelUnavailable
+from tinyarms.ruleset import ActiveRule
+from tinyarms.source import Source
+
+MAX_TOKENS = 256
+MIN_CALL_SECONDS = 0.3  # a question started with less time than this cannot finish
+_FATAL = frozenset({SERVER_DOWN, MODEL_MISSING, NOT_INSTALLED, NO_MEMORY})
+
+
+@dataclass(slots=True)
+class Question:
+    src: Source
+    rule: ActiveRule
+    candidate: Candidate
+    prompt: str = ""
+    key: str = ""
+
+
+@dataclass(slots=True)
+class LevelResult:
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    pending: list[Question] = field(default_factory=list)
+    asked: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+
+
+def candidates(src: Source, rule: ActiveRule, limit: int, root: str | None) -> list[Candidate]:
+    """The questions for one file and rule. Rules without a finder have none yet: see router."""
+    if rule.id == "simple-dry" or rule.params.get("finder") == "clones":
+        from tinyarms.candidates import simple_dry
+
+        return simple_dry.find(src, rule.id, limit)
+    if rule.id == "design-tokens" or rule.params.get("finder") == "tokens":
+        from tinyarms.candidates import design_tokens
+
+        return design_tokens.find(src, rule.id, limit, root)
+    return []
+
+
+def has_finder(rule: ActiveRule) -> bool:
+    return rule.id in ("simple-dry", "design-tokens") or rule.params.get("finder") in ("clones", "tokens")
+
+
+def prepare(questions: list[Question], model: str, digest: str, level: int) -> None:
+    for q in questions:
+        q.prompt = prompts.user_prompt(
+            q.rule.id, q.rule.description, list(q.rule.examples), q.src.path, q.src.lines, q.candidate)
+        q.key = "model:" + hashlib.sha256(json.dumps(
+            [prompts.PROMPT_VERSION, model, digest, level, q.rule.id, q.rule.severity, prompts.SYSTEM, q.prompt],
+        ).encode()).hexdigest()
+
+
+async def run(
+    questions: list[Question], backend: Backend, model: str, level: int, *, deadline: float | None,
+    store: Cache | None, concurrency: int, min_confidence: float,
+) -> LevelResult:
+    out = LevelResult()
+    started = time.monotonic()
+    try:
+        digest = await backend.digest(model)
+    except ModelUnavailable as exc:
+        out.skipped += _skips(questions, exc.reason, exc.message, exc.hint, level)
+        return out
+    prepare(questions, model, digest, level)
+    cached = store.get_many(q.key for q in questions) if store is not None else {}
+    answers: dict[str, list[dict[str, Any]]] = {k: v["violations"] for k, v in cached.items()}
+    out.cached = len(answers)
+    todo = [q for q in questions if q.key not in answers]
+    gate = asyncio.Semaphore(concurrency)
+    fatal: list[ModelUnavailable] = []
+
+    async def ask(q: Question) -> None:
+        async with gate:
+            if fatal:
+                return
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining < MIN_CALL_SECONDS:
+                out.pending.append(q)
+                return
+            schema = answer.schema([q.rule.id])
+            for attempt in (1, 2):
+                try:
+                    done = await backend.complete(
+                        model, prompts.SYSTEM, q.prompt, schema,
+                        timeout=remaining if remaining is not None else 600.0, max_tokens=MAX_TOKENS)
+                    violations, _ = answer.parse(done.text, {q.rule.id}, prompts.shown_lines(q.candidate))
+                except answer.BadAnswer as exc:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if attempt == 1 and (remaining is None or remaining >= MIN_CALL_SECONDS):
+                        continue  # one retry when the budget allows
+                    out.skipped.append(_skip(q, BAD_ANSWER, f"the model's answer was unusable: {exc}", None, level))
+                    return
+                except ModelUnavailable as exc:
+                    if exc.reason in _FATAL:
+                        fatal.append(exc)
+                    elif deadline is not None and time.monotonic() >= deadline - 0.05:
+                        out.pending.append(q)
+                    else:
+                        out.skipped.append(_skip(q, exc.reason, exc.message, exc.hint, level))
+                    return
+                out.asked += 1
+                answers[q.key] = [v.__dict__ for v in violations]
+                if store is not None:
+                    store.put_many([(q.key, {"violations": answers[q.key], "model": model})])
+                return
+
+    await asyncio.gather(*(ask(q) for q in todo))
+    if fatal:
+        exc = fatal[0]
+        unanswered = [q for q in questions if q.key not in answers]
+        out.skipped += _skips(unanswered, exc.reason, exc.message, exc.hint, level)
+        out.pending = []
+    for q in out.pending:
+        out.skipped.append(_skip(
+            q, BUDGET, "not asked within the time budget; queued to be answered in the background", None, level))
+    out.findings = _findings(questions, answers, model, level, min_confidence)
+    out.seconds = time.monotonic() - started
+    return out
+
+
+def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]], model: str, level: int,
+              min_confidence: float) -> list[Finding]:
+    by_file: dict[str, list[Finding]] = {}
+    sources: dict[str, Source] = {}
+    for q in questions:
+        for v in answers.get(q.key, []):
+            src = q.src
+            line = v["line"]
+            text = src.lines[line - 1] if line <= len(src.lines) else ""
+            indent = len(text) - len(text.lstrip())
+            severity = q.rule.severity if v["confidence"] >= min_confidence else "info"
+            by_file.setdefault(src.rel, []).append(Finding(
+                path=src.path, line=line, column=indent + 1, end_line=max(line, q.candidate.report[1]),
+                end_column=len(src.lines[q.candidate.report[1] - 1]) + 1 if q.candidate.report[1] <= len(src.lines) else 1,
+                rule=q.rule.id, skill=q.rule.skill, severity=severity, message=v["message"],
+                suggestion=q.candidate.suggestion or v.get("suggestion"), level=level, engine="model", model=model,
+                confidence=round(v["confidence"], 3),
+            ))
+            sources[src.rel] = src
+    out: list[Finding] = []
+    for rel, findings in by_file.items():
+        src = sources[rel]
+        findings = _dedupe(findings)
+        if "tinyarms:" in src.text:
+            findings, _ = suppress.apply(findings, suppress.parse(src.lines))
+        assign_fingerprints(rel, findings, src.lines)
+        out += findings
+    return out
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, int]] = set()
+    kept = []
+    for f in sorted(findings, key=lambda f: (f.line, f.rule, -f.confidence)):
+        if (f.rule, f.line) not in seen:
+            seen.add((f.rule, f.line))
+            kept.append(f)
+    return kept
+
+
+def _skip(q: Question, reason: str, message: str, hint: str | None, level: int) -> Skipped:
+    return Skipped(q.src.path, reason, message, rule=q.rule.id, level=level, hint=hint)
+
+
+def _skips(questions: list[Question], reason: str, message: str, hint: str | None, level: int) -> list[Skipped]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for q in questions:
+        if (q.src.path, q.rule.id) not in seen:
+            seen.add((q.src.path, q.rule.id))
+            out.append(_skip(q, reason, message, hint, level))
+    return out

@@ -1,0 +1,1 @@
+"""Model backends: Ollama, embedded llama.cpp, any OpenAI-compatible server; one interface."""

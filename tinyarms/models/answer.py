@@ -1,0 +1,106 @@
+"""What a model is asked to return, and how its untrusted answer is checked.
+
+The answer shape is DESIGN.md's: ``{"violations": [{"rule", "line", "message", "suggestion",
+"confidence"}]}``, requested as a JSON schema with ``maxItems``/``maxLength`` bounds so a small
+model cannot run on until ``max_tokens`` cuts the JSON in half. Whatever comes back is data:
+parsed leniently (llama.cpp's grammar lets raw control characters into strings), validated,
+and trimmed to the rules asked about and the lines shown. Nothing in it is ever executed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MAX_VIOLATIONS = 4
+MAX_TEXT = 160
+
+
+def schema(rules: list[str], max_items: int = MAX_VIOLATIONS) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "violations": {
+                "type": "array",
+                "maxItems": max_items,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "rule": {"type": "string", "enum": rules},
+                        "line": {"type": "integer", "minimum": 1},
+                        "message": {"type": "string", "maxLength": MAX_TEXT},
+                        "suggestion": {"type": "string", "maxLength": MAX_TEXT},
+                        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                    },
+                    "required": ["rule", "line", "message", "suggestion", "confidence"],
+                },
+            },
+        },
+        "required": ["violations"],
+    }
+
+
+class _Violation(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    rule: str
+    line: int
+    message: str = Field(max_length=10_000)
+    suggestion: str | None = Field(None, max_length=10_000)
+    confidence: float = 0.5
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    violations: list[_Violation] = Field(max_length=1000)
+
+
+@dataclass(slots=True)
+class Violation:
+    rule: str
+    line: int
+    message: str
+    suggestion: str | None
+    confidence: float
+
+
+class BadAnswer(ValueError):
+    """The answer is not JSON of the asked shape."""
+
+
+def parse(text: str, rules: set[str], lines: set[int]) -> tuple[list[Violation], int]:
+    """Violations for the asked ``rules`` on the shown ``lines``, and how many were dropped."""
+    try:
+        data = json.loads(text, strict=False)
+    except ValueError as exc:
+        raise BadAnswer(f"not JSON ({exc.msg} at character {exc.pos})") from None
+    try:
+        answer = _Answer.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "answer"
+        raise BadAnswer(f"wrong shape: {where}: {first['msg']}") from None
+    kept: list[Violation] = []
+    seen: set[tuple[str, int]] = set()
+    for v in answer.violations:
+        if v.rule not in rules or v.line not in lines or (v.rule, v.line) in seen:
+            continue
+        seen.add((v.rule, v.line))
+        confidence = v.confidence if v.confidence == v.confidence else 0.0  # NaN
+        kept.append(Violation(
+            v.rule, v.line, _clean(v.message) or "possible violation", _clean(v.suggestion) or None,
+            min(1.0, max(0.0, confidence)),
+        ))
+    return kept, len(answer.violations) - len(kept)
+
+
+def _clean(text: str | None) -> str:
+    """One line of printable text, bounded: model text ends up in terminals and SARIF files."""
+    if not text:
+        return ""
+    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return flat[:MAX_TEXT]

@@ -1,0 +1,69 @@
+"""The one interface every model backend implements, and how a backend says it cannot answer.
+
+Backends are asked one narrow question at a time: a system prompt, a user prompt and a JSON
+schema the answer must follow. They return the raw answer text; validating it is the caller's
+job (``tinyarms.models.answer``), because model output is untrusted whatever the backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Why a model check could not run: the codes that land in ``skipped[].reason``.
+SERVER_DOWN = "model-server-down"
+MODEL_MISSING = "model-missing"
+TIMEOUT = "model-timeout"
+BAD_ANSWER = "model-bad-answer"
+NO_MEMORY = "model-no-memory"
+NOT_INSTALLED = "model-not-installed"
+NO_BACKEND = "model-unavailable"
+BUDGET = "budget"
+
+
+class ModelUnavailable(Exception):
+    """A model check cannot run; ``reason`` is a code above, ``hint`` a fix the user can run."""
+
+    def __init__(self, reason: str, message: str, hint: str | None = None):
+        self.reason = reason
+        self.message = message
+        self.hint = hint
+        super().__init__(message)
+
+
+@dataclass(slots=True)
+class Completion:
+    text: str
+    model: str
+    seconds: float
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class ModelInfo:
+    """What ``status`` shows about a backend."""
+
+    backend: str
+    reachable: bool
+    detail: str
+    present: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
+
+
+class Backend(Protocol):
+    name: str
+
+    async def complete(
+        self, model: str, system: str, prompt: str, schema: dict[str, Any], *, timeout: float, max_tokens: int,
+    ) -> Completion:
+        """The model's answer text; raises ``ModelUnavailable`` when it cannot give one."""
+        ...
+
+    async def digest(self, model: str) -> str:
+        """A stable identity of the model's weights (cache keys include it)."""
+        ...
+
+    async def info(self) -> ModelInfo: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,93 @@
+"""Which backend answers model questions, and why: ``models.backend`` (default ``auto``).
+
+auto: Ollama when its server answers at the configured host (a quick probe, remembered for a
+few seconds), else the embedded llama.cpp backend when it is installed and the level's model is
+provisioned, else no backend — and then every model check is ``skipped`` with a hint for each
+way to get a model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from dataclasses import dataclass
+
+from tinyarms.config import ModelsConfig
+from tinyarms.models.base import Backend
+
+PROBE_TTL = 5.0
+_probes: dict[str, tuple[float, bool]] = {}
+
+
+@dataclass(slots=True)
+class Choice:
+    backend: Backend | None
+    name: str | None  # ollama | embedded | openai
+    why: str  # a sentence for `status` and for skipped entries
+    hint: str | None = None
+
+
+def model_for(config: ModelsConfig, backend: str, level: int) -> str:
+    models = config.fast if level == 2 else config.deep
+    return getattr(models, backend)
+
+
+async def ollama_answers(config: ModelsConfig) -> bool:
+    host = config.ollama.host
+    seen = _probes.get(host)
+    if seen is not None and time.monotonic() - seen[0] < PROBE_TTL:
+        return seen[1]
+    from tinyarms.models.ollama import OllamaBackend
+
+    backend = OllamaBackend(config.ollama)
+    try:
+        up = await backend.probe()
+    finally:
+        await backend.close()
+    _probes[host] = (time.monotonic(), up)
+    return up
+
+
+def embedded_installed() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+async def choose(config: ModelsConfig, level: int) -> Choice:
+    wanted = config.backend
+    if wanted == "none":
+        return Choice(None, None, "model checks are turned off (models.backend: none)")
+    if wanted == "openai":
+        if not config.openai.base_url:
+            return Choice(None, None, "models.backend is openai but models.openai.base_url is not set",
+                          "set models.openai.base_url, e.g. http://localhost:8000/v1")
+        from tinyarms.models.openai import OpenAIBackend
+
+        return Choice(OpenAIBackend(config.openai), "openai", f"OpenAI-compatible server at {config.openai.base_url}")
+    if wanted in ("auto", "ollama"):
+        if await ollama_answers(config):
+            from tinyarms.models.ollama import OllamaBackend
+
+            return Choice(OllamaBackend(config.ollama), "ollama", f"Ollama answers at {config.ollama.host}")
+        if wanted == "ollama":
+            return Choice(None, None, f"Ollama does not answer at {config.ollama.host}",
+                          "start Ollama: `ollama serve`")
+    # auto without Ollama, or embedded
+    if not embedded_installed():
+        return Choice(
+            None, None,
+            f"no model backend: Ollama does not answer at {config.ollama.host} and the embedded backend is not installed",
+            f"start Ollama (`ollama serve`, then `ollama pull {model_for(config, 'ollama', level)}`), "
+            f"or `pip install 'tinyarms[embedded]'` and `tinyarms models fetch {model_for(config, 'embedded', level)}`",
+        )
+    from tinyarms.models import registry
+
+    model = model_for(config, "embedded", level)
+    if registry.local_path(model) is None:
+        return Choice(
+            None, None, f"the embedded backend is installed but model {model} is not fetched",
+            f"`tinyarms models fetch {model}` (or start Ollama and `ollama pull {model_for(config, 'ollama', level)}`)",
+        )
+    from tinyarms.models.llamacpp import EmbeddedBackend
+
+    return Choice(EmbeddedBackend(config.embedded), "embedded", f"embedded llama.cpp with {model}")
+
