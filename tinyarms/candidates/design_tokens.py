@@ -33,10 +33,9 @@ def normalise(value: str) -> str:
     value = value.strip().strip("'\"").lower().replace(" ", "")
     if re.fullmatch(r"-?\d*\.?\d+", value):
         value += "px"  # a bare number in a style object means pixels
-    number = re.match(r"(-?)0*(\d*\.?\d+?)0*(px|rem|em)$", value)
+    number = re.fullmatch(r"(-?\d*\.?\d+)(px|rem|em)", value)
     if number:
-        whole = number.group(2).rstrip(".") or "0"
-        return f"{number.group(1)}{whole}{number.group(3)}"
+        return f"{float(number.group(1)):g}{number.group(2)}"
     return value
 
 

@@ -1,0 +1,48 @@
+from pathlib import Path
+
+from tests.conftest import git
+from tinyarms.candidates.design_tokens import find, normalise, token_index
+from tinyarms.source import make_source
+
+
+def project(repo: Path) -> Path:
+    (repo / "src/styles").mkdir(parents=True)
+    (repo / "src/styles/tokens.css").write_text(":root {\n  --space-4: 16px;\n  --radius-md: 8px;\n}\n")
+    (repo / "src/theme.ts").write_text('export const theme = { space: { 2: "0.5rem", 6: "24px" } };\n')
+    git(repo, "add", "-A")
+    return repo
+
+
+def candidates(repo: Path, rel: str, code: str):
+    return find(make_source(rel, rel, code.encode()), "design-tokens", 8, str(repo))
+
+
+def test_token_index_reads_css_custom_properties_and_theme_objects(repo: Path) -> None:
+    index, files = token_index(str(project(repo)))
+    assert index == {"16px": "var(--space-4)", "8px": "var(--radius-md)", "0.5rem": "theme.space.2", "24px": "theme.space.6"}
+    assert files == {"src/styles/tokens.css", "src/theme.ts"}
+
+
+def test_raw_values_matching_a_token_are_candidates_with_the_token_named(repo: Path) -> None:
+    project(repo)
+    css = ".card {\n  padding: 16px;\n  border-radius: 8px;\n  width: 13px;\n  color: red;\n}\n"
+    found = candidates(repo, "src/card.css", css)
+    assert [(c.report, c.suggestion) for c in found] == [
+        ((2, 2), "use var(--space-4) instead of 16px"), ((3, 3), "use var(--radius-md) instead of 8px"),
+    ]
+    tsx = 'export const C = () => (\n  <div className="p-[24px]" style={{ padding: 16, marginTop: "0.50rem" }} />\n);\n'
+    assert {c.suggestion for c in candidates(repo, "src/C.tsx", tsx)} == {
+        "use theme.space.6 instead of 24px", "use var(--space-4) instead of 16", "use theme.space.2 instead of 0.50rem",
+    }
+
+
+def test_token_files_themselves_and_projects_without_tokens_have_none(repo: Path, tmp_path: Path) -> None:
+    project(repo)
+    assert candidates(repo, "src/styles/tokens.css", ":root { --space-4: 16px; }\n.a { padding: 16px; }\n") == []
+    assert find(make_source("a.css", "a.css", b".a { padding: 16px; }\n"), "design-tokens", 8, None) == []
+
+
+def test_normalise() -> None:
+    assert [normalise(v) for v in ("16", "16px", " 016PX ", "1.50rem", "0.5rem", "-4px")] == [
+        "16px", "16px", "16px", "1.5rem", "0.5rem", "-4px",
+    ]

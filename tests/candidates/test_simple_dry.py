@@ -1,0 +1,57 @@
+from tinyarms.candidates.simple_dry import find, token_lines
+from tinyarms.source import make_source
+
+TWINS = """\
+import os
+import sys
+
+
+def total_eu(items):
+    total = 0
+    for item in items:
+        total += item.price * item.qty
+    return total * 1.2
+
+
+def total_us(basket):
+    amount = 0
+    for entry in basket:
+        amount += entry.cost * entry.count
+    return amount * 1.08
+
+
+A = 1
+B = 2
+C = 3
+D = 4
+E = 5
+"""
+
+
+def src(code: str, path: str = "m.py"):
+    return make_source(path, path, code.encode())
+
+
+def test_renamed_twin_blocks_are_one_candidate() -> None:
+    [candidate] = find(src(TWINS), "simple-dry", 8)
+    assert candidate.lines == ((5, 9), (12, 16))
+    assert candidate.report == (12, 16)
+    assert "simple-dry" in candidate.question and "line 12" in candidate.question
+
+
+def test_look_alike_statements_and_imports_are_not_candidates() -> None:
+    code = "".join(f"import mod{i}\n" for i in range(10)) + "".join(f"X{i} = {i}\n" for i in range(10))
+    assert find(src(code), "simple-dry", 8) == []
+
+
+def test_comments_and_literals_do_not_matter() -> None:
+    shapes = dict(token_lines(src('x = f("a", 1)  # one\ny = g(\'b\', 2.5)\n')))
+    assert shapes[1] == shapes[2] == ("I", "=", "I", "(", "S", ",", "N", ")")
+
+
+def test_javascript_twins_and_limit() -> None:
+    block = "function {n}(xs) {{\n  const out = [];\n  for (const x of xs) {{\n    if (x.ok) out.push(x.v * 2);\n  }}\n  return out;\n}}\n"
+    code = "".join(block.format(n=f"f{i}") for i in range(4))
+    found = find(src(code, "a.js"), "simple-dry", 2)
+    assert len(found) == 2
+    assert all(c.lines[0][1] - c.lines[0][0] >= 3 for c in found)
