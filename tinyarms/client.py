@@ -44,7 +44,8 @@ def ping(timeout: float = CONNECT_TIMEOUT, where: Path | None = None) -> dict[st
 
 
 def client_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if is_config_env(k)}
+    """The settings this shell gives: the daemon's own environment is not the user's shell's."""
+    return {k: v for k, v in os.environ.items() if is_config_env(k) or k == "OLLAMA_HOST"}
 
 
 def lint_through_daemon(args: argparse.Namespace, color: bool) -> tuple[str, int] | None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tinyarms import baseline, files, router
 from tinyarms.cache import Cache
@@ -76,7 +78,10 @@ def load(job: LintJob, cwd: Path) -> Settings:
     return load_settings(job.root, job.cli_layer(), job.skill, job.select, job.ignore, job.env)
 
 
-def execute(job: LintJob, cwd: Path, settings: Settings, store: Cache | None = None) -> LintResult:
+def execute(job: LintJob, cwd: Path, settings: Settings, store: Cache | None = None,
+            on_pending: Callable[[Any], None] | None = None) -> LintResult:
+    """Lint as the job says. Model levels get the config's budget; ``on_pending`` receives the
+    model questions the budget cut (the daemon answers them in the background)."""
     fingerprints = baseline.read(cwd / job.baseline) if job.baseline else None
     namer = files.Namer(settings.root, cwd)
     max_bytes = settings.config.max_file_bytes
@@ -86,7 +91,10 @@ def execute(job: LintJob, cwd: Path, settings: Settings, store: Cache | None = N
         collected = files.collect_staged(job.paths, settings.ruleset, namer, max_bytes)
     else:
         collected = files.collect_paths(job.paths, settings.ruleset, namer, max_bytes)
-    options = router.LintOptions(use_cache=not job.no_cache, report_unused=job.report_unused)
+    options = router.LintOptions(
+        use_cache=not job.no_cache, report_unused=job.report_unused, budget=settings.config.budget,
+        on_pending=on_pending,
+    )
     result = router.run(settings, collected.jobs, options, store)
     result.skipped = collected.skipped + result.skipped
     result.stats["files_skipped"] += sum(1 for s in collected.skipped if s.rule is None)

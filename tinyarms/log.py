@@ -16,26 +16,33 @@ def set_verbosity(verbosity: int) -> None:
     _verbosity = verbosity
 
 
-def configure(verbosity: int = 0, json_file: str | None = None) -> None:
-    """verbosity: -1 quiet (errors only), 0 warnings, 1 info, 2+ debug."""
+def configure(verbosity: int = 0) -> None:
+    """Human-readable lines on stderr. verbosity: -1 quiet (errors only), 0 warnings, 1 info, 2+ debug."""
     global _configured
     import structlog
 
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    processors: list[Any] = [structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso")]
-    if json_file:
-        stream = open(json_file, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives as long as the process
-        processors += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
-    else:
-        stream = sys.stderr
-        processors.append(structlog.dev.ConsoleRenderer(colors=stream.isatty()))
     structlog.configure(
-        processors=processors,
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=structlog.PrintLoggerFactory(_Stderr()),
         cache_logger_on_first_use=False,
     )
     _configured = True
+
+
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a line is written (tests and tools swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def get_logger(**bound: Any) -> Any:

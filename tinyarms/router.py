@@ -1,25 +1,27 @@
 """The router: files in, one ``LintResult`` out. Level 0 always; model levels when a model can run.
 
-Data flows one way: jobs -> cache lookup -> Level 0 on the misses -> model levels (reported as
-``skipped`` until a model backend is available) -> one result with stats.
+Data flows one way: jobs -> cache lookup -> Level 0 on the misses -> model levels (candidates,
+then narrow questions, within the budget) -> one result with stats. Model checks that cannot
+run are listed in ``skipped`` with the reason and a fix; nothing is dropped silently.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tinyarms import cache as result_cache
-from tinyarms.finding import LintResult, Skipped
+from tinyarms.finding import Finding, LintResult, Skipped
 from tinyarms.levels.level0 import FileOutcome, Job, Linter, lint_many
-from tinyarms.ruleset import Settings
-from tinyarms.source import language_of
+from tinyarms.ruleset import ActiveRule, Settings
+from tinyarms.source import Source, language_of, make_source
 
-MODEL_HINTS = {
-    2: "install Ollama (https://ollama.com) and run `ollama pull qwen2.5-coder:3b`",
-    3: "install Ollama (https://ollama.com) and run `ollama pull qwen2.5-coder:7b`",
-}
+# The daemon answers the hook this long before the budget ends: its socket round trip,
+# rendering and the hook's own start are paid from the same budget.
+BUDGET_RESERVE = 0.8
 
 
 @dataclass(slots=True)
@@ -27,6 +29,17 @@ class LintOptions:
     use_cache: bool = True
     report_unused: bool = False
     workers: int | None = None
+    budget: float | None = None  # seconds for model levels; None: no deadline (scans)
+    on_pending: Callable[[PendingWork], None] | None = None  # questions the budget cut, for the background
+
+
+@dataclass(slots=True)
+class PendingWork:
+    """Model questions a deadline cut short, with what is needed to ask them later."""
+
+    questions: list[Any]
+    models: Any  # ModelsConfig
+    level: int
 
 
 def run(
@@ -36,6 +49,7 @@ def run(
     closed here."""
     options = options or LintOptions()
     started = time.perf_counter()
+    deadline = None if options.budget is None else time.monotonic() + max(0.1, options.budget - BUDGET_RESERVE)
     ruleset = settings.ruleset
     digest = ruleset.digest + (":unused" if options.report_unused else "")
 
@@ -46,34 +60,37 @@ def run(
         store = None
     elif owned:
         store, cache_error = _open_cache()
-    keys = [result_cache.key(digest, job.rel, job.raw) for job in jobs]
-    cached = store.get_many(keys) if store is not None else {}
-    misses = [(k, job) for k, job in zip(keys, jobs) if k not in cached]
-    linter = Linter(ruleset, settings.config.max_file_bytes, options.report_unused)
-    fresh = dict(zip((k for k, _ in misses), lint_many(linter, [job for _, job in misses], options.workers)))
-    if store is not None:
-        store.put_many((k, outcome.to_dict()) for k, outcome in fresh.items())
-        cache_error = store.error
-        if owned:
-            store.close()
+    try:
+        keys = [result_cache.key(digest, job.rel, job.raw) for job in jobs]
+        cached = store.get_many(keys) if store is not None else {}
+        misses = [(k, job) for k, job in zip(keys, jobs) if k not in cached]
+        linter = Linter(ruleset, settings.config.max_file_bytes, options.report_unused)
+        fresh = dict(zip((k for k, _ in misses), lint_many(linter, [job for _, job in misses], options.workers)))
+        if store is not None:
+            store.put_many((k, outcome.to_dict()) for k, outcome in fresh.items())
 
-    result = LintResult()
-    suppressed = lines = linted = 0
-    for k, job in zip(keys, jobs):
-        outcome = fresh.get(k) or _from_cache(cached[k], job)
-        result.findings += outcome.findings
-        result.skipped += outcome.skipped
-        suppressed += outcome.suppressed
-        lines += outcome.lines
-        if any(s.rule is None for s in outcome.skipped):
-            continue  # the file itself could not be read; its model checks are moot
-        linted += 1
-        result.skipped += _model_skips(settings, job)
+        result = LintResult()
+        suppressed = lines = 0
+        readable: list[Job] = []
+        for k, job in zip(keys, jobs):
+            outcome = fresh.get(k) or _from_cache(cached[k], job)
+            result.findings += outcome.findings
+            result.skipped += outcome.skipped
+            suppressed += outcome.suppressed
+            lines += outcome.lines
+            if not any(s.rule is None for s in outcome.skipped):
+                readable.append(job)  # a file that could not be read has no model checks either
+        model_stats = _model_levels(settings, readable, result, store, deadline, options)
+        if store is not None:
+            cache_error = store.error
+    finally:
+        if owned and store is not None:
+            store.close()
 
     result.findings.sort(key=lambda f: (f.path, f.line, f.column, f.rule))
     severities = Counter(f.severity for f in result.findings)
     result.stats = {
-        "files": linted,
+        "files": len(readable),
         "files_skipped": sum(1 for s in result.skipped if s.rule is None),
         "lines": lines,
         "findings": len(result.findings),
@@ -83,9 +100,86 @@ def run(
         "cache_hits": len(cached),
         "cache_misses": len(misses),
         "cache_error": cache_error,
+        "models": model_stats,
         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
     }
     return result
+
+
+def _model_levels(settings: Settings, jobs: list[Job], result: LintResult, store: result_cache.Cache | None,
+                  deadline: float | None, options: LintOptions) -> dict[str, Any] | None:
+    """Run every model level the active rules need; findings and skips go into ``result``."""
+    work: dict[int, list[tuple[Job, ActiveRule]]] = {}
+    for job in jobs:
+        for rule in settings.ruleset.rules_for(job.rel, language_of(job.rel)):
+            if rule.level > 0:
+                work.setdefault(rule.level, []).append((job, rule))
+    if not work:
+        return None
+    import asyncio
+
+    return asyncio.run(_run_levels(settings, work, result, store, deadline, options))
+
+
+async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, ActiveRule]]], result: LintResult,
+                      store: result_cache.Cache | None, deadline: float | None,
+                      options: LintOptions) -> dict[str, Any]:
+    from tinyarms.levels import model as model_level
+    from tinyarms.models import select
+
+    config = settings.config.models
+    stats: dict[str, Any] = {}
+    for level, pairs in sorted(work.items()):
+        choice = await select.choose(config, level)
+        if choice.backend is None:
+            result.skipped += [
+                Skipped(job.path, "model-unavailable", choice.why, rule=rule.id, level=level, hint=choice.hint)
+                for job, rule in pairs
+            ]
+            stats[str(level)] = {"backend": None, "why": choice.why}
+            continue
+        model = select.model_for(config, choice.name or "", level)
+        sources: dict[str, Source] = {}
+        questions: list[model_level.Question] = []
+        for job, rule in pairs:
+            if not model_level.has_finder(rule):
+                result.skipped.append(Skipped(
+                    job.path, "not-implemented",
+                    f"{rule.id} has no candidate finder; whole-function review comes with `tinyarms scan --deep`",
+                    rule=rule.id, level=level))
+                continue
+            src = sources.get(job.rel) or make_source(job.path, job.rel, job.raw, settings.config.max_file_bytes)
+            if not isinstance(src, Source):
+                continue
+            sources[job.rel] = src
+            for candidate in model_level.candidates(src, rule, config.max_candidates, settings.ruleset.root):
+                questions.append(model_level.Question(src, rule, candidate))
+        try:
+            outcome = await model_level.run(
+                questions, choice.backend, model, level, deadline=deadline, store=store,
+                concurrency=config.concurrency, min_confidence=config.min_confidence)
+        except Exception as exc:  # a bug in the model level must not cost Level 0's findings
+            from tinyarms.log import get_logger
+
+            get_logger().exception("model_level_failed", level=level)
+            result.skipped += [
+                Skipped(job.path, "internal-error", f"level {level} failed: {type(exc).__name__}: {exc}",
+                        rule=rule.id, level=level, hint="please report this with the file that triggers it")
+                for job, rule in pairs
+            ]
+            continue
+        finally:
+            await choice.backend.close()
+        result.findings += outcome.findings
+        result.skipped += outcome.skipped
+        if outcome.pending and options.on_pending is not None:
+            options.on_pending(PendingWork(outcome.pending, config, level))
+        stats[str(level)] = {
+            "backend": choice.name, "model": model, "why": choice.why, "questions": len(questions),
+            "asked": outcome.asked, "cached": outcome.cached, "pending": len(outcome.pending),
+            "seconds": round(outcome.seconds, 3),
+        }
+    return stats
 
 
 def _open_cache() -> tuple[result_cache.Cache | None, str | None]:
@@ -104,13 +198,25 @@ def _from_cache(data: dict, job: Job) -> FileOutcome:
     return outcome
 
 
-def _model_skips(settings: Settings, job: Job) -> list[Skipped]:
-    rules = [r for r in settings.ruleset.rules_for(job.rel, language_of(job.rel)) if r.level > 0]
-    return [
-        Skipped(
-            job.path, "model-unavailable",
-            f"level {r.level} model rules need a model backend, and none is available",
-            rule=r.id, level=r.level, hint=MODEL_HINTS.get(r.level),
-        )
-        for r in rules
-    ]
+def answer_pending(work: PendingWork, store: result_cache.Cache | None) -> int:
+    """Ask the questions a deadline cut, with no deadline; answers land in the cache. Returns
+    how many were answered."""
+    import asyncio
+
+    from tinyarms.levels import model as model_level
+    from tinyarms.models import select
+
+    async def go() -> int:
+        choice = await select.choose(work.models, work.level)
+        if choice.backend is None:
+            return 0
+        try:
+            outcome = await model_level.run(
+                work.questions, choice.backend, select.model_for(work.models, choice.name or "", work.level),
+                work.level, deadline=None, store=store, concurrency=work.models.concurrency,
+                min_confidence=work.models.min_confidence)
+        finally:
+            await choice.backend.close()
+        return outcome.asked
+
+    return asyncio.run(go())

@@ -49,7 +49,12 @@ def table(s: dict[str, Any]) -> str:
                   + (f" — ERROR: {cache['error']}" if cache["error"] else "")),
         ("config files", ", ".join(cfg["files"]) or "none loaded yet"),
         ("skills", ", ".join(cfg["skills"]) or "none loaded yet"),
-        ("models", models["backend"] or f"unavailable: {models['reason']}"),
+        ("models", f"{models['backend']}: fast {models.get('fast')}, deep {models.get('deep')} ({models['why']})"
+                   if models.get("backend") else f"unavailable: {models.get('why')}"
+                   + (f" — {models['hint']}" if models.get("hint") else "")),
+        ("models present", ", ".join(models.get("present") or []) or "-"),
+        ("models loaded", ", ".join(models.get("loaded") or []) or "-"),
+        ("background", f"{s['background']['queued']} queued, {s['background']['answered']} answered"),
         ("watched repos", ", ".join(s["watched_repos"]) or "none"),
         ("deep scan", f"last {scan['last'] or 'never'}, next {scan['next'] or 'not scheduled'}"),
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import signal
 import socket
 import statistics
@@ -25,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tinyarms import __version__, lintjob, protocol
+from tinyarms import __version__, lintjob, protocol, router
 from tinyarms.cache import Cache
 from tinyarms.daemon import control
 from tinyarms.daemon.messages import OPS, REQUEST, Lint
@@ -34,6 +35,7 @@ from tinyarms.ruleset import Settings
 from tinyarms.yamlio import ConfigError, format_loc, validation_messages
 
 LINT_THREADS = 4
+BACKGROUND_QUEUE = 100
 SHUTDOWN_GRACE = 1.0
 
 
@@ -61,6 +63,12 @@ class Daemon:
         self.last_request = time.monotonic()
         self.in_flight = 0
         self._stop: asyncio.Event | None = None
+        # Model questions a commit's budget cut: answered here, after the commit, so the next
+        # commit finds them cached. Hook requests always go first.
+        self.background: queue.Queue[router.PendingWork] = queue.Queue(maxsize=BACKGROUND_QUEUE)
+        self.background_answered = 0
+        self.background_dropped = 0
+        self._closing = threading.Event()
 
     # -- the server ---------------------------------------------------------------------------
 
@@ -76,6 +84,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         idle = asyncio.create_task(self._idle_watch()) if self.idle_timeout else None
+        worker = threading.Thread(target=self._background_loop, name="background", daemon=True)
+        worker.start()
         self.log.info("daemon_started", pid=os.getpid(), socket=str(path), version=__version__)
         try:
             await self._stop.wait()
@@ -83,6 +93,7 @@ class Daemon:
             server.close()
             if idle is not None:
                 idle.cancel()
+            self._closing.set()
             await self._drain()
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.store.close()
@@ -189,6 +200,27 @@ class Daemon:
 
     # -- the work (on the thread pool) --------------------------------------------------------
 
+    def enqueue(self, work: router.PendingWork) -> None:
+        try:
+            self.background.put_nowait(work)
+        except queue.Full:
+            self.background_dropped += 1  # already reported as skipped (budget) in its reply
+
+    def _background_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                work = self.background.get(timeout=0.25)
+            except queue.Empty:
+                continue
+            while self.in_flight and not self._closing.is_set():
+                time.sleep(0.05)  # a commit is waiting: it goes first
+            if self._closing.is_set():
+                return
+            try:
+                self.background_answered += router.answer_pending(work, self.store)
+            except Exception:  # noqa: BLE001 - background work must never take the daemon down
+                self.log.exception("background_failed")
+
     def lint(self, request: Lint) -> dict[str, Any]:
         cwd = Path(request.cwd)
         if not cwd.is_absolute():
@@ -202,7 +234,7 @@ class Daemon:
             report_unused=request.report_unused, no_cache=request.no_cache, env=request.env,
         )
         settings, warnings = self._settings_for(job, cwd)
-        result = lintjob.execute(job, cwd, settings, None if request.no_cache else self.store)
+        result = lintjob.execute(job, cwd, settings, None if request.no_cache else self.store, self.enqueue)
         output = None
         if request.format is not None:
             from tinyarms import render
@@ -269,9 +301,10 @@ class Daemon:
                 "skills": sorted({name for entry in loaded for name in entry.settings.skills}),
                 "reload_errors": dict(self.reload_errors),
             },
-            "models": {
-                "backend": None, "available": False, "present": [], "loaded": [],
-                "reason": "no model backend is configured in this version; model rules are reported as skipped",
+            "models": self._models_status(),
+            "background": {
+                "queued": self.background.qsize(), "answered": self.background_answered,
+                "dropped": self.background_dropped,
             },
             "cache": self.store.summary(),
             "requests": {
@@ -286,6 +319,34 @@ class Daemon:
             "scan": {"last": None, "next": None, "state": "no scheduler in this version"},
             "recent_errors": list(self.errors),
         }
+
+
+    def _models_status(self) -> dict[str, Any]:
+        """Which backend model checks use now and why, and what it has (the daemon's own config)."""
+        import asyncio as aio
+
+        from tinyarms.config import load_config
+        from tinyarms.models import select
+
+        async def probe() -> dict[str, Any]:
+            config = load_config(None).config.models
+            choice = await select.choose(config, 2)
+            out: dict[str, Any] = {"backend": choice.name, "why": choice.why, "hint": choice.hint,
+                                   "fast": None, "deep": None, "present": [], "loaded": []}
+            if choice.backend is not None:
+                try:
+                    info = await choice.backend.info()
+                    out.update(reachable=info.reachable, detail=info.detail, present=info.present, loaded=info.loaded)
+                finally:
+                    await choice.backend.close()
+                out["fast"] = select.model_for(config, choice.name or "", 2)
+                out["deep"] = select.model_for(config, choice.name or "", 3)
+            return out
+
+        try:
+            return aio.run(probe())
+        except Exception as exc:  # noqa: BLE001 - status must answer even when a backend misbehaves
+            return {"backend": None, "why": f"could not check the model backends: {exc}"}
 
 
 def _percentile(values: list[float], pct: float) -> float:

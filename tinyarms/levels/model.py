@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tinyarms import suppress
@@ -125,7 +125,7 @@ async def run(
                         out.skipped.append(_skip(q, exc.reason, exc.message, exc.hint, level))
                     return
                 out.asked += 1
-                answers[q.key] = [v.__dict__ for v in violations]
+                answers[q.key] = [asdict(v) for v in violations]
                 if store is not None:
                     store.put_many([(q.key, {"violations": answers[q.key], "model": model})])
                 return

@@ -1,0 +1,585 @@
+"""A stand-in for ``ollama serve`` that speaks its HTTP API, for tests of everything that talks to Ollama.
+
+It answers the endpoints tinyarms uses with the real server's wire format (``docs/api.md``,
+``api/types.go``): ``GET /``, ``GET /api/version``, ``GET /api/tags``, ``GET /api/ps``,
+``POST /api/show``, ``POST /api/chat`` and ``POST /api/generate`` (streamed NDJSON unless
+``"stream": false``), with Ollama's error bodies (``{"error": "..."}``) and status codes. Like Go's
+``net/http``, a small body gets a ``Content-Length`` and a larger one is sent chunked.
+
+A test module imports the fixture (``from tests.models.ollama_server import FakeOllama,
+ollama_server_fixture  # noqa: F401``), asks for ``ollama_server``, points the backend at
+``ollama_server.host``, and scripts how chat/generate answer; every request is recorded::
+
+    def test_x(ollama_server):
+        ollama_server.answer('{"violations": []}')        # fixed content
+        ollama_server.answer(lambda req: req.body["model"])  # computed from the request
+        ollama_server.hang()            # accept, never answer (until stop())
+        ollama_server.slow(2.0, "...")  # answer after 2 s
+        ollama_server.drop()            # headers and half the body, then close
+        ollama_server.garbage()         # 200 with a body that is not JSON
+        ollama_server.error(500, "llama runner process has terminated")
+        ollama_server.huge()            # a valid answer with 10 MB of content
+        ...
+        assert ollama_server.last("/api/chat").body["options"]["temperature"] == 0
+
+Behaviours apply to every later chat/generate request (pass ``model=`` to script one model only).
+Models: ``add_model(name)``, ``remove_model(name)``, ``load(name)``; a chat on a present model
+loads it, as Ollama does. The server binds 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+import pytest
+
+HUGE_BYTES = 10 << 20
+# Go's net/http sets Content-Length only when the whole body fits its pre-chunking buffer.
+_CHUNKING_THRESHOLD = 2048
+DEFAULT_MODELS = ("qwen2.5-coder:3b", "qwen2.5-coder:7b", "qwen2.5-coder:0.5b")
+DEFAULT_ANSWER = '{"violations": []}'
+
+Answer = str | Callable[["Request"], str]
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    body: Any  # parsed JSON, or None when there was no body or it was not JSON
+    raw: bytes
+    headers: dict[str, str]
+
+
+@dataclass(slots=True)
+class Behaviour:
+    kind: str  # answer, hang, slow, drop, garbage, error, huge
+    answer: Answer = DEFAULT_ANSWER
+    seconds: float = 0.0
+    status: int = 500
+    message: str = ""
+    body: bytes = b""
+    size: int = HUGE_BYTES
+    prompt_eval_count: int | None = None
+    eval_count: int | None = None
+    done_reason: str = "stop"
+
+
+@dataclass(slots=True)
+class FakeModel:
+    name: str
+    size: int
+    digest: str
+    family: str = "qwen2"
+    parameter_size: str = "3.1B"
+    quantization_level: str = "Q4_K_M"
+    capabilities: list[str] = field(default_factory=lambda: ["completion", "tools", "insert"])
+    modified_at: str = "2025-01-15T10:00:00.000000+00:00"
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "parent_model": "", "format": "gguf", "family": self.family, "families": [self.family],
+            "parameter_size": self.parameter_size, "quantization_level": self.quantization_level,
+        }
+
+
+def normalize(name: str) -> str:
+    """Ollama's names: the tag defaults to ``latest``, case is not significant."""
+    name = name.strip().lower()
+    last = name.rsplit("/", 1)[-1]
+    return name if ":" in last else f"{name}:latest"
+
+
+def _digest_of(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _keep_alive_seconds(value: Any) -> float | None:
+    """Seconds a model stays loaded: Go durations ("10m", "1h30m", "300ms") or plain seconds;
+    negative means forever (None)."""
+    if value is None:
+        return 300.0
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = re.findall(r"(-?\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+            if not parts:
+                raise ValueError(f"time: invalid duration {text!r}") from None
+            unit = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+            seconds = sum(float(n) * unit[u] for n, u in parts)
+    return None if seconds < 0 else seconds
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4) if text else 0
+
+
+class FakeOllama:
+    """The server; use as a context manager or through the ``ollama_server`` fixture."""
+
+    def __init__(self, models: tuple[str, ...] | list[str] = DEFAULT_MODELS) -> None:
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._models: dict[str, FakeModel] = {}
+        self._loaded: dict[str, float | None] = {}  # name -> expiry (epoch seconds), None = forever
+        self._behaviours: dict[str | None, Behaviour] = {None: Behaviour("answer")}
+        self._connections: set[socket.socket] = set()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        for name in models:
+            self.add_model(name)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        # A hanging handler must not keep stop() waiting; stop() closes its socket instead.
+        httpd.block_on_close = False
+        httpd.daemon_threads = True
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-ollama", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread:
+            self._thread.join(timeout=2)
+        self._httpd = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return self._httpd.server_address[1]
+
+    @property
+    def host(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- scripting ------------------------------------------------------------------------
+
+    def _set(self, behaviour: Behaviour, model: str | None) -> FakeOllama:
+        with self._lock:
+            self._behaviours[normalize(model) if model else None] = behaviour
+        return self
+
+    def answer(self, answer: Answer = DEFAULT_ANSWER, *, model: str | None = None,
+               prompt_eval_count: int | None = None, eval_count: int | None = None,
+               done_reason: str = "stop") -> FakeOllama:
+        """Answer with this content (or ``answer(request)``'s); token counts default to len/4."""
+        return self._set(Behaviour("answer", answer, prompt_eval_count=prompt_eval_count,
+                                   eval_count=eval_count, done_reason=done_reason), model)
+
+    def hang(self, *, model: str | None = None) -> FakeOllama:
+        return self._set(Behaviour("hang"), model)
+
+    def slow(self, seconds: float, answer: Answer = DEFAULT_ANSWER, *, model: str | None = None) -> FakeOllama:
+        return self._set(Behaviour("slow", answer, seconds=seconds), model)
+
+    def drop(self, answer: Answer = DEFAULT_ANSWER, *, model: str | None = None) -> FakeOllama:
+        return self._set(Behaviour("drop", answer), model)
+
+    def garbage(self, body: bytes = b"<html><body>502 Bad Gateway</body></html>", *,
+                model: str | None = None) -> FakeOllama:
+        return self._set(Behaviour("garbage", body=body), model)
+
+    def error(self, status: int, message: str, *, model: str | None = None) -> FakeOllama:
+        return self._set(Behaviour("error", status=status, message=message), model)
+
+    def huge(self, size: int = HUGE_BYTES, *, model: str | None = None) -> FakeOllama:
+        return self._set(Behaviour("huge", size=size), model)
+
+    def add_model(self, name: str, *, size: int = 1_929_912_432, digest: str | None = None,
+                  capabilities: list[str] | None = None, loaded: bool = False) -> FakeOllama:
+        key = normalize(name)
+        model = FakeModel(key, size, digest or _digest_of(key))
+        if capabilities is not None:
+            model.capabilities = capabilities
+        with self._lock:
+            self._models[key] = model
+        if loaded:
+            self.load(key)
+        return self
+
+    def remove_model(self, name: str) -> FakeOllama:
+        with self._lock:
+            self._models.pop(normalize(name), None)
+            self._loaded.pop(normalize(name), None)
+        return self
+
+    def load(self, name: str, keep_alive: Any = "5m") -> FakeOllama:
+        seconds = _keep_alive_seconds(keep_alive)
+        with self._lock:
+            key = normalize(name)
+            if seconds == 0:
+                self._loaded.pop(key, None)
+            else:
+                self._loaded[key] = None if seconds is None else time.time() + seconds
+        return self
+
+    # -- what was sent --------------------------------------------------------------------
+
+    def calls(self, path: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    def last(self, path: str) -> Request:
+        calls = self.calls(path)
+        assert calls, f"no request to {path}; got {[r.path for r in self.requests]}"
+        return calls[-1]
+
+    # -- state the handler reads ----------------------------------------------------------
+
+    def _behaviour(self, model: str) -> Behaviour:
+        with self._lock:
+            return self._behaviours.get(normalize(model)) or self._behaviours[None]
+
+    def _model(self, name: str) -> FakeModel | None:
+        with self._lock:
+            return self._models.get(normalize(name))
+
+    def _tags(self) -> dict[str, Any]:
+        with self._lock:
+            models = list(self._models.values())
+        return {"models": [{
+            "name": m.name, "model": m.name, "modified_at": m.modified_at, "size": m.size,
+            "digest": m.digest, "details": m.details(),
+        } for m in models]}
+
+    def _ps(self) -> dict[str, Any]:
+        now = time.time()
+        with self._lock:
+            self._loaded = {k: v for k, v in self._loaded.items() if k in self._models and (v is None or v > now)}
+            loaded = [(self._models[k], v) for k, v in self._loaded.items()]
+        entries = []
+        for m, expiry in loaded:
+            expires = (datetime.fromtimestamp(expiry, UTC) if expiry is not None
+                       else datetime(2318, 1, 1, tzinfo=UTC))  # Ollama's "forever"
+            entries.append({
+                "name": m.name, "model": m.name, "size": m.size + 500_000_000, "digest": m.digest,
+                "details": m.details(), "expires_at": expires.isoformat(),
+                "size_vram": m.size + 500_000_000, "context_length": 4096,
+            })
+        return {"models": entries}
+
+    def _show(self, m: FakeModel) -> dict[str, Any]:
+        blob = f"/root/.ollama/models/blobs/sha256-{m.digest}"
+        return {
+            "license": "Apache License 2.0",
+            "modelfile": f"# Modelfile generated by \"ollama show\"\nFROM {blob}\n"
+                         "TEMPLATE \"\"\"{{ .System }}{{ .Prompt }}\"\"\"\n",
+            "parameters": 'stop                           "<|endoftext|>"',
+            "template": "{{ .System }}{{ .Prompt }}",
+            "details": m.details(),
+            "model_info": {
+                "general.architecture": m.family, "general.parameter_count": 3_085_938_688,
+                f"{m.family}.context_length": 32768,
+            },
+            "capabilities": list(m.capabilities),
+            "modified_at": m.modified_at,
+        }
+
+    def _track(self, conn: socket.socket, alive: bool) -> None:
+        with self._lock:
+            if alive:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeOllama
+    protocol_version = "HTTP/1.1"  # keep-alive, as Go serves it; httpx pools connections
+    server_version = "fake-ollama"
+    sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        self.fake._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        self.fake._track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _read(self) -> tuple[Any, bytes, bool]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return None, raw, True
+        try:
+            return json.loads(raw), raw, True
+        except ValueError:
+            return None, raw, False
+
+    def _record(self, body: Any, raw: bytes) -> Request:
+        request = Request(self.command, self.path.split("?", 1)[0], body, raw, dict(self.headers.items()))
+        with self.fake._lock:
+            self.fake.requests.append(request)
+        return request
+
+    def _send(self, status: int, payload: bytes, content_type: str = "application/json; charset=utf-8") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Date", self.date_time_string())
+        if len(payload) <= _CHUNKING_THRESHOLD:
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(payload), 64 << 10):
+                if self.fake._stopping.is_set():
+                    self.close_connection = True
+                    return
+                self._chunk(payload[i:i + (64 << 10)])
+            self._chunk(b"")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _json(self, status: int, obj: Any) -> None:
+        self._send(status, json.dumps(obj, separators=(",", ":")).encode())
+
+    def _error(self, status: int, message: str) -> None:
+        self._json(status, {"error": message})
+
+    def _not_found_page(self) -> None:
+        self._send(404, b"404 page not found", "text/plain")
+
+    def _guard(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self.close_connection = True  # the client went away, e.g. it refused a huge answer
+
+    # -- routes ---------------------------------------------------------------------------
+
+    def do_HEAD(self) -> None:
+        self._record(None, b"")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", "17")
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        self._guard(self._get)
+
+    def do_POST(self) -> None:
+        self._guard(self._post)
+
+    def do_DELETE(self) -> None:
+        self._record(*self._read()[:2])
+        self._not_found_page()
+
+    def _get(self) -> None:
+        self._read()
+        request = self._record(None, b"")
+        if request.path == "/":
+            self._send(200, b"Ollama is running", "text/plain; charset=utf-8")
+        elif request.path == "/api/version":
+            self._json(200, {"version": "0.6.5"})
+        elif request.path == "/api/tags":
+            self._json(200, self.fake._tags())
+        elif request.path == "/api/ps":
+            self._json(200, self.fake._ps())
+        else:
+            self._not_found_page()
+
+    def _post(self) -> None:
+        body, raw, ok = self._read()
+        request = self._record(body, raw)
+        route = {"/api/show": self._show, "/api/chat": self._generate, "/api/generate": self._generate}
+        if request.path not in route:
+            self._not_found_page()
+            return
+        if not ok or not isinstance(body, dict):
+            # gin's binding error text
+            self._error(400, "invalid character '<' looking for beginning of value" if raw else "missing request body")
+            return
+        route[request.path](request)
+
+    def _show(self, request: Request) -> None:
+        name = request.body.get("model") or request.body.get("name") or ""
+        model = self.fake._model(name) if name else None
+        if model is None:
+            self._error(404, f"model '{name}' not found")
+            return
+        self._json(200, self.fake._show(model))
+
+    def _generate(self, request: Request) -> None:
+        body = request.body
+        chat = request.path == "/api/chat"
+        name = body.get("model") or ""
+        if not name:
+            self._error(400, "model is required")
+            return
+        model = self.fake._model(name)
+        if model is None:
+            self._error(404, f'model "{name}" not found, try pulling it first')
+            return
+        fmt = body.get("format")
+        if fmt not in (None, "", "json") and not isinstance(fmt, dict):
+            self._error(500, f'invalid format: {json.dumps(fmt)}; expected "json" or a valid JSON Schema object')
+            return
+        if chat and not isinstance(body.get("messages", []), list):
+            self._error(400, "json: cannot unmarshal into Go struct field ChatRequest.messages")
+            return
+        try:
+            keep_alive = _keep_alive_seconds(body.get("keep_alive"))
+        except ValueError as exc:
+            self._error(400, str(exc))
+            return
+
+        behaviour = self.fake._behaviour(model.name)
+        started = time.monotonic()
+        if behaviour.kind == "error":
+            self._error(behaviour.status, behaviour.message)
+            return
+        if behaviour.kind == "hang":
+            self.fake._stopping.wait()
+            self.close_connection = True
+            return
+        if behaviour.kind == "slow" and self.fake._stopping.wait(behaviour.seconds):
+            self.close_connection = True
+            return
+        if behaviour.kind == "garbage":
+            self._send(200, behaviour.body)
+            return
+
+        self.fake.load(model.name, -1 if keep_alive is None else keep_alive)
+        prompt = self._prompt_text(body, chat)
+        if chat and not body.get("messages") or not chat and not body.get("prompt"):
+            content, reason = "", "load"  # an empty request only loads the model
+        elif behaviour.kind == "huge":
+            content, reason = '{"violations": [{"message": "' + "x" * behaviour.size + '"}]}', "stop"
+        else:
+            answer = behaviour.answer
+            content, reason = (answer(request) if callable(answer) else answer), behaviour.done_reason
+        limit = (body.get("options") or {}).get("num_predict")
+        counts = {
+            "prompt_eval_count": behaviour.prompt_eval_count if behaviour.prompt_eval_count is not None else _tokens(prompt),
+            "eval_count": behaviour.eval_count if behaviour.eval_count is not None else _tokens(content),
+        }
+        # num_predict cuts the answer, as in Ollama; ``huge`` plays a server that ignores it.
+        if (isinstance(limit, int) and limit > 0 and counts["eval_count"] > limit and behaviour.eval_count is None
+                and behaviour.kind != "huge"):
+            content, reason, counts["eval_count"] = content[:limit * 4], "length", limit
+
+        elapsed = max(1, int((time.monotonic() - started) * 1e9))
+        final = {
+            "model": name, "created_at": _now(),  # Ollama echoes the name as asked
+            **({"message": {"role": "assistant", "content": content}} if chat else {"response": content}),
+            "done": True, "done_reason": reason,
+            **({} if chat else {"context": [151644, 872, 198]}),
+            "total_duration": elapsed + 2_000_000, "load_duration": 1_000_000,
+            "prompt_eval_count": counts["prompt_eval_count"], "prompt_eval_duration": 500_000,
+            "eval_count": counts["eval_count"], "eval_duration": elapsed,
+        }
+        if behaviour.kind == "drop":
+            self._drop(final)
+        elif body.get("stream", True) is False:
+            self._json(200, final)
+        else:
+            self._stream(final, chat)
+
+    @staticmethod
+    def _prompt_text(body: dict[str, Any], chat: bool) -> str:
+        if chat:
+            return "".join(str(m.get("content", "")) for m in body.get("messages") or [] if isinstance(m, dict))
+        return str(body.get("system") or "") + str(body.get("prompt") or "")
+
+    def _stream(self, final: dict[str, Any], chat: bool) -> None:
+        """NDJSON, one object per token-ish piece, then the final object with the stats."""
+        key = "message" if chat else "response"
+        content = final["message"]["content"] if chat else final["response"]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Date", self.date_time_string())
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for piece in _pieces(content):
+            if self.fake._stopping.is_set():
+                self.close_connection = True
+                return
+            part = {"model": final["model"], "created_at": _now(),
+                    key: {"role": "assistant", "content": piece} if chat else piece, "done": False}
+            self._chunk(json.dumps(part, separators=(",", ":")).encode() + b"\n")
+        last = dict(final)
+        last[key] = {"role": "assistant", "content": ""} if chat else ""
+        self._chunk(json.dumps(last, separators=(",", ":")).encode() + b"\n")
+        self._chunk(b"")
+
+    def _drop(self, final: dict[str, Any]) -> None:
+        """Promise the whole body, send half of it, and close: a server that died mid-answer."""
+        payload = json.dumps(final, separators=(",", ":")).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload[: len(payload) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _pieces(text: str, size: int = 8) -> Iterator[str]:
+    for i in range(0, len(text), size):
+        yield text[i:i + size]
+
+
+@pytest.fixture(name="ollama_server")
+def ollama_server_fixture() -> Iterator[FakeOllama]:
+    """A running fake Ollama with the default models present and none loaded."""
+    with FakeOllama() as server:
+        yield server

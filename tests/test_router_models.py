@@ -1,0 +1,103 @@
+"""Model levels end to end: `tinyarms lint` with Ollama's API served by the test server."""
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.candidates.test_simple_dry import TWINS
+from tests.conftest import run_cli
+from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
+
+
+def agreeing_model(request) -> str:
+    """A model that answers the question it is asked: yes, on the line the question names."""
+    prompt = request.body["messages"][-1]["content"]
+    line = int(re.search(r"report one violation of rule [\w-]+ on line (\d+)", prompt).group(1))
+    return json.dumps({"violations": [{"rule": "simple-dry", "line": line, "message": "total_us repeats total_eu",
+                                       "suggestion": "extract a subtotal() helper", "confidence": 0.9}]})
+
+
+def lint(project: Path, server: FakeOllama, *args: str, budget: float | None = None):
+    env = {"OLLAMA_HOST": server.host}
+    flags = ["--budget", str(budget)] if budget is not None else []
+    started = time.monotonic()
+    result = run_cli("lint", "--no-daemon", "--format", "json", *flags, *args, cwd=project, env=env)
+    return result, json.loads(result.stdout) if result.stdout else None, time.monotonic() - started
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "prices.py").write_text(TWINS + "\nRATE = 0.2\nprint(RATE * 42)\n")
+    return tmp_path
+
+
+def test_level2_findings_at_the_right_lines_then_from_the_cache(project: Path, ollama_server: FakeOllama) -> None:
+    ollama_server.answer(agreeing_model)
+    result, out, _ = lint(project, ollama_server, "prices.py")
+    assert result.returncode == 1, result.stderr
+    [model_finding] = [f for f in out["findings"] if f["level"] == 2]
+    assert (model_finding["rule"], model_finding["line"], model_finding["end_line"]) == ("simple-dry", 12, 16)
+    assert (model_finding["engine"], model_finding["model"], model_finding["confidence"]) == ("model", "qwen2.5-coder:3b", 0.9)
+    assert model_finding["severity"] == "warning" and model_finding["fingerprint"]
+    assert any(f["rule"] == "magic-numbers" for f in out["findings"])  # Level 0 is there too
+    request = ollama_server.last("/api/chat").body
+    assert request["model"] == "qwen2.5-coder:3b" and request["stream"] is False
+    assert request["format"]["properties"]["violations"]["items"]["properties"]["rule"]["enum"] == ["simple-dry"]
+    assert request["options"]["temperature"] == 0
+    assert "  12| def total_us(basket):" in request["messages"][-1]["content"]
+    assert out["stats"]["models"]["2"]["asked"] == 1
+
+    asked = len(ollama_server.calls("/api/chat"))
+    result, again, _ = lint(project, ollama_server, "prices.py")
+    assert len(ollama_server.calls("/api/chat")) == asked  # no model request the second time
+    assert again["findings"] == out["findings"] and again["stats"]["models"]["2"]["cached"] == 1
+
+
+def test_low_confidence_becomes_info(project: Path, ollama_server: FakeOllama) -> None:
+    ollama_server.answer(lambda req: agreeing_model(req).replace("0.9", "0.2"))
+    result, out, _ = lint(project, ollama_server, "prices.py", "--select", "simple-dry")
+    assert result.returncode == 0
+    assert [(f["rule"], f["severity"]) for f in out["findings"]] == [("simple-dry", "info")]
+
+
+def test_a_hung_server_never_holds_lint_past_the_budget(project: Path, ollama_server: FakeOllama) -> None:
+    ollama_server.hang()
+    result, out, seconds = lint(project, ollama_server, "prices.py", budget=2.0)
+    assert seconds < 2.0 + 1.5, seconds  # includes starting Python; the router's own deadline is tighter
+    assert any(f["rule"] == "magic-numbers" for f in out["findings"])
+    [skip] = [s for s in out["skipped"] if s["rule"] == "simple-dry"]
+    assert skip["reason"] in ("budget", "model-timeout")
+
+
+def test_missing_model_degrades_to_level0_with_the_pull_hint(project: Path, ollama_server: FakeOllama) -> None:
+    ollama_server.remove_model("qwen2.5-coder:3b")
+    result, out, _ = lint(project, ollama_server, "prices.py")
+    assert result.returncode == 1  # Level 0's magic number, not the missing model
+    [skip] = [s for s in out["skipped"] if s["rule"] == "simple-dry"]
+    assert skip["reason"] == "model-missing" and "ollama pull qwen2.5-coder:3b" in skip["hint"]
+    assert {f["rule"] for f in out["findings"]} == {"magic-numbers"}
+
+
+@pytest.mark.parametrize("behaviour", ["garbage", "drop", "wrong_types"])
+def test_bad_answers_are_skips_not_crashes(project: Path, ollama_server: FakeOllama, behaviour: str) -> None:
+    if behaviour == "wrong_types":
+        ollama_server.answer('{"violations": [{"rule": "simple-dry", "line": "twelve"}]}')
+    else:
+        getattr(ollama_server, behaviour)()
+    result, out, _ = lint(project, ollama_server, "prices.py", budget=3.0)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [s["rule"] for s in out["skipped"] if s["level"] == 2] == ["simple-dry"]
+    assert {f["rule"] for f in out["findings"]} == {"magic-numbers"}
+
+
+def test_no_backend_lists_every_model_check_with_hints(project: Path) -> None:
+    closed = FakeOllama().start()
+    host = closed.host
+    closed.stop()  # a port nothing listens on
+    result = run_cli("lint", "--no-daemon", "--format", "json", "prices.py", cwd=project, env={"OLLAMA_HOST": host})
+    [skip] = json.loads(result.stdout)["skipped"]
+    assert skip["rule"] == "simple-dry" and skip["reason"] == "model-unavailable"
+    assert "ollama" in skip["hint"].lower()

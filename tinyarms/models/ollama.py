@@ -1,0 +1,244 @@
+"""The Ollama backend: one structured-output chat request per question, over Ollama's HTTP API.
+
+Everything that can go wrong between us and ``ollama serve`` becomes a ``ModelUnavailable`` with a
+reason code from ``base`` and a command the user can run, because the caller's job is to report a
+skipped check, never to crash a commit. Three things the ``ollama`` client does not do for us:
+
+- it has no timeout by default, so a wedged server would hang a request forever: every client
+  here gets an explicit ``httpx.Timeout``, and every call is also bounded by ``asyncio.wait_for``;
+- it reads a non-streamed answer whole, however large: a response hook refuses bodies over
+  ``MAX_ANSWER_BYTES`` while they arrive, so a runaway model cannot fill the daemon's memory;
+- it turns ``httpx.ConnectError`` into the built-in ``ConnectionError`` but lets every other httpx
+  error, JSON error and pydantic error through as they are: ``_unavailable`` sorts them out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Coroutine
+from typing import Any, TypeVar
+
+import httpx
+import ollama
+import pydantic
+
+from tinyarms.config import OllamaConfig
+from tinyarms.models.base import (
+    BAD_ANSWER,
+    MODEL_MISSING,
+    NO_MEMORY,
+    SERVER_DOWN,
+    TIMEOUT,
+    Completion,
+    ModelInfo,
+    ModelUnavailable,
+)
+
+MAX_ANSWER_BYTES = 1 << 20
+NUM_CTX = 4096
+CONNECT_TIMEOUT = 5.0
+START_HINT = "start Ollama: `ollama serve`"
+LOG_HINT = "see Ollama's server log (`journalctl -u ollama` on Linux, ~/.ollama/logs/server.log on macOS)"
+
+T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+class AnswerTooLarge(Exception):
+    """The server sent more than ``MAX_ANSWER_BYTES``; the rest was not read."""
+
+
+class _CappedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self._inner:
+            seen += len(chunk)
+            if seen > self._limit:
+                raise AnswerTooLarge(f"more than {self._limit} bytes")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def _cap_response(response: httpx.Response) -> None:
+    """An httpx response hook, run before the body is read: bodies over the cap are refused
+    (by their Content-Length, or once that many bytes have arrived) instead of buffered whole."""
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_ANSWER_BYTES:
+        raise AnswerTooLarge(f"{length} bytes")
+    assert isinstance(response.stream, httpx.AsyncByteStream)
+    response.stream = _CappedStream(response.stream, MAX_ANSWER_BYTES)
+
+
+def normalize(name: str) -> str:
+    """Ollama's model names: the tag defaults to ``latest``."""
+    last = name.rsplit("/", 1)[-1]
+    return name if ":" in last else f"{name}:latest"
+
+
+class OllamaBackend:
+    name = "ollama"
+
+    def __init__(self, config: OllamaConfig) -> None:
+        self.host = config.host
+        self.keep_alive = config.keep_alive
+        self.timeout = config.timeout
+        self._client = ollama.AsyncClient(
+            host=config.host,
+            timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, CONNECT_TIMEOUT)),
+            event_hooks={"response": [_cap_response]},
+            # The cap counts bytes on the wire; a compressed body could inflate far past it.
+            headers={"Accept-Encoding": "identity"},
+        )
+
+    async def complete(
+        self, model: str, system: str, prompt: str, schema: dict[str, Any], *, timeout: float, max_tokens: int,
+    ) -> Completion:
+        started = time.monotonic()
+        request = self._client.chat(
+            model=model,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+            format=schema,
+            options={"temperature": 0, "num_ctx": NUM_CTX, "num_predict": max_tokens},
+            keep_alive=self.keep_alive,
+            stream=False,
+        )
+        response = await self._call(request, timeout, model)
+        seconds = time.monotonic() - started
+        text = response.message.content or ""
+        if len(text.encode()) > MAX_ANSWER_BYTES:  # _cap_response already refuses such bodies
+            raise self._log(ModelUnavailable(BAD_ANSWER, f"{model} answered more than {MAX_ANSWER_BYTES} bytes"), model)
+        _logger().debug(
+            "ollama.complete", model=model, seconds=round(seconds, 3), done_reason=response.done_reason,
+            prompt_tokens=response.prompt_eval_count, completion_tokens=response.eval_count, answer_chars=len(text),
+        )
+        return Completion(
+            text=text, model=response.model or model, seconds=seconds,
+            prompt_tokens=response.prompt_eval_count, completion_tokens=response.eval_count,
+        )
+
+    async def probe(self, timeout: float = 0.5) -> bool:
+        """Whether an Ollama server answers at ``host`` within ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._client.list(), timeout)
+        except Exception:  # noqa: BLE001 - any failure means "not usable now"
+            return False
+        return True
+
+    async def models(self, timeout: float = 5.0) -> tuple[list[str], list[str]]:
+        """(models pulled, models loaded in memory right now)."""
+        tags, ps = await self._call(_both(self._client.list(), self._client.ps()), timeout)
+        present = [m.model for m in tags.models if m.model]
+        loaded = [name for m in ps.models if (name := m.model or m.name)]
+        return present, loaded
+
+    async def digest(self, model: str, timeout: float = 5.0) -> str:
+        """The weights' digest from ``/api/tags``; for a name it does not list, a hash of ``/api/show``."""
+        tags = await self._call(self._client.list(), timeout)
+        wanted = normalize(model)
+        for m in tags.models:
+            if m.model and normalize(m.model) == wanted and m.digest:
+                return m.digest
+        shown = await self._call(self._client.show(model), timeout, model)
+        # The modelfile's FROM line names the weights blob, so this changes when the weights do.
+        identity = json.dumps([shown.modelfile, shown.template, shown.parameters], sort_keys=True)
+        return "show-sha256:" + hashlib.sha256(identity.encode()).hexdigest()
+
+    async def info(self) -> ModelInfo:
+        try:
+            present, loaded = await self.models(timeout=2.0)
+        except ModelUnavailable as exc:
+            detail = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+            return ModelInfo(self.name, False, detail)
+        return ModelInfo(self.name, True, f"Ollama at {self.host}: {len(present)} models, {len(loaded)} loaded",
+                         present, loaded)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    # -- failures -------------------------------------------------------------------------
+
+    async def _call(self, awaitable: Awaitable[T], timeout: float, model: str | None = None) -> T:
+        try:
+            return await asyncio.wait_for(awaitable, timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every failure becomes a reported skip
+            if isinstance(exc, ExceptionGroup):  # from _both's TaskGroup
+                exc = exc.exceptions[0]
+            raise self._log(self._unavailable(exc, model, timeout), model) from exc
+
+    def _unavailable(self, exc: BaseException, model: str | None, timeout: float) -> ModelUnavailable:
+        what = model or "Ollama"
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ModelUnavailable(SERVER_DOWN, f"Ollama at {self.host} did not accept a connection", START_HINT)
+        if isinstance(exc, asyncio.TimeoutError | httpx.TimeoutException):
+            return ModelUnavailable(
+                TIMEOUT, f"{what} gave no answer within {timeout:g} s",
+                "a cold model takes seconds to load: raise the budget, or keep it loaded "
+                "(models.ollama.keep_alive)",
+            )
+        if isinstance(exc, ConnectionError | httpx.ConnectError):
+            return ModelUnavailable(SERVER_DOWN, f"no Ollama server answers at {self.host}", START_HINT)
+        if isinstance(exc, ollama.ResponseError):
+            return self._response_error(exc, model)
+        if isinstance(exc, AnswerTooLarge):
+            return ModelUnavailable(BAD_ANSWER, f"{what} answered more than {MAX_ANSWER_BYTES} bytes; refused")
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+            return ModelUnavailable(
+                SERVER_DOWN, f"Ollama at {self.host} closed the connection mid-answer ({exc})",
+                f"check that `ollama serve` is still running; {LOG_HINT}",
+            )
+        if isinstance(exc, ValueError | pydantic.ValidationError):  # json.JSONDecodeError included
+            return ModelUnavailable(
+                BAD_ANSWER, f"the server at {self.host} did not answer like Ollama (not JSON of Ollama's shape)",
+                "check models.ollama.host points at an Ollama server",
+            )
+        if isinstance(exc, httpx.HTTPError | ollama.RequestError):
+            return ModelUnavailable(BAD_ANSWER, f"request to Ollama at {self.host} failed: {exc}")
+        return ModelUnavailable(BAD_ANSWER, f"request to Ollama at {self.host} failed: {type(exc).__name__}: {exc}")
+
+    def _response_error(self, exc: ollama.ResponseError, model: str | None) -> ModelUnavailable:
+        text = str(exc.error).strip()[:300]
+        if exc.status_code == 404 and "not found" in text and "model" in text:
+            name = model or "the model"
+            return ModelUnavailable(MODEL_MISSING, f"model {name} is not pulled in Ollama", f"`ollama pull {name}`")
+        if exc.status_code == 404:
+            return ModelUnavailable(
+                SERVER_DOWN, f"{self.host} is not an Ollama API ({text})", "check models.ollama.host",
+            )
+        if "memory" in text.lower():
+            return ModelUnavailable(
+                NO_MEMORY, f"Ollama cannot load {model or 'the model'}: {text}",
+                "close memory-hungry programs, or configure a smaller model (models.fast.ollama)",
+            )
+        hint = LOG_HINT if exc.status_code >= 500 else None
+        return ModelUnavailable(BAD_ANSWER, f"Ollama answered {exc.status_code}: {text}", hint)
+
+    @staticmethod
+    def _log(error: ModelUnavailable, model: str | None) -> ModelUnavailable:
+        # Reason and message only: the prompt (the user's code) never reaches the log.
+        _logger().info("ollama.unavailable", model=model, reason=error.reason, error=error.message)
+        return error
+
+
+async def _both(first: Coroutine[Any, Any, A], second: Coroutine[Any, Any, B]) -> tuple[A, B]:
+    """Both at once; the first failure cancels the other."""
+    async with asyncio.TaskGroup() as group:
+        a, b = group.create_task(first), group.create_task(second)
+    return a.result(), b.result()
+
+
+def _logger() -> Any:
+    from tinyarms.log import get_logger
+
+    return get_logger()
