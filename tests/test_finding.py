@@ -19,3 +19,7 @@ def test_info_never_fails() -> None:
 
     assert [fails(finding(s), "warning") for s in ("error", "warning", "info")] == [True, True, False]
     assert [fails(finding(s), "error") for s in ("error", "warning", "info")] == [True, False, False]
+
+
+def test_fail_on_never_fails_nothing() -> None:
+    assert not fails(Finding("a", 1, 1, 1, 2, "r", "s", "error", "m"), "never")

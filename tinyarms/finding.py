@@ -101,8 +101,8 @@ def assign_fingerprints(path: str, findings: list[Finding], lines: list[str]) ->
 
 
 def fails(finding: Finding, fail_on: str) -> bool:
-    """Whether a finding fails the run; ``info`` never does."""
-    if finding.severity == "info":
+    """Whether a finding fails the run; ``info`` never does, nor anything with ``fail_on: never``."""
+    if finding.severity == "info" or fail_on == "never":
         return False
     return SEVERITY_RANK[finding.severity] >= SEVERITY_RANK[fail_on]
 

@@ -1,0 +1,39 @@
+"""Model levels through the real hook and daemon, with Ollama's API served by the test server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.candidates.test_simple_dry import TWINS
+from tests.hooks.test_pre_commit import MARGIN, commit, home, hooked, plain_git, status, wait_for, write  # noqa: F401
+from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
+from tests.test_router_models import agreeing_model
+
+BUDGET = 2.0
+
+
+def test_a_hung_model_server_never_holds_a_commit_past_the_budget(hooked: Path, ollama_server: FakeOllama) -> None:
+    ollama_server.hang()
+    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_BUDGET": str(BUDGET)}
+    write(hooked, "prices.py", TWINS)
+    result = commit(hooked, "add prices", env=env)  # the hook starts the daemon within the same budget
+    assert result.seconds < BUDGET + MARGIN, result.seconds
+    assert "prices.py:9:20: magic-numbers" in result.output  # Level 0 complete
+    assert "skipped simple-dry" in result.output and "budget" in result.output
+    assert ollama_server.calls("/api/chat"), "the model was asked"
+
+
+def test_what_the_budget_cut_is_answered_in_the_background_for_the_next_commit(
+    hooked: Path, ollama_server: FakeOllama,
+) -> None:
+    ollama_server.slow(BUDGET + 1.0, agreeing_model)
+    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_BUDGET": str(BUDGET), "TINYARMS_FAIL_ON": "never"}
+    write(hooked, "prices.py", TWINS)
+    first = commit(hooked, "first try", env=env)
+    assert first.seconds < BUDGET + MARGIN and "skipped simple-dry" in first.output
+    wait_for(lambda: status(hooked)[1]["background"]["answered"] >= 1, timeout=15)
+    asked = len(ollama_server.calls("/api/chat"))
+    write(hooked, "prices.py", TWINS + "\n")  # new content, same candidate lines: same question
+    second = commit(hooked, "second", env=env)
+    assert "prices.py:12:" in second.output and "simple-dry" in second.output, second.output
+    assert len(ollama_server.calls("/api/chat")) == asked  # answered from the cache
