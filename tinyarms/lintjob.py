@@ -6,7 +6,6 @@ then load settings, collect files, run the router and apply the baseline here.
 
 from __future__ import annotations
 
-import base64
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,14 +123,6 @@ def _collect_sent(sent: list[SentFile], settings: Settings, namer: files.Namer, 
         else:
             out.jobs.append(Job(shown, rel, item.raw))
     return out
-
-
-def decode_sent(path: str, content_b64: str | None, size: int | None) -> SentFile:
-    try:
-        raw = base64.b64decode(content_b64, validate=True) if content_b64 is not None else None
-    except ValueError:
-        raise ConfigError([f"{path}: content_b64 is not valid base64"]) from None
-    return SentFile(path, raw, size)
 
 
 def exit_code(settings: Settings, result: LintResult) -> int:

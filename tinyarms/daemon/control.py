@@ -137,6 +137,7 @@ def start(home: Path, timeout: float = START_TIMEOUT) -> dict[str, Any]:
     while time.monotonic() < deadline:
         reply = ping(home, timeout=0.5)
         if reply is not None:
+            _wait_lost(home, child, reply, deadline)
             return reply
         code = child.poll()
         # Exit 0 means another start won the lock: wait for that daemon to answer.
@@ -146,13 +147,24 @@ def start(home: Path, timeout: float = START_TIMEOUT) -> dict[str, Any]:
     raise RuntimeError(f"the daemon did not answer within {timeout:.0f} s; see {home / 'logs' / 'daemon.out'}")
 
 
+def _wait_lost(home: Path, child: subprocess.Popen[bytes], reply: dict[str, Any], deadline: float) -> None:
+    """When another start's daemon answered, wait for ours to find the lock taken and exit.
+
+    Left starting, it would take the lock as soon as the winner stops: a ``stop`` right after
+    two racing starts would return with a daemon running."""
+    winner = (reply.get("result") or {}).get("pid")
+    while winner != child.pid and child.poll() is None and time.monotonic() < deadline:
+        if (read_pid(home) or {}).get("pid") == child.pid:  # the winner died and ours took over
+            return
+        time.sleep(_POLL)
+
+
 def stop(home: Path, timeout: float = STOP_TIMEOUT) -> bool:
     """Stop the daemon; returns once it is gone and its files are removed. False if none ran."""
-    info = read_pid(home) or {}
-    pid = info.get("pid")
     if not is_locked(home):
         clean_stale(home)
         return False
+    pid = (read_pid(home) or {}).get("pid")  # the lock holder's: it writes the file right after locking
     try:
         with protocol.Connection(protocol.socket_path(home), 1.0) as conn:
             conn.request({"op": "shutdown"})
@@ -162,6 +174,11 @@ def stop(home: Path, timeout: float = STOP_TIMEOUT) -> bool:
     if not _wait_unlocked(home, timeout) and isinstance(pid, int):
         _signal(pid, signal.SIGKILL)
         _wait_unlocked(home, timeout)
+    # The lock goes before the process does (interpreter exit joins the lint threads): "stopped"
+    # means gone, so a stuck exit is killed rather than left behind.
+    if isinstance(pid, int) and not _wait_exited(pid, timeout):
+        _signal(pid, signal.SIGKILL)
+        _wait_exited(pid, timeout)
     clean_stale(home)
     return True
 
@@ -180,6 +197,35 @@ def _wait_unlocked(home: Path, timeout: float) -> bool:
             return True
         time.sleep(_POLL)
     return False
+
+
+def _wait_exited(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child (spawned by this process)
+                return True
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        if _is_zombie(pid):  # exited; its parent has yet to reap it
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_POLL)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:  # Linux; elsewhere a zombie waits out the timeout
+            return fh.read().rpartition(b")")[2].split()[:1] == [b"Z"]
+    except OSError:
+        return False
 
 
 def _signal(pid: int, sig: int) -> None:
