@@ -240,3 +240,18 @@ def test_rendering_one_format_imports_no_other_format_module(fmt):
                          check=True).stdout
     module = {"json": "json_"}.get(fmt, fmt)
     assert out.strip() == repr([f"tinyarms.render.{module}"])
+
+
+def test_model_levels_are_summarised() -> None:
+    from tinyarms.finding import LintResult
+    from tinyarms.render.text import render
+
+    result = LintResult(stats={"files": 1, "models": {
+        "2": {"backend": "embedded", "model": "qwen2.5-coder:0.5b", "questions": 3, "asked": 1, "cached": 1,
+              "pending": 1, "seconds": 2.04},
+        "3": {"backend": None, "why": "no backend"},
+    }})
+    assert render(result, {}).splitlines()[-1] == (
+        "Level 2: qwen2.5-coder:0.5b via embedded, 3 questions: 1 asked, 1 from the cache, "
+        "1 left for the background (2.0 s)."
+    )

@@ -38,7 +38,7 @@ def render(
     sections = [
         _findings_section(result.findings, color),
         _skipped_section(result),
-        [_summary(result, fail_on, color)],
+        [_summary(result, fail_on, color), *_model_lines(result)],
     ]
     return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
 
@@ -114,6 +114,22 @@ def _summary(result: LintResult, fail_on: str, color: bool) -> str:
     if not any(f.severity in SEVERITY_RANK and fails(f, fail_on) for f in result.findings):
         text += f" None fails the run at --fail-on {fail_on}."
     return text
+
+
+def _model_lines(result: LintResult) -> list[str]:
+    """What each model level did, so a clean result still shows the model was asked."""
+    lines = []
+    for level, stats in sorted((result.stats.get("models") or {}).items()):
+        if not isinstance(stats, dict) or not stats.get("backend"):
+            continue
+        asked, cached, pending = stats.get("asked", 0), stats.get("cached", 0), stats.get("pending", 0)
+        questions = stats.get("questions", 0)
+        line = (f"Level {level}: {_printable(str(stats.get('model')))} via {_printable(str(stats['backend']))}, "
+                f"{_plural(questions, 'question')}: {asked} asked, {cached} from the cache")
+        if pending:
+            line += f", {pending} left for the background"
+        lines.append(line + f" ({stats.get('seconds', 0):.1f} s).")
+    return lines
 
 
 def _severity_count(count: int, severity: str) -> str:
