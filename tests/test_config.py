@@ -77,3 +77,10 @@ def test_unknown_skill_and_rule_selection_are_usage_errors(tmp_path: Path) -> No
     assert "unknown skill 'code-linting-fats' (did you mean 'code-linting-fast'?)" in result.stderr
     result = run_cli("lint", "--select", "magic-number", "a.py", cwd=tmp_path)
     assert result.returncode == 2 and "--select: no rule 'magic-number'" in result.stderr
+
+
+def test_a_layer_may_change_one_model_of_a_level(repo: Path) -> None:
+    (repo / ".tinyarms.yaml").write_text("models:\n  fast: {embedded: ./models/mine.gguf}\n")
+    models = load_settings(repo).config.models
+    assert models.fast.embedded == "./models/mine.gguf"
+    assert models.fast.ollama == "qwen2.5-coder:3b" and models.deep.embedded == "qwen2.5-coder:1.5b"

@@ -50,9 +50,10 @@ class LevelModels(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ollama: str
-    embedded: str
-    openai: str
+    # Optional so a layer may change one (`fast: {embedded: ./my.gguf}`); the built-in layer sets all.
+    ollama: str | None = None
+    embedded: str | None = None
+    openai: str | None = None
 
 
 class OllamaConfig(BaseModel):
