@@ -1,0 +1,66 @@
+"""A real lint of a real file through the daemon with the real embedded 0.5B model.
+
+The model is weak at judging code, so this asserts plumbing, structure and bounds — where the
+answers land, that the budget holds, that a second run asks nothing — not the judgement."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.candidates.test_simple_dry import TWINS
+from tests.conftest import run_cli
+from tests.models.test_llamacpp import MODEL, cached_model, fetched  # noqa: F401
+from tinyarms.daemon import control
+
+ENV = {"TINYARMS_MODELS__BACKEND": "embedded"}
+
+
+@pytest.fixture
+def daemon(isolated_env: Path, fetched: Path) -> Iterator[Path]:  # noqa: F811
+    control.start(isolated_env)
+    yield isolated_env
+    control.stop(isolated_env)
+
+
+def lint(cwd: Path, *args: str) -> tuple[dict, float]:
+    started = time.monotonic()
+    done = run_cli("lint", "--format", "json", *args, cwd=cwd, env=ENV)
+    assert "Traceback" not in done.stderr, done.stderr
+    return json.loads(done.stdout), time.monotonic() - started
+
+
+def test_real_model_findings_are_bounded_and_cached(daemon: Path, tmp_path: Path) -> None:
+    code = TWINS
+    (tmp_path / "prices.py").write_text(code)
+    out, _ = lint(tmp_path, "--budget", "120", "prices.py")
+    level2 = out["stats"]["models"]["2"]
+    assert (level2["backend"], level2["model"]) == ("embedded", MODEL)
+    assert level2["questions"] == 1 and level2["asked"] == 1 and level2["pending"] == 0
+    assert not [s for s in out["skipped"] if s["level"] == 2]  # the model answered
+    for finding in (f for f in out["findings"] if f["level"] == 2):
+        assert finding["rule"] == "simple-dry" and finding["model"] == MODEL and finding["engine"] == "model"
+        assert 12 <= finding["line"] <= 16  # inside the block the question was about
+        assert 0 <= finding["confidence"] <= 1 and len(finding["message"]) <= 160
+
+    again, _ = lint(tmp_path, "--budget", "120", "prices.py")
+    assert again["stats"]["models"]["2"]["asked"] == 0 and again["stats"]["models"]["2"]["cached"] == 1
+    assert again["findings"] == out["findings"]
+
+
+def test_the_budget_holds_with_the_real_model(daemon: Path, tmp_path: Path) -> None:
+    # Fresh code, so nothing is cached; a budget too short for the model's answer.
+    (tmp_path / "prices.py").write_text(TWINS.replace("basket", "cart").replace("items", "goods"))
+    out, seconds = lint(tmp_path, "--budget", "1", "prices.py")
+    assert seconds < 1 + 1.5, seconds  # the budget, plus starting the client's Python
+    assert {f["rule"] for f in out["findings"]} == {"magic-numbers"}  # Level 0 complete
+    level2 = out["stats"]["models"]["2"]
+    if level2["pending"]:
+        assert [s["reason"] for s in out["skipped"] if s["level"] == 2] == ["budget"]
+    # `auto` in the daemon's own config: no Ollama here, the embedded backend with its model
+    models = json.loads(run_cli("status", "--json", cwd=tmp_path).stdout)["models"]
+    assert (models["backend"], models["fast"], models["loaded"]) == ("embedded", MODEL, [MODEL])
