@@ -371,3 +371,19 @@ def test_a_fifo_in_the_tree_is_not_opened(in_git: bool, repo: Path, plain_dir: P
     report = json.loads(result.stdout)
 
     assert colour_paths(report) == ["a.py"]
+
+
+def test_staged_lint_knows_which_lines_the_change_touched(repo) -> None:
+    from tinyarms import files
+    from tinyarms.ruleset import load_settings
+
+    (repo / "a.py").write_text("".join(f"x{i} = {i}\n" for i in range(10)))
+    git(repo, "add", "a.py")
+    git(repo, "commit", "-qm", "a")
+    (repo / "a.py").write_text("".join(f"x{i} = {i + (i in (3, 7, 8))}\n" for i in range(10)))
+    (repo / "new file.py").write_text("y = 1\nz = 2\n")
+    git(repo, "add", "-A")
+    settings = load_settings(repo)
+    collected = files.collect_staged([], settings.ruleset, files.Namer(repo, repo), 1 << 20)
+    assert {j.rel: j.changed for j in collected.jobs} == {"a.py": ((4, 4), (8, 9)), "new file.py": ((1, 2),)}
+    assert files.parse_hunks(b'+++ "b/odd\\tname.py"\n@@ -1 +1 @@\n') == {}  # quoted: all lines count

@@ -101,3 +101,24 @@ def test_no_backend_lists_every_model_check_with_hints(project: Path) -> None:
     [skip] = json.loads(result.stdout)["skipped"]
     assert skip["rule"] == "simple-dry" and skip["reason"] == "model-unavailable"
     assert "ollama" in skip["hint"].lower()
+
+
+def test_a_staged_change_asks_only_about_candidates_it_touches(repo: Path, ollama_server: FakeOllama) -> None:
+    from tests.conftest import git
+
+    ollama_server.answer(agreeing_model)
+    (repo / "prices.py").write_text(TWINS)
+    git(repo, "add", "prices.py")
+    git(repo, "commit", "-qm", "twins")
+    env = {"OLLAMA_HOST": ollama_server.host}
+
+    (repo / "prices.py").write_text(TWINS.replace("D = 4", "D = 44"))  # far from both blocks
+    git(repo, "add", "prices.py")
+    out = json.loads(run_cli("lint", "--no-daemon", "--staged", "--format", "json", cwd=repo, env=env).stdout)
+    assert out["stats"]["models"]["2"]["questions"] == 0 and not ollama_server.calls("/api/chat")
+
+    (repo / "prices.py").write_text(TWINS.replace("amount * 1.08", "amount * 1.09"))  # inside the second block
+    git(repo, "add", "prices.py")
+    out = json.loads(run_cli("lint", "--no-daemon", "--staged", "--format", "json", cwd=repo, env=env).stdout)
+    assert out["stats"]["models"]["2"]["questions"] == 1
+    assert [f["line"] for f in out["findings"] if f["level"] == 2] == [12]

@@ -205,11 +205,39 @@ def collect_staged(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: 
         elif mode == b"120000":
             out.skipped.append(Skipped(shown, "symlink", "staged symlink: its target is not linted through the link"))
         else:
-            wanted.append((shown, rel, sha.decode()))
-    blobs = _cat_blobs(top, [sha for _, _, sha in wanted])
-    for shown, rel, sha in wanted:
-        out.jobs.append(Job(shown, rel, blobs[sha]))
+            wanted.append((os.fsdecode(name), shown, rel, sha.decode()))
+    blobs = _cat_blobs(top, [sha for *_, sha in wanted])
+    changed = changed_lines(top, [name for name, *_ in wanted])
+    for name, shown, rel, sha in wanted:
+        out.jobs.append(Job(shown, rel, blobs[sha], changed.get(name)))
     return out
+
+
+def changed_lines(top: Path, names: list[str]) -> dict[str, tuple[tuple[int, int], ...]]:
+    """Line ranges of the staged change per file (paths relative to ``top``), from ``-U0`` hunks."""
+    if not names:
+        return {}
+    diff = _git(top, ["-c", "core.quotePath=false", "diff", "--cached", "-U0", "--no-color", "--no-ext-diff",
+                      "--no-renames", "--diff-filter=ACMR", "--", *(f":(literal){n}" for n in names)])
+    return parse_hunks(diff)
+
+
+def parse_hunks(diff: bytes) -> dict[str, tuple[tuple[int, int], ...]]:
+    """``+++ b/path`` and ``@@ -a,b +c,d @@`` lines of a unified diff -> {path: ((c, c+d-1), ...)}.
+    A file whose name git had to quote is left out: all its lines then count as changed."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    current: list[tuple[int, int]] | None = None
+    for line in diff.split(b"\n"):
+        if line.startswith(b"+++ "):
+            name = line[4:].removesuffix(b"\t")  # git ends a name that has spaces with a tab
+            current = out.setdefault(os.fsdecode(name[2:]), []) if name.startswith(b"b/") else None
+        elif line.startswith(b"@@ ") and current is not None:
+            new = line.split(b" ")[2]  # +c,d
+            start, _, count = new[1:].partition(b",")
+            length = int(count) if count else 1
+            if length:
+                current.append((int(start), int(start) + length - 1))
+    return {name: tuple(ranges) for name, ranges in out.items()}
 
 
 def _git(root: Path, args: list[str]) -> bytes:

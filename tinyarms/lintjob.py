@@ -28,6 +28,7 @@ class SentFile:
     path: str  # relative to the root
     raw: bytes | None
     size: int | None = None
+    changed: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(slots=True)
@@ -121,7 +122,7 @@ def _collect_sent(sent: list[SentFile], settings: Settings, namer: files.Namer, 
         elif item.raw is None:
             out.skipped.append(too_large(shown, item.size or 0, max_bytes))
         else:
-            out.jobs.append(Job(shown, rel, item.raw))
+            out.jobs.append(Job(shown, rel, item.raw, item.changed))
     return out
 
 

@@ -142,18 +142,19 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
         sources: dict[str, Source] = {}
         questions: list[model_level.Question] = []
         for job, rule in pairs:
-            if not model_level.has_finder(rule):
+            if model_level.finder_of(rule) == "cross-file":
                 result.skipped.append(Skipped(
                     job.path, "not-implemented",
-                    f"{rule.id} has no candidate finder; whole-function review comes with `tinyarms scan --deep`",
-                    rule=rule.id, level=level))
+                    f"{rule.id} compares files with each other; it runs in the deep scan (`tinyarms scan --deep`), "
+                    "which is not built yet", rule=rule.id, level=level))
                 continue
             src = sources.get(job.rel) or make_source(job.path, job.rel, job.raw, settings.config.max_file_bytes)
             if not isinstance(src, Source):
                 continue
             sources[job.rel] = src
-            for candidate in model_level.candidates(src, rule, config.max_candidates, settings.ruleset.root):
-                questions.append(model_level.Question(src, rule, candidate))
+            found = model_level.candidates(src, rule, config.max_candidates * 4, settings.ruleset.root)
+            touching = [c for c in found if model_level.touches(c, job.changed)][: config.max_candidates]
+            questions += [model_level.Question(src, rule, c) for c in touching]
         try:
             outcome = await model_level.run(
                 questions, choice.backend, model, level, deadline=deadline, store=store,

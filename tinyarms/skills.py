@@ -25,6 +25,9 @@ LanguageName = Literal["python", "javascript", "typescript", "tsx", "css"]
 assert set(LanguageName.__args__) == set(LANGUAGE_NAMES)  # type: ignore[attr-defined]
 
 BUILTIN_SKILLS = ("code-linting-fast", "code-linting-deep")
+# How a model rule finds what to ask about: clone pairs, values equal to design tokens, each
+# function on its own (the default), or pairs across files (the deep scan).
+MODEL_FINDERS = ("clones", "tokens", "functions", "cross-file")
 _ID = r"^[a-z0-9][a-z0-9-]*$"
 
 
@@ -66,6 +69,9 @@ class Rule(BaseModel):
         if self.engine == "model":
             if self.level == 0:
                 raise ValueError("model rules run at level 2 (fast) or 3 (deep), not 0")
+            finder = self.params.get("finder", "functions")
+            if finder not in MODEL_FINDERS:
+                raise ValueError(f"params.finder {finder!r} is not one of {', '.join(MODEL_FINDERS)}")
             if self.check is not None:
                 raise ValueError("'check' names a deterministic check; model rules have none")
         else:

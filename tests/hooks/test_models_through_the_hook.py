@@ -27,13 +27,25 @@ def test_what_the_budget_cut_is_answered_in_the_background_for_the_next_commit(
     hooked: Path, ollama_server: FakeOllama,
 ) -> None:
     ollama_server.slow(BUDGET + 1.0, agreeing_model)
-    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_BUDGET": str(BUDGET), "TINYARMS_FAIL_ON": "never"}
+    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_BUDGET": str(BUDGET)}
     write(hooked, "prices.py", TWINS)
-    first = commit(hooked, "first try", env=env)
-    assert first.seconds < BUDGET + MARGIN and "skipped simple-dry" in first.output
+    first = commit(hooked, "first try", env=env)  # blocked by Level 0; the model question is cut
+    assert first.code == 1 and first.seconds < BUDGET + MARGIN and "skipped simple-dry" in first.output
     wait_for(lambda: status(hooked)[1]["background"]["answered"] >= 1, timeout=15)
     asked = len(ollama_server.calls("/api/chat"))
-    write(hooked, "prices.py", TWINS + "\n")  # new content, same candidate lines: same question
-    second = commit(hooked, "second", env=env)
+    second = commit(hooked, "second try", env=env)  # the same staged change
     assert "prices.py:12:" in second.output and "simple-dry" in second.output, second.output
     assert len(ollama_server.calls("/api/chat")) == asked  # answered from the cache
+
+
+def test_the_hook_sends_which_lines_changed(hooked: Path, ollama_server: FakeOllama) -> None:
+    ollama_server.answer(agreeing_model)
+    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_FAIL_ON": "never"}
+    write(hooked, "prices.py", TWINS)
+    assert commit(hooked, "twins", "--no-verify", env=env).code == 0
+    write(hooked, "prices.py", TWINS.replace("D = 4", "D = 44"))  # far from the duplicated blocks
+    result = commit(hooked, "constants", env=env)
+    assert result.code == 0 and not ollama_server.calls("/api/chat"), result.output
+    write(hooked, "prices.py", TWINS.replace("amount * 1.08", "amount * 1.09"))
+    result = commit(hooked, "tax", env={**env, "TINYARMS_BUDGET": "20"})
+    assert "prices.py:12:" in result.output and "simple-dry" in result.output, result.output

@@ -37,6 +37,8 @@ class FileContent(BaseModel):
     path: str = Field(min_length=1, max_length=4096, description="relative to root, '/'-separated")
     content_b64: str | None = Field(None, description="the bytes to lint; null when the client left them out")
     size: int | None = Field(None, ge=0, description="the file's size when the content was left out")
+    changed: list[tuple[int, int]] | None = Field(
+        None, max_length=100_000, description="line ranges the staged change touched; null: all lines")
 
 
 class Lint(_Request):

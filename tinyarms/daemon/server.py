@@ -228,7 +228,8 @@ class Daemon:
             raise protocol.ProtocolError(protocol.BAD_REQUEST, "cwd must be an absolute path")
         job = lintjob.LintJob(
             paths=request.paths, staged=request.staged, root=Path(request.root) if request.root else None,
-            sent=[_sent(f.path, f.content_b64, f.size) for f in request.files] if request.files is not None else None,
+            sent=[_sent(f.path, f.content_b64, f.size, f.changed) for f in request.files]
+            if request.files is not None else None,
             skill=request.skill, select=request.select, ignore=request.ignore, fail_on=request.fail_on,
             budget=request.budget, baseline=Path(request.baseline) if request.baseline else None,
             report_unused=request.report_unused, no_cache=request.no_cache, env=request.env,
@@ -349,12 +350,13 @@ class Daemon:
             return {"backend": None, "why": f"could not check the model backends: {exc}"}
 
 
-def _sent(path: str, content_b64: str | None, size: int | None) -> lintjob.SentFile:
+def _sent(path: str, content_b64: str | None, size: int | None,
+          changed: list[tuple[int, int]] | None) -> lintjob.SentFile:
     try:
         raw = base64.b64decode(content_b64, validate=True) if content_b64 is not None else None
     except ValueError:
         raise protocol.ProtocolError(protocol.BAD_REQUEST, f"files: {path}: content_b64 is not valid base64") from None
-    return lintjob.SentFile(path, raw, size)
+    return lintjob.SentFile(path, raw, size, tuple(changed) if changed is not None else None)
 
 
 def _percentile(values: list[float], pct: float) -> float:

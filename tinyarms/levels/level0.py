@@ -52,6 +52,9 @@ class Job:
     path: str  # shown
     rel: str
     raw: bytes
+    # Lines a staged change touched (1-based, inclusive); None: all of them (a new file, or
+    # not a staged lint). Model levels ask only about candidates that touch these.
+    changed: tuple[tuple[int, int], ...] | None = None
 
 
 class Linter:

@@ -51,20 +51,30 @@ class LevelResult:
 
 
 def candidates(src: Source, rule: ActiveRule, limit: int, root: str | None) -> list[Candidate]:
-    """The questions for one file and rule. Rules without a finder have none yet: see router."""
-    if rule.id == "simple-dry" or rule.params.get("finder") == "clones":
+    """The questions for one file and rule, from the rule's finder (``params.finder``)."""
+    finder = finder_of(rule)
+    if finder == "clones":
         from tinyarms.candidates import simple_dry
 
         return simple_dry.find(src, rule.id, limit)
-    if rule.id == "design-tokens" or rule.params.get("finder") == "tokens":
+    if finder == "tokens":
         from tinyarms.candidates import design_tokens
 
         return design_tokens.find(src, rule.id, limit, root)
-    return []
+    from tinyarms.candidates import functions
+
+    return functions.find(src, rule.id, limit)
 
 
-def has_finder(rule: ActiveRule) -> bool:
-    return rule.id in ("simple-dry", "design-tokens") or rule.params.get("finder") in ("clones", "tokens")
+def finder_of(rule: ActiveRule) -> str:
+    return rule.params.get("finder", "functions")
+
+
+def touches(candidate: Candidate, changed: tuple[tuple[int, int], ...] | None) -> bool:
+    """Whether a candidate shows a changed line (``changed`` None: the whole file is new)."""
+    if changed is None:
+        return True
+    return any(s <= ce and cs <= e for s, e in candidate.lines for cs, ce in changed)
 
 
 def prepare(questions: list[Question], model: str, digest: str, level: int) -> None:
