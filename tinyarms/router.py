@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinyarms import cache as result_cache
-from tinyarms.finding import Finding, LintResult, Skipped
+from tinyarms.finding import LintResult, Skipped
 from tinyarms.levels.level0 import FileOutcome, Job, Linter, lint_many
 from tinyarms.ruleset import ActiveRule, Settings
 from tinyarms.source import Source, language_of, make_source

@@ -8,22 +8,16 @@ pattern, ast, model``). PyYAML's safe loader only; a ``!!python/object`` tag is 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tinyarms.errors import ConfigError
+
 Loc = tuple[str | int, ...]
-
-
-class ConfigError(Exception):
-    """A usage, config or skill error: exit code 2. Carries every problem found, not just one."""
-
-    def __init__(self, problems: Sequence[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import tinyarms
 from tinyarms import resources
 from tinyarms.paths import state_dir
-from tinyarms.yamlio import ConfigError
+from tinyarms.errors import ConfigError
 
 MARKER = "# tinyarms-hook"
 CHAINED_SUFFIX = ".tinyarms-chained"

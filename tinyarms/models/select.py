@@ -37,15 +37,31 @@ async def ollama_answers(config: ModelsConfig) -> bool:
     seen = _probes.get(host)
     if seen is not None and time.monotonic() - seen[0] < PROBE_TTL:
         return seen[1]
-    from tinyarms.models.ollama import OllamaBackend
+    up = _port_open(host)
+    if up:  # something listens: ask it whether it is Ollama
+        from tinyarms.models.ollama import OllamaBackend
 
-    backend = OllamaBackend(config.ollama)
-    try:
-        up = await backend.probe()
-    finally:
-        await backend.close()
+        backend = OllamaBackend(config.ollama)
+        try:
+            up = await backend.probe()
+        finally:
+            await backend.close()
     _probes[host] = (time.monotonic(), up)
     return up
+
+
+def _port_open(host: str, timeout: float = 0.3) -> bool:
+    """A plain TCP connect: when nothing listens (the usual case without Ollama) this answers in
+    microseconds, and the Ollama client (a third of a second to import) is never loaded."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(host if "://" in host else f"http://{host}")
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 11434), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def embedded_installed() -> bool:
