@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tinyarms import resources
 from tinyarms.paths import ENV_PREFIX, is_config_env
@@ -94,6 +94,39 @@ class ModelsConfig(BaseModel):
     max_candidates: int = Field(8, ge=1, description="model questions per file and rule within a commit's budget")
 
 
+class ScheduleGates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ac_power: bool = Field(True, description="only on AC power (no battery counts as AC)")
+    idle_minutes: float = Field(10.0, ge=0, description="minutes since the last commit")
+    max_cpu_percent: float = Field(50.0, gt=0, le=100)
+    min_free_memory_mb: int = Field(2500, ge=0, description="free memory the deep model needs")
+
+
+class ScheduleConfig(BaseModel):
+    """The weekly deep scan of the watched repositories, run by the daemon."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    cron: str = Field("0 2 * * sun", description="local time; 5 fields, or 6 with seconds first")
+    misfire_grace: float = Field(7 * 24 * 3600.0, gt=0, description="seconds a missed slot is still run after")
+    retry_every: float = Field(900.0, gt=0, description="seconds between gate checks while waiting")
+    give_up_after: float = Field(6 * 3600.0, gt=0, description="seconds of failed gates before this slot is skipped")
+    gates: ScheduleGates = ScheduleGates()
+
+    @field_validator("cron")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        from tinyarms.daemon.scheduler import trigger
+
+        try:
+            trigger(value)
+        except ValueError as exc:
+            raise ValueError(f"not a cron expression: {exc}") from None
+        return value
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -109,6 +142,7 @@ class Config(BaseModel):
     rules: dict[str, RuleOverride] = {}
     daemon: DaemonConfig = DaemonConfig()
     models: ModelsConfig = ModelsConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
 
 
 @dataclass(slots=True)
