@@ -21,6 +21,14 @@ NO_BACKEND = "model-unavailable"
 BUDGET = "budget"
 
 
+MAX_ANSWER_BYTES = 1 << 20  # a model answer over this is refused, and not read past it
+CONNECT_TIMEOUT = 5.0  # seconds to reach a model server; the request's own timeout is longer
+
+
+class AnswerTooLarge(Exception):
+    """The server sent more than ``MAX_ANSWER_BYTES``; the rest was not read."""
+
+
 class ModelUnavailable(Exception):
     """A model check cannot run; ``reason`` is a code above, ``hint`` a fix the user can run."""
 

@@ -28,18 +28,19 @@ import pydantic
 from tinyarms.config import OllamaConfig
 from tinyarms.models.base import (
     BAD_ANSWER,
+    CONNECT_TIMEOUT,
+    MAX_ANSWER_BYTES,
     MODEL_MISSING,
     NO_MEMORY,
     SERVER_DOWN,
     TIMEOUT,
+    AnswerTooLarge,
     Completion,
     ModelInfo,
     ModelUnavailable,
 )
 
-MAX_ANSWER_BYTES = 1 << 20
 NUM_CTX = 4096
-CONNECT_TIMEOUT = 5.0
 START_HINT = "start Ollama: `ollama serve`"
 LOG_HINT = "see Ollama's server log (`journalctl -u ollama` on Linux, ~/.ollama/logs/server.log on macOS)"
 
@@ -47,9 +48,6 @@ T = TypeVar("T")
 A = TypeVar("A")
 B = TypeVar("B")
 
-
-class AnswerTooLarge(Exception):
-    """The server sent more than ``MAX_ANSWER_BYTES``; the rest was not read."""
 
 
 class _CappedStream(httpx.AsyncByteStream):

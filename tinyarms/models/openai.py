@@ -41,18 +41,19 @@ import httpx
 from tinyarms.config import OpenAIConfig
 from tinyarms.models.base import (
     BAD_ANSWER,
+    CONNECT_TIMEOUT,
+    MAX_ANSWER_BYTES,
     MODEL_MISSING,
     NO_BACKEND,
     NO_MEMORY,
     SERVER_DOWN,
     TIMEOUT,
+    AnswerTooLarge,
     Completion,
     ModelInfo,
     ModelUnavailable,
 )
 
-MAX_ANSWER_BYTES = 1 << 20
-CONNECT_TIMEOUT = 5.0
 SCHEMA_NAME = "answer"
 JSON_SCHEMA = "json_schema"  # OpenAI's structured outputs: vLLM, llama-server, LM Studio, Ollama /v1
 JSON_OBJECT = "json_object"  # JSON mode plus a schema: llama_cpp.server, older servers
@@ -81,9 +82,6 @@ def response_format(shape: str, schema: dict[str, Any]) -> dict[str, Any]:
         return {"type": JSON_SCHEMA, "json_schema": {"name": SCHEMA_NAME, "schema": schema, "strict": True}}
     return {"type": JSON_OBJECT, "schema": schema}
 
-
-class AnswerTooLarge(Exception):
-    """The server sent more than ``MAX_ANSWER_BYTES``; the rest was not read."""
 
 
 class Malformed(Exception):
