@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_arguments(w)
     w.set_defaults(run=lint.run_baseline_write)
 
-    from tinyarms.commands import daemon, hook, models, service, status
+    from tinyarms.commands import daemon, hook, models, repo, scan, service, status
 
     p = commands.add_parser("daemon", help="start, stop or check the background daemon")
     daemon.add_arguments(p)
@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("hook", help="install or remove the git pre-commit hook in this repository")
     hook.add_arguments(p)
     p.set_defaults(run=hook.run)
+
+    p = commands.add_parser("repo", help="the repositories the daemon watches (lint-on-save) and deep-scans")
+    repo.add_arguments(p)
+    p.set_defaults(run=repo.run)
+
+    p = commands.add_parser("scan", help="a deep scan with a report (Markdown, JSON, SARIF) under the state directory")
+    scan.add_arguments(p)
+    p.set_defaults(run=scan.run)
 
     p = commands.add_parser("service", help="run the daemon as a systemd user service (Linux) or launchd agent (macOS)")
     service.add_arguments(p)

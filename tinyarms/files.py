@@ -66,7 +66,21 @@ def in_scope(ruleset: RuleSet, rel: str) -> bool:
 
 
 def collect_paths(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: int) -> Collected:
-    out = Collected()
+    listed = list_paths(paths, ruleset, namer)
+    return read_paths(listed.paths, namer, max_bytes, Collected(out_of_scope=listed.out_of_scope, excluded=listed.excluded))
+
+
+@dataclass(slots=True)
+class Listed:
+    paths: list[Path] = field(default_factory=list)
+    out_of_scope: int = 0
+    excluded: int = 0
+
+
+def list_paths(paths: list[str], ruleset: RuleSet, namer: Namer) -> Listed:
+    """The files ``collect_paths`` would read, without reading them (a scan lists a whole
+    repository first and reads it a batch at a time)."""
+    out = Listed()
     seen: set[Path] = set()
     for arg in paths or ["."]:
         given = Path(arg)
@@ -90,7 +104,15 @@ def collect_paths(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: i
             if not explicit and not in_scope(ruleset, rel):
                 out.out_of_scope += 1
                 continue
-            _read(path, rel, namer, out, max_bytes)
+            out.paths.append(path)
+    return out
+
+
+def read_paths(paths: list[Path], namer: Namer, max_bytes: int, out: Collected | None = None) -> Collected:
+    """Jobs for ``paths`` (as ``list_paths`` gives them); what cannot be read goes to ``skipped``."""
+    out = out if out is not None else Collected()
+    for path in paths:
+        _read(path, namer.rel(path), namer, out, max_bytes)
     return out
 
 

@@ -4,7 +4,7 @@ One request per line, one reply per line: UTF-8 JSON objects terminated by ``\\n
 ``MAX_MESSAGE`` bytes. Every message carries ``"v": PROTOCOL``. A connection may carry several
 requests in turn.
 
-    request  {"v": 1, "op": "ping" | "lint" | "status" | "reload" | "shutdown", ...}
+    request  {"v": 1, "op": "ping" | "lint" | "status" | "reload" | "shutdown" | "scan" | "scan-status", ...}
     reply    {"v": 1, "ok": true, "version": "<tinyarms>", "result": {...}}
              {"v": 1, "ok": false, "version": "<tinyarms>", "error": {"code": "...", "message": "..."}}
 
@@ -34,6 +34,7 @@ CONFIG_ERROR = "config-error"
 UNKNOWN_OP = "unknown-op"
 INTERNAL = "internal"
 SHUTTING_DOWN = "shutting-down"
+BUSY = "busy"  # e.g. another scan of the same repository is running
 
 
 class ProtocolError(Exception):

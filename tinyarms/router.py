@@ -31,6 +31,15 @@ class LintOptions:
     workers: int | None = None
     budget: float | None = None  # seconds for model levels; None: no deadline (scans)
     on_pending: Callable[[PendingWork], None] | None = None  # questions the budget cut, for the background
+    # Background work: before each model question, wait while this says a request is waiting.
+    yield_to: Callable[[], bool] | None = None
+    max_candidates: int | None = None  # model questions per file and rule; None: models.max_candidates
+    # Cross-file rules (params.finder: cross-file) compare files with each other:
+    #   skip  - report them in ``skipped`` (scan-only): a lint sees too few files to compare
+    #   later - leave them out; the caller runs ``run_cross_file`` over every file (a scan's batches)
+    #   run   - compare this run's files with each other
+    #   only  - only the cross-file rules (``run_cross_file`` sets it)
+    cross_file: str = "skip"
 
 
 @dataclass(slots=True)
@@ -109,11 +118,27 @@ def run(
 def _model_levels(settings: Settings, jobs: list[Job], result: LintResult, store: result_cache.Cache | None,
                   deadline: float | None, options: LintOptions) -> dict[str, Any] | None:
     """Run every model level the active rules need; findings and skips go into ``result``."""
+    from tinyarms.levels.model import finder_of
+
     work: dict[int, list[tuple[Job, ActiveRule]]] = {}
+    scan_only: dict[str, ActiveRule] = {}
     for job in jobs:
         for rule in settings.ruleset.rules_for(job.rel, language_of(job.rel)):
-            if rule.level > 0:
+            if rule.level == 0:
+                continue
+            cross = finder_of(rule) == "cross-file"
+            if cross and options.cross_file == "skip":
+                scan_only[rule.id] = rule
+            elif (cross and options.cross_file == "later") or (not cross and options.cross_file == "only"):
+                continue
+            else:
                 work.setdefault(rule.level, []).append((job, rule))
+    # One entry per rule, not per file: a lint cannot compare a whole repository, and says where it happens.
+    result.skipped += [
+        Skipped(None, "scan-only", f"{rule.id} compares functions across the repository; it runs in the deep scan",
+                rule=rule.id, level=rule.level, hint="tinyarms scan --deep")
+        for rule in scan_only.values()
+    ]
     if not work:
         return None
     import asyncio
@@ -128,6 +153,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
     from tinyarms.models import select
 
     config = settings.config.models
+    limit = options.max_candidates or config.max_candidates
     stats: dict[str, Any] = {}
     for level, pairs in sorted(work.items()):
         choice = await select.choose(config, level)
@@ -141,23 +167,28 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
         model = select.model_for(config, choice.name or "", level)
         sources: dict[str, Source] = {}
         questions: list[model_level.Question] = []
+        cross: dict[str, tuple[ActiveRule, list[Source]]] = {}
         for job, rule in pairs:
-            if model_level.finder_of(rule) == "cross-file":
-                result.skipped.append(Skipped(
-                    job.path, "not-implemented",
-                    f"{rule.id} compares files with each other; it runs in the deep scan (`tinyarms scan --deep`), "
-                    "which is not built yet", rule=rule.id, level=level))
-                continue
             src = sources.get(job.rel) or make_source(job.path, job.rel, job.raw, settings.config.max_file_bytes)
             if not isinstance(src, Source):
                 continue
             sources[job.rel] = src
-            found = model_level.candidates(src, rule, config.max_candidates * 4, settings.ruleset.root)
-            touching = [c for c in found if model_level.touches(c, job.changed)][: config.max_candidates]
+            if model_level.finder_of(rule) == "cross-file":
+                cross.setdefault(rule.id, (rule, []))[1].append(src)
+                continue
+            found = model_level.candidates(src, rule, limit * 4, settings.ruleset.root)
+            touching = [c for c in found if model_level.touches(c, job.changed)][:limit]
             questions += [model_level.Question(src, rule, c) for c in touching]
+        cross_stats = None
         try:
+            if cross:
+                asked, cross_stats, embed_stats = await _cross_file_questions(
+                    list(cross.values()), choice.backend, config, store, deadline)
+                questions += asked
+                if embed_stats is not None:
+                    stats["1"] = embed_stats
             outcome = await model_level.run(
-                questions, choice.backend, model, level, deadline=deadline, store=store,
+                questions, _yielding(choice.backend, options.yield_to), model, level, deadline=deadline, store=store,
                 concurrency=config.concurrency, min_confidence=config.min_confidence)
         except Exception as exc:  # a bug in the model level must not cost Level 0's findings
             from tinyarms.log import get_logger
@@ -180,7 +211,60 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             "asked": outcome.asked, "cached": outcome.cached, "pending": len(outcome.pending),
             "seconds": round(outcome.seconds, 3),
         }
+        if cross_stats is not None:
+            stats[str(level)]["cross_file"] = cross_stats
     return stats
+
+
+async def _cross_file_questions(
+    rules: list[tuple[ActiveRule, list[Source]]], backend: Any, config: Any, store: result_cache.Cache | None,
+    deadline: float | None,
+) -> tuple[list[Any], dict[str, Any], dict[str, Any] | None]:
+    """Questions about pairs of functions in different files, found by embeddings (Level 1) when
+    the backend gives them, else by token shingles; and stats saying which, and how many."""
+    from tinyarms.candidates import cross_file
+    from tinyarms.levels import embed
+    from tinyarms.levels.model import Question
+
+    everything = {src.rel: src for _, sources in rules for src in sources}
+    index = cross_file.Index(everything.values())
+    vectors, embed_stats = await embed.vectors(index, backend, config, store, deadline)
+    questions = []
+    for rule, sources in rules:
+        found = cross_file.find(sources, rule.id, rule.params, int(rule.params.get("max_pairs", 50)), index, vectors)
+        questions += [Question(src, rule, candidate) for src, candidate in found]
+    finder_stats = {
+        "finder": "embeddings" if vectors else "shingles", "files": len(everything),
+        "functions": len(index.functions), "pairs": len(questions),
+    }
+    return questions, finder_stats, embed_stats
+
+
+def run_cross_file(settings: Settings, jobs: list[Job], options: LintOptions | None = None,
+                   store: result_cache.Cache | None = None) -> LintResult:
+    """Only the cross-file model rules, comparing ``jobs`` with each other: the deep scan's last
+    stage, after every file was linted on its own (``cross_file="later"``). Files that cannot be
+    read are left out silently here: the per-file stage reported them."""
+    from dataclasses import replace
+
+    options = replace(options or LintOptions(), cross_file="only")
+    started = time.perf_counter()
+    deadline = None if options.budget is None else time.monotonic() + max(0.1, options.budget - BUDGET_RESERVE)
+    owned = options.use_cache and settings.config.cache and store is None
+    if not (options.use_cache and settings.config.cache):
+        store = None
+    elif owned:
+        store, _ = _open_cache()
+    result = LintResult()
+    try:
+        model_stats = _model_levels(settings, jobs, result, store, deadline, options)
+    finally:
+        if owned and store is not None:
+            store.close()
+    result.findings.sort(key=lambda f: (f.path, f.line, f.column, f.rule))
+    result.stats = {"files": len(jobs), "findings": len(result.findings), "models": model_stats,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+    return result
 
 
 def _open_cache() -> tuple[result_cache.Cache | None, str | None]:
@@ -199,9 +283,10 @@ def _from_cache(data: dict, job: Job) -> FileOutcome:
     return outcome
 
 
-def answer_pending(work: PendingWork, store: result_cache.Cache | None) -> int:
+def answer_pending(work: PendingWork, store: result_cache.Cache | None,
+                   yield_to: Callable[[], bool] | None = None) -> int:
     """Ask the questions a deadline cut, with no deadline; answers land in the cache. Returns
-    how many were answered."""
+    how many were answered. ``yield_to``: as ``LintOptions.yield_to``."""
     import asyncio
 
     from tinyarms.levels import model as model_level
@@ -213,7 +298,7 @@ def answer_pending(work: PendingWork, store: result_cache.Cache | None) -> int:
             return 0
         try:
             outcome = await model_level.run(
-                work.questions, choice.backend, select.model_for(work.models, choice.name or "", work.level),
+                work.questions, _yielding(choice.backend, yield_to), select.model_for(work.models, choice.name or "", work.level),
                 work.level, deadline=None, store=store, concurrency=work.models.concurrency,
                 min_confidence=work.models.min_confidence)
         finally:
@@ -221,3 +306,26 @@ def answer_pending(work: PendingWork, store: result_cache.Cache | None) -> int:
         return outcome.asked
 
     return asyncio.run(go())
+
+
+class _Yielding:
+    """A backend that, before each question, waits while ``busy()`` says a request is waiting:
+    background work gives way between questions (one already asked runs to its end)."""
+
+    def __init__(self, backend: Any, busy: Callable[[], bool]):
+        self._backend = backend
+        self._busy = busy
+
+    async def complete(self, *args: Any, **kwargs: Any) -> Any:
+        import asyncio
+
+        while self._busy():
+            await asyncio.sleep(0.02)
+        return await self._backend.complete(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
+def _yielding(backend: Any, busy: Callable[[], bool] | None) -> Any:
+    return backend if busy is None else _Yielding(backend, busy)

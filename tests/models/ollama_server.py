@@ -3,7 +3,8 @@
 It answers the endpoints tinyarms uses with the real server's wire format (``docs/api.md``,
 ``api/types.go``): ``GET /``, ``GET /api/version``, ``GET /api/tags``, ``GET /api/ps``,
 ``POST /api/show``, ``POST /api/chat`` and ``POST /api/generate`` (streamed NDJSON unless
-``"stream": false``), with Ollama's error bodies (``{"error": "..."}``) and status codes. Like Go's
+``"stream": false``), ``POST /api/embed`` (for models with the ``embedding`` capability), with
+Ollama's error bodies (``{"error": "..."}``) and status codes. Like Go's
 ``net/http``, a small body gets a ``Content-Length`` and a larger one is sent chunked.
 
 A test module imports the fixture (``from tests.models.ollama_server import FakeOllama,
@@ -23,6 +24,8 @@ ollama_server_fixture  # noqa: F401``), asks for ``ollama_server``, points the b
         assert ollama_server.last("/api/chat").body["options"]["temperature"] == 0
 
 Behaviours apply to every later chat/generate request (pass ``model=`` to script one model only).
+Embeddings: ``add_embedding_model("nomic-embed-text")``; vectors are a normalised bag of the
+text's words hashed into ``EMBED_DIM`` dimensions unless ``embed_with(fn)`` says otherwise.
 Models: ``add_model(name)``, ``remove_model(name)``, ``load(name)``; a chat on a present model
 loads it, as Ollama does. The server binds 127.0.0.1 only.
 """
@@ -48,6 +51,7 @@ HUGE_BYTES = 10 << 20
 _CHUNKING_THRESHOLD = 2048
 DEFAULT_MODELS = ("qwen2.5-coder:3b", "qwen2.5-coder:7b", "qwen2.5-coder:0.5b")
 DEFAULT_ANSWER = '{"violations": []}'
+EMBED_DIM = 64
 
 Answer = str | Callable[["Request"], str]
 
@@ -143,6 +147,7 @@ class FakeOllama:
         self._loaded: dict[str, float | None] = {}  # name -> expiry (epoch seconds), None = forever
         self._behaviours: dict[str | None, Behaviour] = {None: Behaviour("answer")}
         self._connections: set[socket.socket] = set()
+        self._embedder: Callable[[str], list[float]] = bag_of_words
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         for name in models:
@@ -239,6 +244,19 @@ class FakeOllama:
             self.load(key)
         return self
 
+    def add_embedding_model(self, name: str = "nomic-embed-text") -> FakeOllama:
+        """An embedding-only model, as ``ollama pull nomic-embed-text`` leaves it."""
+        self.add_model(name, size=274_302_450, capabilities=["embedding"])
+        with self._lock:
+            model = self._models[normalize(name)]
+            model.family, model.parameter_size, model.quantization_level = "nomic-bert", "137M", "F16"
+        return self
+
+    def embed_with(self, fn: Callable[[str], list[float]]) -> FakeOllama:
+        with self._lock:
+            self._embedder = fn
+        return self
+
     def remove_model(self, name: str) -> FakeOllama:
         with self._lock:
             self._models.pop(normalize(name), None)
@@ -328,6 +346,9 @@ class FakeOllama:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeOllama
     protocol_version = "HTTP/1.1"  # keep-alive, as Go serves it; httpx pools connections
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the client's delayed
+    # ACK holds the body back ~40 ms per answer, which Go's server (one write) never does.
+    disable_nagle_algorithm = True
     server_version = "fake-ollama"
     sys_version = ""
 
@@ -436,7 +457,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _post(self) -> None:
         body, raw, ok = self._read()
         request = self._record(body, raw)
-        route = {"/api/show": self._show, "/api/chat": self._generate, "/api/generate": self._generate}
+        route = {"/api/show": self._show, "/api/chat": self._generate, "/api/generate": self._generate,
+                 "/api/embed": self._embed}
         if request.path not in route:
             self._not_found_page()
             return
@@ -453,6 +475,47 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"model '{name}' not found")
             return
         self._json(200, self.fake._show(model))
+
+    def _embed(self, request: Request) -> None:
+        """``/api/embed`` as ``server/routes.go``'s EmbedHandler answers it: one L2-normalised
+        vector per input, in order; a model without the embedding capability is refused."""
+        body = request.body
+        name = body.get("model") or ""
+        if not name:
+            self._error(400, "model is required")
+            return
+        model = self.fake._model(name)
+        if model is None:
+            self._error(404, f'model "{name}" not found, try pulling it first')
+            return
+        if "embedding" not in model.capabilities:
+            self._error(400, "this model does not support embeddings")
+            return
+        texts = body.get("input")
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            self._error(400, "invalid input type")
+            return
+        if not texts:
+            self._json(200, {"model": name, "embeddings": []})
+            return
+        behaviour = self.fake._behaviour(model.name)
+        if behaviour.kind == "error":
+            self._error(behaviour.status, behaviour.message)
+            return
+        if behaviour.kind == "hang":
+            self.fake._stopping.wait()
+            self.close_connection = True
+            return
+        started = time.monotonic()
+        self.fake.load(model.name, body.get("keep_alive") or "5m")
+        vectors = [_normalised(self.fake._embedder(t)) for t in texts]
+        self._json(200, {
+            "model": name, "embeddings": vectors,
+            "total_duration": int((time.monotonic() - started) * 1e9) + 1_000_000, "load_duration": 500_000,
+            "prompt_eval_count": sum(_tokens(t) for t in texts),
+        })
 
     def _generate(self, request: Request) -> None:
         body = request.body
@@ -571,6 +634,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def bag_of_words(text: str) -> list[float]:
+    """A stand-in embedding: words (identifiers split at ``_`` and case changes) hashed into
+    ``EMBED_DIM`` buckets. Texts with the same words point the same way, as real embeddings of
+    near-identical code do."""
+    vector = [0.0] * EMBED_DIM
+    for word in re.findall(r"[A-Za-z][a-z]*|[0-9]+", text):
+        vector[int(hashlib.md5(word.lower().encode()).hexdigest(), 16) % EMBED_DIM] += 1.0
+    return vector
+
+
+def _normalised(vector: list[float]) -> list[float]:
+    norm = sum(x * x for x in vector) ** 0.5
+    return [x / norm for x in vector] if norm else vector
 
 
 def _pieces(text: str, size: int = 8) -> Iterator[str]:

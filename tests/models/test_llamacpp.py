@@ -213,8 +213,9 @@ def test_a_timeout_is_prompt_and_stops_the_generation(backend: EmbeddedBackend) 
         run(backend.complete(MODEL, "You write JSON.", essay, RUNAWAY, timeout=1.0, max_tokens=3000))
     took = time.monotonic() - started
     assert info.value.reason == TIMEOUT and info.value.hint
-    assert "generating the answer" in info.value.message
-    assert took < 1.0 + 0.5
+    # usually while generating; on a loaded machine the prompt may still be being read at 1 s
+    assert "generating the answer" in info.value.message or "reading the prompt" in info.value.message
+    assert took < 1.0 + 1.5  # not the ~150 s of 3000 tokens; slack for a loaded machine
     straggle = _wait_idle(slot(), 1.0)  # the worker stopped generating: it does not run to 3000 tokens
 
     done = run(backend.complete(MODEL, system, prompt, schema, timeout=120, max_tokens=16))

@@ -8,6 +8,19 @@ one yes-or-no at a time and the lint fits a commit's budget.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class Excerpt(NamedTuple):
+    """Code from another file shown next to a candidate's own lines (cross-file rules)."""
+
+    path: str  # root-relative, as the finding's message names it
+    start: int  # the real line number of ``lines[0]``
+    lines: tuple[str, ...]
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.lines) - 1
 
 
 @dataclass(slots=True, frozen=True)
@@ -18,3 +31,4 @@ class Candidate:
     question: str  # what the model is asked about these lines
     suggestion: str | None = None  # a deterministic suggestion (e.g. the token's name)
     key: str = ""  # what makes this candidate itself (for the cache), besides the shown code
+    other: Excerpt | None = None  # the other place a cross-file candidate compares with; findings name it

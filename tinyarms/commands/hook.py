@@ -10,15 +10,13 @@ working: it is moved aside and run first; ``uninstall`` puts it back.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import tinyarms
-from tinyarms import resources
-from tinyarms.paths import state_dir
+from tinyarms import repos, resources
 from tinyarms.errors import ConfigError
 
 MARKER = "# tinyarms-hook"
@@ -85,7 +83,10 @@ def install(cwd: Path) -> str:
     tmp.write_text(render_hook(), encoding="utf-8")
     tmp.chmod(0o755)
     tmp.replace(hook)
-    register_repo(cwd)
+    try:
+        repos.add(cwd)  # a hooked repository is watched (lint-on-save) and deep-scanned weekly
+    except ConfigError as exc:  # the hook works without it; say why it is not watched
+        note += f"; not added to the watched repositories: {'; '.join(exc.problems)}"
     return f"installed {hook}{note}"
 
 
@@ -100,21 +101,6 @@ def uninstall(cwd: Path) -> str:
         chained.rename(hook)
         return f"removed the tinyarms hook; restored the previous {hook}"
     return f"removed {hook}"
-
-
-def register_repo(cwd: Path) -> None:
-    """Remember the repository for the daemon (watching and scheduled scans come later)."""
-    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True).stdout.strip()
-    path = state_dir() / "repos.json"
-    try:
-        repos = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        repos = []
-    if top and top not in repos:
-        repos.append(top)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted(repos), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -55,7 +55,8 @@ def table(s: dict[str, Any]) -> str:
         ("models present", ", ".join(models.get("present") or []) or "-"),
         ("models loaded", ", ".join(models.get("loaded") or []) or "-"),
         ("background", f"{s['background']['queued']} queued, {s['background']['answered']} answered"),
-        ("watched repos", ", ".join(s["watched_repos"]) or "none"),
+        ("watched repos", _watched(s["watched_repos"])),
+        ("lint-on-save", _watcher(s.get("watcher"))),
         ("deep scan", f"last {scan['last'] or 'never'}, next {scan['next'] or 'not scheduled'}"),
     ]
     for root, error in cfg["reload_errors"].items():
@@ -64,6 +65,25 @@ def table(s: dict[str, Any]) -> str:
         rows.append(("recent error", f"{error['code']} ({error['op']}): {error['message']}"))
     width = max(len(k) for k, _ in rows)
     return "".join(f"{k:<{width}}  {v}\n" for k, v in rows)
+
+
+def _watched(repos: list[dict[str, Any]]) -> str:
+    if not repos:
+        return "none (add one with `tinyarms repo add`)"
+    return "; ".join(f"{r['path']} ({r['state']}" + (f": {r['error']}" if r.get("error") else "")
+                     + (f", {r['queued']} queued" if r.get("queued") else "") + ")" for r in repos)
+
+
+def _watcher(w: dict[str, Any] | None) -> str:
+    if not w:
+        return "-"
+    text = (f"{w['queued']} queued, {w['linted']} linted, {w['ignored'] + w['out_of_scope']} ignored, "
+            f"{w['dropped']} dropped")
+    if w.get("linting"):
+        text += f"; linting {w['linting']}"
+    if w.get("registry_error"):
+        text += f" — ERROR: {w['registry_error']}"
+    return text
 
 
 def _ms(value: float | None) -> str:

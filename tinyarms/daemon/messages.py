@@ -61,6 +61,27 @@ class Lint(_Request):
     env: dict[str, str] = Field({}, description="the client's TINYARMS_* environment variables")
 
 
-Request = Annotated[Ping | Status | Reload | Shutdown | Lint, Field(discriminator="op")]
+class Scan(_Request):
+    """Start a deep scan in the daemon (or join the identical one already running); the reply
+    names it for ``scan-status``. Progress is polled, not streamed: one request, one reply."""
+
+    op: Literal["scan"]
+    cwd: str = Field(min_length=1)
+    paths: list[str] = Field([], max_length=100_000, description="absolute, or relative to cwd; []: the repository")
+    skill: list[str] | None = None
+    select: list[str] | None = None
+    ignore: list[str] | None = None
+    restart: bool = False
+    max_questions: int = Field(64, ge=1, le=100_000, description="model questions per file and rule")
+    no_cache: bool = False
+    env: dict[str, str] = Field({}, description="the client's TINYARMS_* environment variables")
+
+
+class ScanStatus(_Request):
+    op: Literal["scan-status"]
+    scan: str = Field(min_length=1, max_length=64, description="the id the scan op replied with")
+
+
+Request = Annotated[Ping | Status | Reload | Shutdown | Lint | Scan | ScanStatus, Field(discriminator="op")]
 REQUEST = TypeAdapter(Request)
-OPS = ("ping", "lint", "status", "reload", "shutdown")
+OPS = ("ping", "lint", "status", "reload", "shutdown", "scan", "scan-status")

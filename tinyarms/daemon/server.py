@@ -31,6 +31,8 @@ from tinyarms import __version__, lintjob, protocol, router
 from tinyarms.cache import Cache
 from tinyarms.daemon import control
 from tinyarms.daemon.messages import OPS, REQUEST, Lint
+from tinyarms.daemon.scans import Scans
+from tinyarms.daemon.watcher import Watcher
 from tinyarms.log import get_logger
 from tinyarms.ruleset import Settings
 from tinyarms.yamlio import ConfigError, format_loc, validation_messages
@@ -70,6 +72,10 @@ class Daemon:
         self.background_answered = 0
         self.background_dropped = 0
         self._closing = threading.Event()
+        # Deep scans (`tinyarms scan`): a thread each, polled with scan-status; model work waits for requests.
+        self.scans = Scans(home, self.store, busy=lambda: self.in_flight > 0)
+        # Lint-on-save for the repos in repos.json: a background lane below every request.
+        self.watcher = Watcher(home, self._watch_settings, self.store, busy=lambda: self.in_flight > 0)
 
     # -- the server ---------------------------------------------------------------------------
 
@@ -87,6 +93,7 @@ class Daemon:
         idle = asyncio.create_task(self._idle_watch()) if self.idle_timeout else None
         worker = threading.Thread(target=self._background_loop, name="background", daemon=True)
         worker.start()
+        self.watcher.start()
         self.log.info("daemon_started", pid=os.getpid(), socket=str(path), version=__version__)
         try:
             await self._stop.wait()
@@ -95,6 +102,8 @@ class Daemon:
             if idle is not None:
                 idle.cancel()
             self._closing.set()
+            self.scans.stop()  # between two files; the journal resumes them at the next start
+            self.watcher.stop()
             await self._drain()
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.store.close()
@@ -113,7 +122,7 @@ class Daemon:
         assert self._stop is not None and self.idle_timeout is not None
         while True:
             await asyncio.sleep(min(1.0, self.idle_timeout / 4))
-            if not self.in_flight and time.monotonic() - self.last_request > self.idle_timeout:
+            if not self.in_flight and not self.scans.running() and time.monotonic() - self.last_request > self.idle_timeout:
                 self.log.info("idle_shutdown", idle_timeout=self.idle_timeout)
                 self._stop.set()
                 return
@@ -170,6 +179,8 @@ class Daemon:
                 result = {"reloaded": True}
             elif request.op == "shutdown":
                 result = {"stopping": True}
+            elif request.op in ("scan", "scan-status"):
+                result = await asyncio.get_running_loop().run_in_executor(self.executor, self.scans.handle, request)
             else:
                 result = await asyncio.get_running_loop().run_in_executor(self.executor, self.lint, request)
             self.served[request.op] += 1
@@ -218,7 +229,7 @@ class Daemon:
             if self._closing.is_set():
                 return
             try:
-                self.background_answered += router.answer_pending(work, self.store)
+                self.background_answered += router.answer_pending(work, self.store, yield_to=lambda: self.in_flight > 0)
             except Exception:  # noqa: BLE001 - background work must never take the daemon down
                 self.log.exception("background_failed")
 
@@ -235,6 +246,8 @@ class Daemon:
             report_unused=request.report_unused, no_cache=request.no_cache, env=request.env,
         )
         settings, warnings = self._settings_for(job, cwd)
+        if request.staged:
+            self.watcher.note_client(job.root, request.env)  # background lints use the commit's settings
         result = lintjob.execute(job, cwd, settings, None if request.no_cache else self.store, self.enqueue)
         output = None
         if request.format is not None:
@@ -271,6 +284,9 @@ class Daemon:
             self._settings[key] = _Loaded(settings, stamp)
             self.reload_errors.pop(str(job.root), None)
         return settings, []
+
+    def _watch_settings(self, root: Path, env: dict[str, str]) -> Settings:
+        return self._settings_for(lintjob.LintJob(root=root, env=env), root)[0]
 
     def _reload_warning(self, root: Path | None) -> list[str]:
         error = self.reload_errors.get(str(root))
@@ -316,7 +332,7 @@ class Daemon:
                     "count": len(latencies),
                 },
             },
-            "watched_repos": [],
+            **self.watcher.status(),  # watched_repos, watcher
             "scan": {"last": None, "next": None, "state": "no scheduler in this version"},
             "recent_errors": list(self.errors),
         }

@@ -165,10 +165,13 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
             text = src.lines[line - 1] if line <= len(src.lines) else ""
             indent = len(text) - len(text.lstrip())
             severity = q.rule.severity if v["confidence"] >= min_confidence else "info"
+            message = v["message"]
+            if q.candidate.other is not None:  # a cross-file finding names the other place, whatever the model said
+                message = f"{message} (other place: {q.candidate.other.path}:{q.candidate.other.start})"
             by_file.setdefault(src.rel, []).append(Finding(
                 path=src.path, line=line, column=indent + 1, end_line=max(line, q.candidate.report[1]),
                 end_column=len(src.lines[q.candidate.report[1] - 1]) + 1 if q.candidate.report[1] <= len(src.lines) else 1,
-                rule=q.rule.id, skill=q.rule.skill, severity=severity, message=v["message"],
+                rule=q.rule.id, skill=q.rule.skill, severity=severity, message=message,
                 suggestion=q.candidate.suggestion or v.get("suggestion"), level=level, engine="model", model=model,
                 confidence=round(v["confidence"], 3),
             ))

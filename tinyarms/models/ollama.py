@@ -15,8 +15,10 @@ skipped check, never to crash a commit. Three things the ``ollama`` client does 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Coroutine
 from typing import Any, TypeVar
@@ -77,6 +79,13 @@ async def _cap_response(response: httpx.Response) -> None:
     response.stream = _CappedStream(response.stream, MAX_ANSWER_BYTES)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: httpx builds a new one for every client otherwise,
+    reading the CA bundle each time (~30 ms), and the router makes a client for every lint."""
+    return httpx.create_ssl_context()  # what httpx would build: certifi, or SSL_CERT_FILE / SSL_CERT_DIR
+
+
 def normalize(name: str) -> str:
     """Ollama's model names: the tag defaults to ``latest``."""
     last = name.rsplit("/", 1)[-1]
@@ -96,6 +105,7 @@ class OllamaBackend:
             event_hooks={"response": [_cap_response]},
             # The cap counts bytes on the wire; a compressed body could inflate far past it.
             headers={"Accept-Encoding": "identity"},
+            verify=_tls_context(),
         )
 
     async def complete(
@@ -123,6 +133,16 @@ class OllamaBackend:
             text=text, model=response.model or model, seconds=seconds,
             prompt_tokens=response.prompt_eval_count, completion_tokens=response.eval_count,
         )
+
+    async def embed(self, model: str, texts: list[str], *, timeout: float) -> list[list[float]]:
+        """One vector per text (``/api/embed``; Ollama truncates a text longer than the model's context)."""
+        response = await self._call(
+            self._client.embed(model=model, input=texts, truncate=True, keep_alive=self.keep_alive), timeout, model)
+        vectors = [list(v) for v in response.embeddings]
+        if len(vectors) != len(texts):
+            raise self._log(ModelUnavailable(
+                BAD_ANSWER, f"{model} returned {len(vectors)} embeddings for {len(texts)} texts"), model)
+        return vectors
 
     async def probe(self, timeout: float = 0.5) -> bool:
         """Whether an Ollama server answers at ``host`` within ``timeout`` seconds."""

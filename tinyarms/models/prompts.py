@@ -21,14 +21,17 @@ SYSTEM = (
 )
 
 
-def code_block(lines: list[str], ranges: tuple[tuple[int, int], ...]) -> str:
-    width = len(str(max(end for _, end in ranges)))
+def code_block(lines: list[str], ranges: tuple[tuple[int, int], ...], first: int = 1) -> str:
+    """``ranges`` of ``lines`` (1-based indexes), numbered as real line numbers: ``lines[0]`` is
+    line ``first`` of its file (an excerpt of another file starts mid-file)."""
+    shift = first - 1
+    width = len(str(max(end for _, end in ranges) + shift))
     out: list[str] = []
     for start, end in ranges:
         if out:
             out.append(" " * (width + 2) + "...")
         for number in range(start, min(end, len(lines)) + 1):
-            out.append(f"{number:>{width + 2}}| {lines[number - 1]}")
+            out.append(f"{number + shift:>{width + 2}}| {lines[number - 1]}")
     return "\n".join(out)
 
 
@@ -40,6 +43,10 @@ def user_prompt(rule_id: str, description: str, examples: list[dict[str, str | N
             parts.append("A violation of this rule:\n" + _trim(example["bad"]))
         if example.get("good"):
             parts.append("The same code without the violation:\n" + _trim(example["good"]))
+    other = candidate.other
+    if other is not None:  # a cross-file pair: the other place first, then the one a finding lands on
+        block = code_block(list(other.lines), ((1, len(other.lines)),), first=other.start)
+        parts.append(f"Code from {other.path} (line numbers on the left):\n{block}")
     parts.append(f"Code from {path} (line numbers on the left):\n{code_block(lines, candidate.lines)}")
     parts.append(f"Question: {candidate.question}")
     return "\n\n".join(parts)

@@ -1,0 +1,412 @@
+"""The deep scan at scale: the tinyarms source and a synthetic 500-file repository, with the
+embedded model on this machine; and what a 500-file weekly scan takes with a 7B model.
+
+A model question costs seconds on a laptop CPU, so a full deep scan of 500 files (every function,
+two per-file rules, plus the cross-file pairs) is hours of model time, not a benchmark. This
+script therefore measures separately what scales with files and what scales with questions:
+
+1. **Pipeline**, every file: the deep scan of each corpus with an instant stand-in model (the
+   test suite's fake Ollama, answering "no violation" at once) — listing, reading, parsing,
+   candidates, cross-file pairs, prompts, the cache, the journal, the three reports — and how
+   many model questions a real scan asks (default bounds, and ``--max-questions``); then a rescan.
+2. **Model**, a sample of files (``--sample``, planted duplicates included): the real deep scan
+   with the embedded model, at most ``--max-questions`` questions per file and rule (default 1)
+   and ``--max-pairs`` cross-file pairs per rule (default 2),
+   then again unchanged for the cache hit rate on a rescan. Files/min, questions, s/question,
+   peak RSS (psutil, sampled every 50 ms).
+3. **Ratio**: the same few files, no cache, with ``--model`` and with ``--compare`` (1.5B): the
+   measured per-question slowdown from the smaller to the larger model, extrapolated by model
+   file size to a 7B model. The 7B figure is a *projection* for this CPU, not a measurement.
+
+Default run: about 10 minutes on 2 cores with ``qwen2.5-coder:0.5b`` (``tinyarms models fetch``
+it and ``qwen2.5-coder:1.5b`` first).
+
+    python benchmarks/scan.py [--model qwen2.5-coder:0.5b] [--compare qwen2.5-coder:1.5b|none]
+                              [--files 500] [--sample 12] [--source-sample 6] [--max-questions 1]
+                              [--max-pairs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Q4_K_M GGUF sizes in MiB: what a token's compute and memory traffic scale with on a CPU.
+SIZE_MIB = {"qwen2.5-coder:0.5b": 469, "qwen2.5-coder:1.5b": 1066, "qwen2.5-coder:3b": 1930, "qwen2.5-coder:7b": 4466}
+PLANTED = 10
+
+
+# -- the synthetic repository -----------------------------------------------------------------------
+
+NOUNS = ["order", "invoice", "user", "account", "payment", "report", "session", "ticket", "product", "cart",
+         "shipment", "refund", "coupon", "review", "message", "device", "address", "profile", "team", "project"]
+VERBS = ["load", "parse", "build", "sync", "check", "render", "export", "merge", "collect", "update"]
+
+
+def _name(rng: random.Random, *parts: str) -> str:
+    return "_".join(parts) if parts else f"{rng.choice(VERBS)}_{rng.choice(NOUNS)}"
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _py_function(rng: random.Random) -> str:
+    noun, other = rng.sample(NOUNS, 2)
+    kind = rng.randrange(6)
+    body: list[str] = []
+    if kind == 0:
+        head = f"def load_{noun}s(path, limit={rng.randint(10, 500)}):"
+        body += [f"    {noun}s = []", "    with open(path, encoding='utf-8') as fh:", "        for row in fh:"]
+        body += rng.sample([f"            if not row.strip():\n                continue",
+                            f"            if row.startswith('#'):\n                continue",
+                            f"            row = row.rstrip('\\n')"], rng.randint(1, 3))
+        body += [f"            {noun}s.append(row.split(','))"]
+        if rng.random() < 0.6:
+            body += [f"            if len({noun}s) >= limit:", "                break"]
+        body += [f"    return {noun}s"]
+    elif kind == 1:
+        head = f"def validate_{noun}(data):"
+        for field in rng.sample(["id", "name", "email", "amount", "created", "status", "owner"], rng.randint(2, 5)):
+            check = rng.choice([f"if '{field}' not in data:", f"if not data.get('{field}'):",
+                                f"if data.get('{field}') is None:"])
+            body += [f"    {check}", f"        raise ValueError('{noun}: {field} is missing')"]
+        body += [rng.choice(["    return True", "    return data", f"    return {{**data, 'valid': True}}"])]
+    elif kind == 2:
+        head = f"def total_{noun}(items, rate={rng.choice([0.1, 0.19, 0.2, 0.07])}):"
+        body += ["    total = 0", "    for item in items:"]
+        body += rng.sample(["        if item.qty <= 0:\n            continue", "        if item.void:\n            continue",
+                            f"        item.{other} = item.{other} or None"], rng.randint(0, 2))
+        body += [rng.choice(["        total += item.price * item.qty", "        total = total + item.cost"])]
+        body += [rng.choice(["    return round(total * (1 + rate), 2)", "    return total + total * rate"])]
+    elif kind == 3:
+        head = f"def fetch_{noun}(client, url, retries={rng.randint(2, 6)}):"
+        body += ["    for attempt in range(retries):", "        try:", "            response = client.get(url)"]
+        body += rng.sample(["            response.raise_for_status()", f"            log.debug('got %s', url)"],
+                           rng.randint(0, 2))
+        body += ["            return response.json()", "        except IOError:",
+                 rng.choice(["            time.sleep(2 ** attempt)", "            continue"]),
+                 f"    raise RuntimeError('could not fetch {noun}')"]
+    elif kind == 4:
+        head = f"def group_{noun}s_by_{other}(rows):"
+        body += ["    groups = {}", "    for row in rows:", f"        key = row.get('{other}')"]
+        body += rng.sample(["        if key is None:\n            continue", "        key = str(key).lower()"],
+                           rng.randint(0, 2))
+        body += [rng.choice(["        groups.setdefault(key, []).append(row)",
+                             "        if key not in groups:\n            groups[key] = []\n        groups[key].append(row)"]),
+                 "    return groups"]
+    else:
+        head = f"def format_{noun}({noun}, short=False):"
+        body += [f"    if short:", f"        return f\"{{{noun}.id}}\""]
+        body += rng.sample([f"    name = {noun}.name.strip()", f"    when = {noun}.created.strftime('%Y-%m-%d')",
+                            f"    status = {noun}.status or 'new'"], rng.randint(1, 3))
+        body += [f"    return ' / '.join(str(part) for part in ({noun}.id, {noun}.name))"]
+    return "\n".join([head, *[line for line in body if line]])
+
+
+def _ts_function(rng: random.Random) -> str:
+    noun = rng.choice(NOUNS)
+    Noun = noun.title()
+    kind = rng.randrange(3)
+    if kind == 0:
+        extra = rng.sample([f"  const count = items.length;", f"  if (!items.length) return <p>No {noun}s</p>;",
+                            f"  const sorted = [...items].sort((a, b) => a.id - b.id);"], rng.randint(0, 3))
+        return "\n".join([f"export function {Noun}List({{ items }}) {{", *extra, "  return (", "    <ul>",
+                          f"      {{items.map((item) => <li key={{item.id}}>{{item.name}}</li>)}}", "    </ul>", "  );", "}"])
+    if kind == 1:
+        extra = rng.sample([f"  const started = Date.now();", f"  console.debug('fetch {noun}', id);"], rng.randint(0, 2))
+        return "\n".join([f"export async function fetch{Noun}(id) {{", *extra, "  try {",
+                          f"    const response = await fetch(`/api/{noun}s/${{id}}`);",
+                          "    if (!response.ok) throw new Error(response.statusText);",
+                          "    return await response.json();", "  } catch (error) {",
+                          rng.choice(["    return null;", "    throw error;"]), "  }", "}"])
+    cases = rng.sample(["add", "remove", "clear", "update", "select"], rng.randint(2, 4))
+    lines = [f"export function {noun}Reducer(state, action) {{", "  switch (action.type) {"]
+    for case in cases:
+        lines += [f"    case '{case}':", f"      return {{ ...state, last: '{case}', n: state.n + 1 }};"]
+    return "\n".join(lines + ["    default:", "      return state;", "  }", "}"])
+
+
+_PLANTED_STATEMENTS = [
+    ["    acc = {}"], ["    seen = set()"], ["    ordered = []"], ["    budget = limit"],
+    ["    for key, value in pairs:", "        if key in seen:", "            acc[key] = merge(acc[key], value)",
+     "        else:", "            seen.add(key)", "            acc[key] = value"],
+    ["    while len(acc) > limit:", "        acc.pop(next(iter(acc)))"],
+    ["    ordered = sorted(acc.items(), key=lambda kv: kv[1])"],
+    ["    try:", "        budget -= len(seen)", "    except TypeError:", "        budget = 0"],
+    ["    if budget <= 0:", "        return []"],
+    ["    for key in list(acc):", "        if not acc[key]:", "            del acc[key]"],
+    ["    with lock:", "        ordered.extend(acc)"],
+    ["    seen |= {key for key, _ in pairs if key}"],
+    ["    assert all(isinstance(key, str) for key in acc), acc"],
+    ["    ordered = [(key, merge(value, None)) for key, value in ordered if value is not None]"],
+]
+
+
+def _planted(rng: random.Random, k: int) -> str:
+    """A function with a structure of its own (a random draw of statements); placed twice."""
+    chosen = rng.sample(_PLANTED_STATEMENTS[3:], 7)
+    lines = [line for block in _PLANTED_STATEMENTS[:3] + chosen for line in block]
+    return "\n".join([f"def reconcile_{k}(pairs, merge, limit, lock):", *lines, "    return [key for key, _ in ordered]"])
+
+
+def _rename(code: str, rng: random.Random) -> str:
+    for old in ("acc", "seen", "pairs", "merge", "ordered", "value", "budget", "lock", "limit"):
+        code = code.replace(old, f"{old}_{rng.choice(['x', 'y', 'z'])}{rng.randint(1, 9)}")
+    return code.replace("def reconcile_", "def combine_")
+
+
+def make_repo(where: Path, files: int, seed: int = 7) -> tuple[Path, list[tuple[str, str]]]:
+    """``files`` Python/TypeScript files from varied templates, and ``PLANTED`` duplicate pairs across
+    files; returns the repository and the planted pairs (file, file)."""
+    rng = random.Random(seed)
+    repo = where / "synthetic"
+    if repo.exists():
+        shutil.rmtree(repo)
+    repo.mkdir(parents=True)
+    names: list[str] = []
+    bodies: list[list[str]] = []
+    for i in range(files):
+        package = f"{rng.choice(['api', 'core', 'jobs', 'web', 'billing', 'auth'])}/{rng.choice(NOUNS)}"
+        if rng.random() < 0.3:
+            name = f"{package}/{_camel(_name(rng))}_{i}.tsx"
+            parts = [f"import {{ api }} from '../lib/api';", *(_ts_function(rng) for _ in range(rng.randint(1, 3)))]
+        else:
+            name = f"{package}/{_name(rng)}_{i}.py"
+            parts = ["import time", "import logging\n\nlog = logging.getLogger(__name__)",
+                     *(_py_function(rng) for _ in range(rng.randint(1, 4)))]
+        names.append(name)
+        bodies.append(parts)
+    planted = []
+    py = [i for i, n in enumerate(names) if n.endswith(".py")]
+    for k in range(PLANTED):
+        a, b = rng.sample(py, 2)
+        code = _planted(rng, k)
+        bodies[a].insert(rng.randint(2, len(bodies[a])), code)
+        bodies[b].insert(rng.randint(2, len(bodies[b])), _rename(code, rng))
+        planted.append((names[a], names[b]))
+    for name, parts in zip(names, bodies):
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n\n\n".join(parts) + "\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    return repo, planted
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+
+class PeakRSS:
+    """The process's resident memory, sampled with psutil; ``peak`` since the last ``reset``."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._me = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, self._me.memory_info().rss)
+
+    def reset(self) -> None:
+        self.peak = self._me.memory_info().rss
+
+    def mib(self) -> float:
+        return max(self.peak, self._me.memory_info().rss) / (1 << 20)
+
+
+def timed_scan(root: Path, paths: list[str], rss: PeakRSS, **options):
+    from tinyarms import scan
+
+    rss.reset()
+    started = time.perf_counter()
+    outcome = scan.run(root, scan.ScanOptions(paths=paths, restart=True, **options))
+    return outcome, time.perf_counter() - started, rss.mib()
+
+
+def level3(outcome) -> dict:
+    return (outcome.result.stats.get("models") or {}).get("3") or {}
+
+
+def per_question(outcome, seconds: float) -> float:
+    asked = level3(outcome).get("asked", 0)
+    return seconds / asked if asked else float("nan")
+
+
+def listed(root: Path) -> list[str]:
+    from tinyarms import files, scan
+    from tinyarms.files import Namer
+
+    settings = scan.load(root, scan.ScanOptions())
+    namer = Namer(root, root)
+    return [namer.rel(p) for p in files.list_paths([str(root)], settings.ruleset, namer).paths]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="qwen2.5-coder:0.5b")
+    parser.add_argument("--compare", default="qwen2.5-coder:1.5b", help="larger model for the ratio, or none")
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--sample", type=int, default=12, help="synthetic files scanned with the model")
+    parser.add_argument("--source-sample", type=int, default=6, help="tinyarms files scanned with the model")
+    parser.add_argument("--ratio-files", type=int, default=2, help="files asked with both models for the ratio")
+    parser.add_argument("--max-questions", type=int, default=1, help="per file and rule in the model scans")
+    parser.add_argument("--max-pairs", type=int, default=2, help="per cross-file rule in the model scans")
+    args = parser.parse_args()
+
+    from tinyarms.models import registry
+
+    for model in (args.model, args.compare):
+        if model != "none" and registry.local_path(model) is None:
+            sys.exit(f"model {model} is not fetched: run `tinyarms models fetch {model}`")
+    user_models = registry.models_dir()
+    work = Path(tempfile.mkdtemp(prefix="tinyarms-bench-scan-"))
+    home = work / "state"
+    os.environ.update({"TINYARMS_HOME": str(home), "TINYARMS_CONFIG": str(work / "none.yaml")})
+    (home / "models").mkdir(parents=True)
+    for item in user_models.iterdir():  # the fetched models, linked into the benchmark's own state directory
+        (home / "models" / item.name).symlink_to(item)
+
+    rss = PeakRSS()
+    print(f"tinyarms deep-scan benchmark: {os.cpu_count()} CPUs, model {args.model}; the model scans ask at most "
+          f"{args.max_questions} question(s) per file and rule and {args.max_pairs} cross-file pair(s) per rule")
+    repo, planted = make_repo(work, args.files)
+    corpora = {"tinyarms source": (ROOT, listed(ROOT)), f"synthetic {args.files} files": (repo, listed(repo))}
+
+    # 1. every file, with an instant stand-in model: the pipeline's own cost and the question counts
+    sys.path.insert(0, str(ROOT))
+    from tests.models.ollama_server import FakeOllama
+
+    print("\n1. every file, the deep skill, an instant stand-in model (the test suite's fake Ollama):")
+    full_questions, bounded_questions = {}, {}
+    with FakeOllama() as fake:
+        os.environ.update({"OLLAMA_HOST": fake.host, "TINYARMS_MODELS__BACKEND": "ollama"})
+        for label, (root, names) in corpora.items():
+            outcome, seconds, peak = timed_scan(root, [], rss)
+            stats = level3(outcome)
+            again, again_seconds, _ = timed_scan(root, [], rss)
+            bounded, _, _ = timed_scan(root, [], rss, max_questions=args.max_questions)
+            full_questions[label] = stats.get("questions", 0)
+            bounded_questions[label] = level3(bounded).get("questions", 0)
+            print(f"   {label:22} {len(names):4} files in {seconds:5.1f} s = {len(names) / seconds * 60:6.0f} files/min, "
+                  f"peak RSS {peak:4.0f} MiB; {stats.get('questions', 0)} questions (cross-file pairs: "
+                  f"{(stats.get('cross_file') or {}).get('pairs', 0)}), {bounded_questions[label]} at --max-questions "
+                  f"{args.max_questions}")
+            print(f"   {'':22} rescan unchanged: {again_seconds:.1f} s = {len(names) / again_seconds * 60:.0f} files/min, "
+                  f"cache hit {level3(again).get('cached', 0)}/{level3(again).get('questions', 0)}")
+        os.environ.pop("OLLAMA_HOST")
+    found = _planted_found(repo, corpora[f"synthetic {args.files} files"][1], planted)
+    print(f"   planted duplicate pairs among the semantic-duplication candidates: {found}/{len(planted)}")
+
+    # 2. the model on a sample, then the rescan
+    os.environ["TINYARMS_MODELS__BACKEND"] = "embedded"
+    os.environ["TINYARMS_MODELS__DEEP__EMBEDDED"] = args.model
+    for rule in ("SEMANTIC_DUPLICATION", "CROSS_FILE_PATTERNS"):
+        os.environ[f"TINYARMS_RULES__{rule}__PARAMS__MAX_PAIRS"] = str(args.max_pairs)
+    print(f"\n2. with the embedded model {args.model} on a sample (planted pairs included)")
+    rates = {}
+    for label, (root, names), size, plants in (
+        ("tinyarms source", corpora["tinyarms source"], args.source_sample, []),
+        (f"synthetic {args.files} files", corpora[f"synthetic {args.files} files"], args.sample, planted),
+    ):
+        sample = _sample(names, plants, size)
+        paths = [str(root / n) for n in sample]
+        outcome, seconds, peak = timed_scan(root, paths, rss, max_questions=args.max_questions)
+        stats = level3(outcome)
+        rates[label] = per_question(outcome, seconds)
+        again, again_seconds, _ = timed_scan(root, paths, rss, max_questions=args.max_questions)
+        hit = level3(again)
+        print(f"   {label:22} {len(sample):3} files in {seconds:6.1f} s = {len(sample) / seconds * 60:6.1f} files/min; "
+              f"{stats.get('questions', 0)} questions, {stats.get('asked', 0)} asked, "
+              f"{seconds / max(1, stats.get('asked', 0)):.1f} s per question; peak RSS {peak:.0f} MiB")
+        cross = stats.get("cross_file") or {}
+        print(f"   {'':22} cross-file pairs: {cross.get('pairs', 0)} ({cross.get('finder')}); findings: "
+              f"{len(outcome.result.findings)}")
+        print(f"   {'':22} rescan unchanged: {again_seconds:.1f} s = {len(sample) / again_seconds * 60:.0f} files/min, "
+              f"cache hit {hit.get('cached', 0)}/{hit.get('questions', 0)} model answers, {hit.get('asked', 0)} asked")
+    os.environ.pop("TINYARMS_MODELS__DEEP__EMBEDDED")
+
+    # 3. the ratio to a larger model, and the projection
+    synthetic = corpora[f"synthetic {args.files} files"]
+    larger = float("nan")  # s per question with the larger model
+    ratio = None
+    if args.compare != "none":
+        print(f"\n3. {args.model} against {args.compare} on the same {args.ratio_files} files, no cache, models loaded")
+        files = _sample(synthetic[1], [], args.ratio_files + 1)
+        warm, sample = [str(synthetic[0] / files[0])], [str(synthetic[0] / n) for n in files[1:]]
+        seconds_by = {}
+        for model in (args.model, args.compare):
+            os.environ["TINYARMS_MODELS__DEEP__EMBEDDED"] = model
+            timed_scan(synthetic[0], warm, rss, max_questions=args.max_questions, no_cache=True)  # loads the model
+            outcome, seconds, peak = timed_scan(synthetic[0], sample, rss, max_questions=args.max_questions,
+                                                no_cache=True)
+            seconds_by[model] = per_question(outcome, seconds)
+            print(f"   {model:22} {seconds_by[model]:.1f} s per question ({level3(outcome).get('asked', 0)} asked), "
+                  f"peak RSS {peak:.0f} MiB")
+        ratio = seconds_by[args.compare] / seconds_by[args.model]
+        larger = seconds_by[args.compare]
+    label = f"synthetic {args.files} files"
+    _projection(args, full_questions[label], bounded_questions[label], ratio, larger, rates[label])
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _sample(names: list[str], planted: list[tuple[str, str]], size: int) -> list[str]:
+    chosen = [name for pair in planted[: max(1, size // 8)] for name in pair][:size]
+    rng = random.Random(3)
+    rest = [n for n in names if n not in chosen]
+    return sorted(chosen + rng.sample(rest, max(0, min(len(rest), size - len(chosen)))))
+
+
+def _planted_found(root: Path, names: list[str], planted: list[tuple[str, str]]) -> int:
+    from tinyarms import scan
+    from tinyarms.candidates import cross_file
+    from tinyarms.source import Source, make_source
+
+    settings = scan.load(root, scan.ScanOptions())
+    rule = next(r for r in settings.ruleset.rules if r.id == "semantic-duplication")
+    sources = [s for n in names if isinstance(s := make_source(n, n, (root / n).read_bytes()), Source)]
+    pairs = {frozenset((own.rel, c.other.path)) for own, c in cross_file.find(
+        sources, rule.id, rule.params, int(rule.params.get("max_pairs", 50)))}
+    return sum(frozenset(p) in pairs for p in planted)
+
+
+def _projection(args: argparse.Namespace, full: int, bounded: int, ratio: float | None,
+                larger: float, measured: float) -> None:
+    """Seconds per question with a 7B model, from the larger model's measured time and the measured
+    growth of time with model size; times the questions a scan asks."""
+    print(f"\nProjection (not a measurement) for a {args.files}-file weekly deep scan on this machine:")
+    scans = (("full scan, every function", full), (f"bounded, --max-questions {args.max_questions}", bounded))
+    for label, count in scans:
+        print(f"   {args.model:20} {label:30} ~{count:5} questions x {measured:.1f} s = ~{count * measured / 3600:.1f} h "
+              "(per-question time measured above)")
+    if ratio is None:
+        print("   (run with --compare qwen2.5-coder:1.5b to project to 7B)")
+        return
+    small_size, big_size = SIZE_MIB[args.model], SIZE_MIB[args.compare]
+    exponent = math.log(ratio) / math.log(big_size / small_size)
+    per7 = larger * (SIZE_MIB["qwen2.5-coder:7b"] / big_size) ** exponent
+    print(f"   measured {args.model} -> {args.compare}: x{ratio:.2f} time per question for x{big_size / small_size:.2f} "
+          f"model size, so time ~ size^{exponent:.2f}")
+    print(f"   qwen2.5-coder:7b (Q4_K_M, {SIZE_MIB['qwen2.5-coder:7b']} MiB) projected: ~{per7:.0f} s per question")
+    for label, count in scans:
+        print(f"   {'qwen2.5-coder:7b':20} {label:30} ~{count:5} questions x {per7:.0f} s = ~{count * per7 / 3600:.1f} h"
+              " of model time")
+    print("   A rescan of an unchanged repository asks no question; a week's changes ask only about changed files.")
+
+
+if __name__ == "__main__":
+    main()
