@@ -14,11 +14,13 @@ script therefore measures separately what scales with files and what scales with
    and ``--max-pairs`` cross-file pairs per rule (default 2),
    then again unchanged for the cache hit rate on a rescan. Files/min, questions, s/question,
    peak RSS (psutil, sampled every 50 ms).
-3. **Ratio**: the same few files, no cache, with ``--model`` and with ``--compare`` (1.5B): the
-   measured per-question slowdown from the smaller to the larger model, extrapolated by model
-   file size to a 7B model. The 7B figure is a *projection* for this CPU, not a measurement.
+3. **Ratio**: the same real deep-scan prompts, read and answered by ``--model`` and by ``--compare``
+   (1.5B) through llama.cpp directly: prompt and generation tokens/s of each. (Whole questions are
+   not compared: the models answer at different lengths; a "yes" is many times an empty answer.)
+   The per-token rates are extrapolated by model file size to a 7B model and applied to a typical
+   question. The 7B figure is a *projection* for this CPU, not a measurement.
 
-Default run: about 10 minutes on 2 cores with ``qwen2.5-coder:0.5b`` (``tinyarms models fetch``
+Default run: about 5 minutes on 2 cores with ``qwen2.5-coder:0.5b`` (``tinyarms models fetch``
 it and ``qwen2.5-coder:1.5b`` first).
 
     python benchmarks/scan.py [--model qwen2.5-coder:0.5b] [--compare qwen2.5-coder:1.5b|none]
@@ -33,6 +35,7 @@ import math
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,9 +72,9 @@ def _py_function(rng: random.Random) -> str:
     if kind == 0:
         head = f"def load_{noun}s(path, limit={rng.randint(10, 500)}):"
         body += [f"    {noun}s = []", "    with open(path, encoding='utf-8') as fh:", "        for row in fh:"]
-        body += rng.sample([f"            if not row.strip():\n                continue",
-                            f"            if row.startswith('#'):\n                continue",
-                            f"            row = row.rstrip('\\n')"], rng.randint(1, 3))
+        body += rng.sample(["            if not row.strip():\n                continue",
+                            "            if row.startswith('#'):\n                continue",
+                            "            row = row.rstrip('\\n')"], rng.randint(1, 3))
         body += [f"            {noun}s.append(row.split(','))"]
         if rng.random() < 0.6:
             body += [f"            if len({noun}s) >= limit:", "                break"]
@@ -82,7 +85,7 @@ def _py_function(rng: random.Random) -> str:
             check = rng.choice([f"if '{field}' not in data:", f"if not data.get('{field}'):",
                                 f"if data.get('{field}') is None:"])
             body += [f"    {check}", f"        raise ValueError('{noun}: {field} is missing')"]
-        body += [rng.choice(["    return True", "    return data", f"    return {{**data, 'valid': True}}"])]
+        body += [rng.choice(["    return True", "    return data", "    return {**data, 'valid': True}"])]
     elif kind == 2:
         head = f"def total_{noun}(items, rate={rng.choice([0.1, 0.19, 0.2, 0.07])}):"
         body += ["    total = 0", "    for item in items:"]
@@ -93,7 +96,7 @@ def _py_function(rng: random.Random) -> str:
     elif kind == 3:
         head = f"def fetch_{noun}(client, url, retries={rng.randint(2, 6)}):"
         body += ["    for attempt in range(retries):", "        try:", "            response = client.get(url)"]
-        body += rng.sample(["            response.raise_for_status()", f"            log.debug('got %s', url)"],
+        body += rng.sample(["            response.raise_for_status()", "            log.debug('got %s', url)"],
                            rng.randint(0, 2))
         body += ["            return response.json()", "        except IOError:",
                  rng.choice(["            time.sleep(2 ** attempt)", "            continue"]),
@@ -108,7 +111,7 @@ def _py_function(rng: random.Random) -> str:
                  "    return groups"]
     else:
         head = f"def format_{noun}({noun}, short=False):"
-        body += [f"    if short:", f"        return f\"{{{noun}.id}}\""]
+        body += ["    if short:", f"        return f\"{{{noun}.id}}\""]
         body += rng.sample([f"    name = {noun}.name.strip()", f"    when = {noun}.created.strftime('%Y-%m-%d')",
                             f"    status = {noun}.status or 'new'"], rng.randint(1, 3))
         body += [f"    return ' / '.join(str(part) for part in ({noun}.id, {noun}.name))"]
@@ -120,12 +123,12 @@ def _ts_function(rng: random.Random) -> str:
     Noun = noun.title()
     kind = rng.randrange(3)
     if kind == 0:
-        extra = rng.sample([f"  const count = items.length;", f"  if (!items.length) return <p>No {noun}s</p>;",
-                            f"  const sorted = [...items].sort((a, b) => a.id - b.id);"], rng.randint(0, 3))
+        extra = rng.sample(["  const count = items.length;", f"  if (!items.length) return <p>No {noun}s</p>;",
+                            "  const sorted = [...items].sort((a, b) => a.id - b.id);"], rng.randint(0, 3))
         return "\n".join([f"export function {Noun}List({{ items }}) {{", *extra, "  return (", "    <ul>",
-                          f"      {{items.map((item) => <li key={{item.id}}>{{item.name}}</li>)}}", "    </ul>", "  );", "}"])
+                          "      {items.map((item) => <li key={item.id}>{item.name}</li>)}", "    </ul>", "  );", "}"])
     if kind == 1:
-        extra = rng.sample([f"  const started = Date.now();", f"  console.debug('fetch {noun}', id);"], rng.randint(0, 2))
+        extra = rng.sample(["  const started = Date.now();", f"  console.debug('fetch {noun}', id);"], rng.randint(0, 2))
         return "\n".join([f"export async function fetch{Noun}(id) {{", *extra, "  try {",
                           f"    const response = await fetch(`/api/{noun}s/${{id}}`);",
                           "    if (!response.ok) throw new Error(response.statusText);",
@@ -181,7 +184,7 @@ def make_repo(where: Path, files: int, seed: int = 7) -> tuple[Path, list[tuple[
         package = f"{rng.choice(['api', 'core', 'jobs', 'web', 'billing', 'auth'])}/{rng.choice(NOUNS)}"
         if rng.random() < 0.3:
             name = f"{package}/{_camel(_name(rng))}_{i}.tsx"
-            parts = [f"import {{ api }} from '../lib/api';", *(_ts_function(rng) for _ in range(rng.randint(1, 3)))]
+            parts = ["import { api } from '../lib/api';", *(_ts_function(rng) for _ in range(rng.randint(1, 3)))]
         else:
             name = f"{package}/{_name(rng)}_{i}.py"
             parts = ["import time", "import logging\n\nlog = logging.getLogger(__name__)",
@@ -263,7 +266,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--sample", type=int, default=12, help="synthetic files scanned with the model")
     parser.add_argument("--source-sample", type=int, default=6, help="tinyarms files scanned with the model")
-    parser.add_argument("--ratio-files", type=int, default=2, help="files asked with both models for the ratio")
+    parser.add_argument("--ratio-questions", type=int, default=4, help="prompts read by both models for the ratio")
     parser.add_argument("--max-questions", type=int, default=1, help="per file and rule in the model scans")
     parser.add_argument("--max-pairs", type=int, default=2, help="per cross-file rule in the model scans")
     args = parser.parse_args()
@@ -342,26 +345,86 @@ def main() -> None:
 
     # 3. the ratio to a larger model, and the projection
     synthetic = corpora[f"synthetic {args.files} files"]
-    larger = float("nan")  # s per question with the larger model
-    ratio = None
-    if args.compare != "none":
-        print(f"\n3. {args.model} against {args.compare} on the same {args.ratio_files} files, no cache, models loaded")
-        files = _sample(synthetic[1], [], args.ratio_files + 1)
-        warm, sample = [str(synthetic[0] / files[0])], [str(synthetic[0] / n) for n in files[1:]]
-        seconds_by = {}
-        for model in (args.model, args.compare):
-            os.environ["TINYARMS_MODELS__DEEP__EMBEDDED"] = model
-            timed_scan(synthetic[0], warm, rss, max_questions=args.max_questions, no_cache=True)  # loads the model
-            outcome, seconds, peak = timed_scan(synthetic[0], sample, rss, max_questions=args.max_questions,
-                                                no_cache=True)
-            seconds_by[model] = per_question(outcome, seconds)
-            print(f"   {model:22} {seconds_by[model]:.1f} s per question ({level3(outcome).get('asked', 0)} asked), "
-                  f"peak RSS {peak:.0f} MiB")
-        ratio = seconds_by[args.compare] / seconds_by[args.model]
-        larger = seconds_by[args.compare]
     label = f"synthetic {args.files} files"
-    _projection(args, full_questions[label], bounded_questions[label], ratio, larger, rates[label])
+    rates_by: dict[str, tuple[float, float]] = {}
+    shape = None
+    if args.compare != "none":
+        print(f"\n3. {args.model} against {args.compare}: the same {args.ratio_questions} deep-scan prompts through "
+              "llama.cpp directly, prompt cache reset before each")
+        questions = _questions(synthetic[0], _sample(synthetic[1], planted, args.sample), args.ratio_questions)
+        from tinyarms.models import llamacpp
+
+        llamacpp.unload_all()  # step 2's model: each model is measured alone in memory
+        prompt_tokens: list[int] = []
+        answers: list[int] = []
+        for model in (args.model, args.compare):
+            rss.reset()
+            prompt_rate, gen_rate, prompt_tokens, answer_tokens = _rates(model, questions)
+            rates_by[model] = (prompt_rate, gen_rate)
+            answers += answer_tokens
+            print(f"   {model:22} prompt {prompt_rate:5.0f} tokens/s, generation {gen_rate:5.1f} tokens/s; prompts "
+                  f"{statistics.mean(prompt_tokens):.0f} tokens, answers {statistics.mean(answer_tokens):.0f} tokens "
+                  f"on average; peak RSS {rss.mib():.0f} MiB")
+        shape = (statistics.mean(prompt_tokens), statistics.mean(answers))
+    _projection(args, full_questions[label], bounded_questions[label], rates_by, shape, rates[label])
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _questions(root: Path, names: list[str], count: int) -> list[tuple[str, str, dict]]:
+    """(system, prompt, schema) of real deep-scan questions: per-file ones and cross-file pairs."""
+    from tinyarms import scan
+    from tinyarms.candidates import cross_file
+    from tinyarms.levels import model as model_level
+    from tinyarms.models import answer, prompts
+    from tinyarms.source import Source, language_of, make_source
+
+    settings = scan.load(root, scan.ScanOptions())
+    sources = [s for n in names if isinstance(s := make_source(n, n, (root / n).read_bytes()), Source)]
+    out = []
+    for rule in settings.ruleset.rules:
+        if model_level.finder_of(rule) == "cross-file":
+            found = cross_file.find(sources, rule.id, rule.params, max(1, count // 4))
+        else:
+            found = [(src, c) for src in sources if rule in settings.ruleset.rules_for(src.rel, language_of(src.rel))
+                     for c in model_level.candidates(src, rule, 1, str(root))][: max(1, count // 4)]
+        for src, candidate in found:
+            prompt = prompts.user_prompt(rule.id, rule.description, list(rule.examples), src.path, src.lines, candidate)
+            out.append((prompts.SYSTEM, prompt, answer.schema([rule.id])))
+    return out[:count]
+
+
+def _rates(model: str, questions: list[tuple[str, str, dict]]) -> tuple[float, float, list[int], list[int]]:
+    """(prompt tokens/s, generated tokens/s, prompt tokens, answer tokens) of ``model`` on ``questions``,
+    schema-constrained as the scan asks them."""
+    import llama_cpp
+
+    from tinyarms.models import registry
+
+    threads = os.cpu_count() or 1
+    llm = llama_cpp.Llama(model_path=str(registry.local_path(model)), n_ctx=4096, n_threads=threads,
+                          n_threads_batch=threads, verbose=False)
+    prompt_seconds = gen_seconds = 0.0
+    prompt_tokens: list[int] = []
+    answer_tokens: list[int] = []
+    for system, prompt, schema in questions:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+        llm.reset()  # no prompt cache: every prompt is read in full, as a new question's is
+        started = time.perf_counter()
+        first = None
+        count = 0
+        for chunk in llm.create_chat_completion(messages=messages, temperature=0, max_tokens=256, stream=True,
+                                                response_format={"type": "json_object", "schema": schema}):
+            if chunk["choices"][0]["delta"].get("content"):
+                first = first or time.perf_counter() - started
+                count += 1
+        total = time.perf_counter() - started
+        prompt_tokens.append(len(llm.tokenize((system + "\n" + prompt).encode())) + 10)  # + the chat template's
+        prompt_seconds += first or total
+        gen_seconds += total - (first or total)
+        answer_tokens.append(count)
+    del llm
+    generated = max(1, sum(answer_tokens) - len(questions))  # the first token of each came with the prompt
+    return sum(prompt_tokens) / prompt_seconds, generated / max(1e-9, gen_seconds), prompt_tokens, answer_tokens
 
 
 def _sample(names: list[str], planted: list[tuple[str, str]], size: int) -> list[str]:
@@ -384,27 +447,41 @@ def _planted_found(root: Path, names: list[str], planted: list[tuple[str, str]])
     return sum(frozenset(p) in pairs for p in planted)
 
 
-def _projection(args: argparse.Namespace, full: int, bounded: int, ratio: float | None,
-                larger: float, measured: float) -> None:
-    """Seconds per question with a 7B model, from the larger model's measured time and the measured
-    growth of time with model size; times the questions a scan asks."""
+def _projection(args: argparse.Namespace, full: int, bounded: int, rates_by: dict[str, tuple[float, float]],
+                shape: tuple[float, float] | None, measured: float) -> None:
+    """Seconds per question with a 7B model: a typical question's prompt and answer lengths over
+    per-token rates extrapolated from the two measured models by model size (rate ~ size^-k)."""
     print(f"\nProjection (not a measurement) for a {args.files}-file weekly deep scan on this machine:")
     scans = (("full scan, every function", full), (f"bounded, --max-questions {args.max_questions}", bounded))
     for label, count in scans:
-        print(f"   {args.model:20} {label:30} ~{count:5} questions x {measured:.1f} s = ~{count * measured / 3600:.1f} h "
-              "(per-question time measured above)")
-    if ratio is None:
+        print(f"   {args.model:20} {label:30} ~{count:5} questions x {measured:4.1f} s = ~{count * measured / 3600:.1f} h "
+              "(s/question as measured in step 2)")
+    if shape is None:
         print("   (run with --compare qwen2.5-coder:1.5b to project to 7B)")
         return
-    small_size, big_size = SIZE_MIB[args.model], SIZE_MIB[args.compare]
-    exponent = math.log(ratio) / math.log(big_size / small_size)
-    per7 = larger * (SIZE_MIB["qwen2.5-coder:7b"] / big_size) ** exponent
-    print(f"   measured {args.model} -> {args.compare}: x{ratio:.2f} time per question for x{big_size / small_size:.2f} "
-          f"model size, so time ~ size^{exponent:.2f}")
-    print(f"   qwen2.5-coder:7b (Q4_K_M, {SIZE_MIB['qwen2.5-coder:7b']} MiB) projected: ~{per7:.0f} s per question")
+    small, big = args.model, args.compare
+    grow = SIZE_MIB["qwen2.5-coder:7b"] / SIZE_MIB[big]
+    per_size = math.log(SIZE_MIB[big] / SIZE_MIB[small])
+    projected = []
+    for which in (0, 1):  # reading the prompt, generating the answer
+        k = math.log(rates_by[small][which] / rates_by[big][which]) / per_size
+        projected.append((rates_by[big][which] / grow ** k, k))
+    (prompt7, kp), (gen7, kg) = projected
+    prompt_tokens, answer_tokens = shape
+    per_question = {m: prompt_tokens / r[0] + answer_tokens / r[1] for m, r in rates_by.items()}
+    per7 = prompt_tokens / prompt7 + answer_tokens / gen7
+    # Small models leave a CPU's memory bandwidth idle, so their rates fall slower than size grows; a
+    # 7B model is closer to bandwidth-bound, where rates fall in proportion to size: the upper end.
+    linear7 = (prompt_tokens / (rates_by[big][0] / grow)) + answer_tokens / (rates_by[big][1] / grow)
+    print(f"   a typical question: {prompt_tokens:.0f} prompt tokens, {answer_tokens:.0f} answer tokens: "
+          + ", ".join(f"{m} {t:.1f} s" for m, t in per_question.items()))
+    print(f"   measured {small} -> {big}: token rates fall as size^-{kp:.2f} (prompt) and size^-{kg:.2f} (generation)")
+    print(f"   qwen2.5-coder:7b (Q4_K_M, {SIZE_MIB['qwen2.5-coder:7b']} MiB), projected: prompt ~{prompt7:.0f} tokens/s, "
+          f"generation ~{gen7:.1f} tokens/s, ~{per7:.0f} s per question; ~{linear7:.0f} s if rates fall in "
+          "proportion to size (memory-bound)")
     for label, count in scans:
-        print(f"   {'qwen2.5-coder:7b':20} {label:30} ~{count:5} questions x {per7:.0f} s = ~{count * per7 / 3600:.1f} h"
-              " of model time")
+        print(f"   {'qwen2.5-coder:7b':20} {label:30} ~{count:5} questions x {per7:.0f}-{linear7:.0f} s = "
+              f"~{count * per7 / 3600:.1f}-{count * linear7 / 3600:.1f} h of model time (projected)")
     print("   A rescan of an unchanged repository asks no question; a week's changes ask only about changed files.")
 
 

@@ -74,25 +74,9 @@ def run_scan(project: Path, **options) -> scan.ScanOutcome:
     return scan.run(project, scan.ScanOptions(**options))
 
 
-# A shim until cli.py names the command: `scan` added to the real parser when it is missing, and
-# the real cli.main, so exit codes and error handling are the command line's own.
-_CLI = """
-import argparse, sys
-from tinyarms import cli
-parser = cli.build_parser()
-commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-if "scan" not in commands.choices:
-    from tinyarms.commands import scan
-    p = commands.add_parser("scan")
-    scan.add_arguments(p)
-    p.set_defaults(run=scan.run)
-cli.build_parser = lambda: parser
-sys.exit(cli.main(sys.argv[1:]))
-"""
-
-
 def scan_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, popen: bool = False):
-    command = [sys.executable, "-c", _CLI, "scan", *args]
+    """`tinyarms scan` as a user runs it, in a child process."""
+    command = [sys.executable, "-m", "tinyarms", "scan", *args]
     environment = {**os.environ, **(env or {})}
     if popen:
         return subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -220,12 +204,14 @@ def test_a_scan_killed_mid_way_resumes_without_judging_a_file_twice(project: Pat
     model.slow(0.15, agreeing)
     child = scan_cli("--deep", "--no-daemon", cwd=project, popen=True)
     try:
-        done = _wait_for_files(isolated_env / "scans.db", 4, child)
+        _wait_for_files(isolated_env / "scans.db", 4, child)
         child.send_signal(signal.SIGKILL)
         child.wait(10)
     finally:
         if child.poll() is None:
             child.kill()
+    done = _wait_for_files(isolated_env / "scans.db", 4, child)  # what the journal holds after the kill
+    assert 4 <= len(done) < 12
     killed = len(model.calls("/api/chat"))
     judged_before = set(per_file_questions(model.calls("/api/chat")))
     model.answer(agreeing)
@@ -247,7 +233,7 @@ def test_a_scan_killed_mid_way_resumes_without_judging_a_file_twice(project: Pat
 def _wait_for_files(db: Path, count: int, child: subprocess.Popen, timeout: float = 60) -> list[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert child.poll() is None, child.stderr.read()
+        assert child.poll() in (None, -signal.SIGKILL), child.stderr.read()
         if db.exists():
             try:
                 with sqlite3.connect(db) as conn:
@@ -303,6 +289,32 @@ def test_the_command_prints_the_report_path_and_exits_like_lint(project: Path, m
 
     bad = scan_cli("--no-daemon", "--skill", "no-such-skill", cwd=project)
     assert bad.returncode == 2 and "unknown skill 'no-such-skill'" in bad.stderr
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_summary(project: Path, model: FakeOllama) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        result = subprocess.run([sys.executable, "-m", "tinyarms", "scan", "--no-daemon"], cwd=project,
+                                stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 1 << 16)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    text = shown.decode()
+    assert result.returncode == 1 and Path(result.stdout.strip()).is_file()
+    assert "] 4/4 files" in text and "[" + "#" * 28 + "]" in text  # the bar, filled
+    assert "\r\x1b[2K" in text  # redrawn in place, and cleared before the summary
+    assert "Scanned 4 files: 9 findings (9 warning)." in text
 
 
 def test_without_any_model_the_scan_still_reports_what_it_could_not_check(project: Path) -> None:

@@ -132,8 +132,8 @@ def markdown(result: LintResult, rules: Mapping[str, RuleMeta], meta: dict[str, 
         f" after {_duration((finished or 0) - (meta.get('started') or finished or 0))}"
         + (f" in {meta['runs']} runs (resumed)" if (meta.get("runs") or 1) > 1 else ""),
         f"- Skills: {', '.join(meta.get('skills') or [])}; paths: {', '.join(meta.get('paths') or ['.'])}",
-        f"- Files: {stats.get('files', 0)} scanned, {stats.get('files_skipped', 0)} skipped, "
-        f"{stats.get('out_of_scope', 0)} out of scope, {stats.get('excluded', 0)} excluded",
+        (f"- Files: {stats.get('files', 0)} scanned, {stats.get('files_skipped', 0)} skipped, "
+         f"{stats.get('out_of_scope', 0)} out of scope, {stats.get('excluded', 0)} excluded"),
     ]
     for level, level_stats in sorted((stats.get("models") or {}).items()):
         out.append(f"- {_model_line(level, level_stats)}")

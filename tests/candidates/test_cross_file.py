@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tinyarms.candidates import cross_file
 from tinyarms.candidates.cross_file import PER_FUNCTION, Index, find
 from tinyarms.models import prompts
 from tinyarms.source import make_source

@@ -146,9 +146,9 @@ class Index:
             return []
         import numpy as np
 
-        matrix = np.asarray([vectors[i] for i in ids], dtype=np.float32)
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        matrix = matrix / np.where(norms == 0, 1, norms)
+        raw = np.asarray([vectors[i] for i in ids], dtype=np.float32)
+        norms = np.linalg.norm(raw, axis=1, keepdims=True)
+        matrix = raw / np.where(norms == 0, 1, norms)
         file_ids: dict[str, int] = {}
         files = np.asarray([file_ids.setdefault(self.functions[i].rel, len(file_ids)) for i in ids])
         out: list[tuple[float, int, int]] = []
