@@ -31,32 +31,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tinyarms.commands import daemon, hook, models, repo, scan, service, status
 
-    p = commands.add_parser("daemon", help="start, stop or check the background daemon")
-    daemon.add_arguments(p)
-    p.set_defaults(run=daemon.run)
-
-    p = commands.add_parser("status", help="what the daemon is doing (exit 3 when it is not running)")
-    status.add_arguments(p)
-    p.set_defaults(run=status.run)
-
-    p = commands.add_parser("hook", help="install or remove the git pre-commit hook in this repository")
-    hook.add_arguments(p)
-    p.set_defaults(run=hook.run)
-
-    p = commands.add_parser("repo", help="the repositories the daemon watches (lint-on-save) and deep-scans")
-    repo.add_arguments(p)
-    p.set_defaults(run=repo.run)
-
-    p = commands.add_parser("scan", help="a deep scan with a report (Markdown, JSON, SARIF) under the state directory")
-    scan.add_arguments(p)
-    p.set_defaults(run=scan.run)
-
-    p = commands.add_parser("service", help="run the daemon as a systemd user service (Linux) or launchd agent (macOS)")
-    service.add_arguments(p)
-    p.set_defaults(run=service.run)
-
-    p = commands.add_parser("models", help="fetch and list the models of the embedded llama.cpp backend")
-    models.add_arguments(p)
+    # One module per subcommand, each with add_arguments(parser) and run(args); `models` sets
+    # `run` per action on its own sub-parsers.
+    for name, module, summary in (
+        ("daemon", daemon, "start, stop or check the background daemon"),
+        ("status", status, "what the daemon is doing (exit 3 when it is not running)"),
+        ("hook", hook, "install or remove the git pre-commit hook in this repository"),
+        ("repo", repo, "the repositories the daemon watches (lint-on-save) and deep-scans"),
+        ("scan", scan, "a deep scan with a report (Markdown, JSON, SARIF) under the state directory"),
+        ("service", service, "run the daemon as a systemd user service (Linux) or launchd agent (macOS)"),
+        ("models", models, "fetch and list the models of the embedded llama.cpp backend"),
+    ):
+        p = commands.add_parser(name, help=summary)
+        module.add_arguments(p)
+        if module is not models:
+            p.set_defaults(run=module.run)
 
     p = commands.add_parser("rules", help="print the rules reference (Markdown) of the active skills")
     p.add_argument("--skill", action="append", metavar="NAME")
