@@ -20,7 +20,8 @@ def test_a_hung_model_server_never_holds_a_commit_past_the_budget(hooked: Path, 
     assert result.seconds < BUDGET + MARGIN, result.seconds
     assert "prices.py:9:20: magic-numbers" in result.output  # Level 0 complete
     assert "skipped simple-dry" in result.output and "budget" in result.output
-    assert ollama_server.calls("/api/chat"), "the model was asked"
+    # asked within the budget or, when starting the daemon took it all, in the background
+    wait_for(lambda: ollama_server.calls("/api/chat"), timeout=15)
 
 
 def test_what_the_budget_cut_is_answered_in_the_background_for_the_next_commit(
