@@ -57,8 +57,10 @@ def table(s: dict[str, Any]) -> str:
         ("background", f"{s['background']['queued']} queued, {s['background']['answered']} answered"),
         ("watched repos", _watched(s["watched_repos"])),
         ("lint-on-save", _watcher(s.get("watcher"))),
-        ("deep scan", f"last {scan['last'] or 'never'}, next {scan['next'] or 'not scheduled'}"),
+        ("deep scan", _scan(scan)),
     ]
+    for root, latest in (scan.get("reports") or {}).items():
+        rows.append(("last report", f"{root}: {latest['markdown']}" if latest else f"{root}: none yet"))
     for root, error in cfg["reload_errors"].items():
         rows.append(("RELOAD ERROR", f"{root}: {error}"))
     for error in s["recent_errors"][-5:]:
@@ -83,6 +85,16 @@ def _watcher(w: dict[str, Any] | None) -> str:
         text += f"; linting {w['linting']}"
     if w.get("registry_error"):
         text += f" — ERROR: {w['registry_error']}"
+    return text
+
+
+def _scan(scan: dict[str, Any]) -> str:
+    text = f"{scan['state']}; last {scan['last'] or 'never'}"
+    if scan.get("last_result"):
+        text += f" ({scan['last_result']})"
+    text += f"; next {scan['next'] or 'not scheduled'}"
+    for run in scan.get("running") or []:
+        text += f"; scanning {run['root']}: {run['done']}/{run['total'] or '?'} files"
     return text
 
 

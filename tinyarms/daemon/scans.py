@@ -123,6 +123,14 @@ class Scans:
             run.state = "done"
         self.log.info("scan_ended", root=str(run.root), scan=run.id, state=run.state, error=run.error)
 
+    def wait(self, scan_id: str) -> dict[str, Any]:
+        """Block until scan ``scan_id`` ends (done, stopped or failed); its final view."""
+        with self._lock:
+            run = self._runs[scan_id]
+        if run.thread is not None:
+            run.thread.join()
+        return run.view()
+
     def running(self) -> bool:
         with self._lock:
             return any(run.state == "running" for run in self._runs.values())

@@ -27,11 +27,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tinyarms import __version__, lintjob, protocol, router
+from tinyarms import __version__, lintjob, protocol, report, repos, router
 from tinyarms.cache import Cache
+from tinyarms.config import ScheduleConfig
 from tinyarms.daemon import control
 from tinyarms.daemon.messages import OPS, REQUEST, Lint
 from tinyarms.daemon.scans import Scans
+from tinyarms.daemon.scheduler import DeepScanScheduler
 from tinyarms.daemon.watcher import Watcher
 from tinyarms.log import get_logger
 from tinyarms.ruleset import Settings
@@ -49,7 +51,8 @@ class _Loaded:
 
 
 class Daemon:
-    def __init__(self, home: Path, idle_timeout: float | None, request_timeout: float):
+    def __init__(self, home: Path, idle_timeout: float | None, request_timeout: float,
+                 schedule: ScheduleConfig | None = None):
         self.home = home
         self.idle_timeout = idle_timeout
         self.request_timeout = request_timeout
@@ -76,6 +79,9 @@ class Daemon:
         self.scans = Scans(home, self.store, busy=lambda: self.in_flight > 0)
         # Lint-on-save for the repos in repos.json: a background lane below every request.
         self.watcher = Watcher(home, self._watch_settings, self.store, busy=lambda: self.in_flight > 0)
+        # The weekly deep scan of every watched repo (None: `schedule.enabled: false`).
+        self.scheduler = (DeepScanScheduler(home, schedule, self.scheduled_scan, lambda: self.last_request)
+                          if schedule is not None and schedule.enabled else None)
 
     # -- the server ---------------------------------------------------------------------------
 
@@ -94,6 +100,8 @@ class Daemon:
         worker = threading.Thread(target=self._background_loop, name="background", daemon=True)
         worker.start()
         self.watcher.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
         self.log.info("daemon_started", pid=os.getpid(), socket=str(path), version=__version__)
         try:
             await self._stop.wait()
@@ -102,6 +110,8 @@ class Daemon:
             if idle is not None:
                 idle.cancel()
             self._closing.set()
+            if self.scheduler is not None:
+                self.scheduler.stop()
             self.scans.stop()  # between two files; the journal resumes them at the next start
             self.watcher.stop()
             await self._drain()
@@ -233,6 +243,35 @@ class Daemon:
             except Exception:  # noqa: BLE001 - background work must never take the daemon down
                 self.log.exception("background_failed")
 
+    def scheduled_scan(self) -> str:
+        """The scheduler's job: a deep scan of each watched repo in turn, on the scheduler's thread.
+        Returns the line ``status`` shows as the last result."""
+        from tinyarms.scan import ScanOptions
+
+        try:
+            roots = repos.read(self.home)
+        except ConfigError as exc:
+            return "failed: " + "; ".join(exc.problems)
+        if not roots:
+            return "nothing to scan: no watched repos (add one with `tinyarms repo add`)"
+        results = []
+        for root in roots:
+            if self._closing.is_set():
+                results.append(f"{root}: not started, the daemon is stopping")
+                continue
+            try:
+                view = self.scans.launch(root, ScanOptions())
+            except (ConfigError, protocol.ProtocolError) as exc:
+                problem = "; ".join(exc.problems) if isinstance(exc, ConfigError) else exc.message
+                results.append(f"{root}: failed: {problem}")
+                continue
+            view = self.scans.wait(view["scan"])
+            outcome = view.get("outcome") or {}
+            results.append(f"{root}: {view['state']}"
+                           + (f", report {outcome['markdown']}" if outcome.get("markdown") else "")
+                           + (f": {view['error']}" if view.get("error") else ""))
+        return "; ".join(results)
+
     def lint(self, request: Lint) -> dict[str, Any]:
         cwd = Path(request.cwd)
         if not cwd.is_absolute():
@@ -333,10 +372,22 @@ class Daemon:
                 },
             },
             **self.watcher.status(),  # watched_repos, watcher
-            "scan": {"last": None, "next": None, "state": "no scheduler in this version"},
+            "scan": self._scan_status(),
             "recent_errors": list(self.errors),
         }
 
+
+    def _scan_status(self) -> dict[str, Any]:
+        """The schedule (last and next run, why it waits) and each watched repo's latest report."""
+        schedule = (self.scheduler.status() if self.scheduler is not None
+                    else {"schedule": None, "last": None, "last_result": None, "next": None,
+                          "state": "disabled (schedule.enabled: false)"})
+        try:
+            roots = repos.read(self.home)
+        except ConfigError:
+            roots = []  # the watcher's status says what is wrong with the registry
+        reports = {str(root): report.latest(self.home, root) for root in roots}
+        return {**schedule, "reports": reports, "running": [v for v in self.scans.status() if v["state"] == "running"]}
 
     def _models_status(self) -> dict[str, Any]:
         """Which backend model checks use now and why, and what it has (the daemon's own config)."""
@@ -451,12 +502,12 @@ def run(home: Path) -> int:
 
         configure_daemon(home / "logs" / "daemon.log")
         try:
-            config = load_config(None).config.daemon
+            config = load_config(None).config
         except ConfigError as exc:
             for problem in exc.problems:
                 print(f"tinyarms: error: {problem}", file=sys.stderr)
             return 2
-        daemon = Daemon(home, config.idle_timeout, config.request_timeout)
+        daemon = Daemon(home, config.daemon.idle_timeout, config.daemon.request_timeout, config.schedule)
         asyncio.run(daemon.serve())
         return 0
     finally:
