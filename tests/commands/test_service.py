@@ -145,6 +145,7 @@ def test_plist_runs_this_python_at_load_kept_alive_with_env_and_logs(box: Box) -
         "TINYARMS_CONFIG": str(box.config),
         "OLLAMA_HOST": "gpu-box:11434",
         "TINYARMS_DAEMON__IDLE_TIMEOUT": "null",
+        "TINYARMS_SERVICE": "launchd",
     }
     assert agent["StandardOutPath"] == str(box.state.resolve() / "logs" / "daemon.out")
     assert agent["StandardErrorPath"] == str(box.state.resolve() / "logs" / "daemon.out")
@@ -174,6 +175,7 @@ def test_unit_runs_this_python_restarts_on_failure_with_env(box: Box) -> None:
         "TINYARMS_CONFIG": str(box.config),
         "OLLAMA_HOST": "127.0.0.1:11500",
         "TINYARMS_DAEMON__IDLE_TIMEOUT": "null",
+        "TINYARMS_SERVICE": "systemd",
     }
     assert "WantedBy=default.target" in result.stdout  # what `enable` hooks it to: the user's login
 
@@ -184,6 +186,7 @@ def test_env_passes_only_what_the_shell_sets_and_names_what_it_leaves_out(box: B
 
     assert environment(read_unit(result.stdout)) == {
         "TINYARMS_HOME": str(box.state.resolve()), "TINYARMS_DAEMON__IDLE_TIMEOUT": "null",
+        "TINYARMS_SERVICE": "systemd",
     }
     assert "does not see TINYARMS_FAIL_ON" in result.stderr
 

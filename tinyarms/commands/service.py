@@ -32,6 +32,9 @@ COMMAND_TIMEOUT = 60.0
 # An environment variable cannot leave a key unset, but env_layer parses values as YAML, so
 # "null" is None: idle_timeout off, whatever the user config says.
 NO_IDLE_SHUTDOWN = ("TINYARMS_DAEMON__IDLE_TIMEOUT", "null")
+# Tells the daemon which manager runs it, so a client replacing it after an upgrade asks that
+# manager to restart it instead of starting a second, hand-run daemon (daemon/control.py).
+MANAGED_BY = "TINYARMS_SERVICE"
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 _C_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
@@ -167,8 +170,8 @@ def render(where: Target, home: Path) -> bytes:
     python = os.path.abspath(sys.executable)  # not resolved: a venv's python is a symlink that must stay one
     env = service_environment(home)
     if where.platform == "macos":
-        return render_launchd(python, env, home / "logs")
-    return render_systemd(python, env).encode("utf-8")
+        return render_launchd(python, {**env, MANAGED_BY: "launchd"}, home / "logs")
+    return render_systemd(python, {**env, MANAGED_BY: "systemd"}).encode("utf-8")
 
 
 # --- doing it ---------------------------------------------------------------------------------

@@ -117,7 +117,9 @@ def spawn(home: Path, extra_env: dict[str, str] | None = None) -> subprocess.Pop
         return subprocess.Popen(
             [sys.executable, "-m", "tinyarms", "daemon", "run"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True,
-            env={**os.environ, "TINYARMS_HOME": str(home), **(extra_env or {})},
+            # A hand-started daemon is not the service's, whatever environment it is started from.
+            env={**{k: v for k, v in os.environ.items() if k != "TINYARMS_SERVICE"}, "TINYARMS_HOME": str(home),
+                 **(extra_env or {})},
         )
 
 
@@ -184,10 +186,33 @@ def stop(home: Path, timeout: float = STOP_TIMEOUT) -> bool:
 
 
 def restart_in_background(home: Path) -> None:
-    """Replace a stale daemon without making the caller wait for the new one."""
+    """Replace a stale daemon without making the caller wait for the new one. A daemon run by
+    systemd or launchd is restarted by its manager, so the service keeps owning it."""
+    if restart_service(read_pid(home) or {}):
+        return
     stop(home)
     clean_stale(home)
     spawn(home)
+
+
+def restart_service(info: dict[str, Any]) -> bool:
+    """Ask the service manager named in the daemon's pid file to restart it (without waiting);
+    False when no manager runs it or its tool cannot be started."""
+    from tinyarms.commands.service import LABEL, UNIT
+
+    manager = info.get("service")
+    if manager == "systemd":
+        command = ["systemctl", "--user", "restart", UNIT]
+    elif manager == "launchd":
+        command = ["launchctl", "kickstart", "-k", f"gui/{os.getuid()}/{LABEL}"]
+    else:
+        return False
+    try:
+        subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True, close_fds=True)
+    except OSError:
+        return False
+    return True
 
 
 def _wait_unlocked(home: Path, timeout: float) -> bool:

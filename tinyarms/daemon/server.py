@@ -496,6 +496,8 @@ def run(home: Path) -> int:
         socket_file.unlink(missing_ok=True)  # we hold the lock: any socket here is a dead daemon's
         control.write_pid(lock, {
             "pid": os.getpid(), "version": __version__, "socket": str(socket_file), "started": time.time(),
+            "service": os.environ.get("TINYARMS_SERVICE") if os.environ.get("TINYARMS_SERVICE") in ("systemd", "launchd")
+            else None,
         })
         from tinyarms.config import load_config
         from tinyarms.log import configure_daemon
