@@ -8,16 +8,18 @@ from tests.candidates.test_simple_dry import TWINS
 from tests.hooks.test_pre_commit import MARGIN, commit, home, hooked, plain_git, status, wait_for, write  # noqa: F401
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tests.test_router_models import agreeing_model
+from tests.timing import scaled
 
 BUDGET = 2.0
 
 
 def test_a_hung_model_server_never_holds_a_commit_past_the_budget(hooked: Path, ollama_server: FakeOllama) -> None:
     ollama_server.hang()
-    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_BUDGET": str(BUDGET)}
+    budget, margin = scaled(BUDGET, MARGIN)
+    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_BUDGET": str(budget)}
     write(hooked, "prices.py", TWINS)
     result = commit(hooked, "add prices", env=env)  # the hook starts the daemon within the same budget
-    assert result.seconds < BUDGET + MARGIN, result.seconds
+    assert result.seconds < budget + margin, result.seconds
     assert "prices.py:9:20: magic-numbers" in result.output  # Level 0 complete
     assert "skipped simple-dry" in result.output and "budget" in result.output
     # asked within the budget or, when starting the daemon took it all, in the background
@@ -27,11 +29,12 @@ def test_a_hung_model_server_never_holds_a_commit_past_the_budget(hooked: Path, 
 def test_what_the_budget_cut_is_answered_in_the_background_for_the_next_commit(
     hooked: Path, ollama_server: FakeOllama,
 ) -> None:
-    ollama_server.slow(BUDGET + 1.0, agreeing_model)
-    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_BUDGET": str(BUDGET)}
+    budget, margin = scaled(BUDGET, MARGIN)
+    ollama_server.slow(budget + 1.0, agreeing_model)
+    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_BUDGET": str(budget)}
     write(hooked, "prices.py", TWINS)
     first = commit(hooked, "first try", env=env)  # blocked by Level 0; the model question is cut
-    assert first.code == 1 and first.seconds < BUDGET + MARGIN and "skipped simple-dry" in first.output
+    assert first.code == 1 and first.seconds < budget + margin and "skipped simple-dry" in first.output
     wait_for(lambda: status(hooked)[1]["background"]["answered"] >= 1, timeout=15)
     asked = len(ollama_server.calls("/api/chat"))
     second = commit(hooked, "second try", env=env)  # the same staged change
