@@ -43,6 +43,7 @@ from tinyarms.yamlio import ConfigError, format_loc, validation_messages
 LINT_THREADS = 64
 BACKGROUND_QUEUE = 100
 SHUTDOWN_GRACE = 1.0
+SETTINGS_KEPT = 64  # repos x option sets: one client varying its options must not grow us forever
 _CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is on another clock
 
 
@@ -324,7 +325,10 @@ class Daemon:
             self.log.warning("reload_failed", root=str(job.root), problems=exc.problems)
             return loaded.settings, self._reload_warning(job.root)
         with self._settings_lock:
+            self._settings.pop(key, None)
             self._settings[key] = _Loaded(settings, stamp)
+            while len(self._settings) > SETTINGS_KEPT:  # the least recently loaded go first
+                del self._settings[next(iter(self._settings))]
             self.reload_errors.pop(str(job.root), None)
         return settings, []
 
@@ -360,6 +364,7 @@ class Daemon:
                 "files": sorted({layer.source for entry in loaded for layer in entry.settings.loaded.layers}),
                 "skills": sorted({name for entry in loaded for name in entry.settings.skills}),
                 "reload_errors": dict(self.reload_errors),
+                "settings_cached": len(loaded),
             },
             "models": self._models_status(),
             "background": {
