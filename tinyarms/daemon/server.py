@@ -44,6 +44,7 @@ LINT_THREADS = 64
 BACKGROUND_QUEUE = 100
 SHUTDOWN_GRACE = 1.0
 SETTINGS_KEPT = 64  # repos x option sets: one client varying its options must not grow us forever
+SOCKET_CHECK = 1.0  # seconds between checks that our socket is still there
 _CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is on another clock
 
 
@@ -71,6 +72,7 @@ class Daemon:
         self.errors: deque[dict[str, Any]] = deque(maxlen=20)
         self.last_request = time.monotonic()
         self.in_flight = 0
+        self.bound: int | None = None  # our socket's inode, once bound
         self._stop: asyncio.Event | None = None
         # Model questions a commit's budget cut: answered here, after the commit, so the next
         # commit finds them cached. Hook requests always go first.
@@ -100,6 +102,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         idle = asyncio.create_task(self._idle_watch()) if self.idle_timeout else None
+        self.bound = _inode(path)
+        lost = asyncio.create_task(self._watch_socket(path, self.bound))
         worker = threading.Thread(target=self._background_loop, name="background", daemon=True)
         worker.start()
         self.watcher.start()
@@ -112,6 +116,7 @@ class Daemon:
             server.close()
             if idle is not None:
                 idle.cancel()
+            lost.cancel()
             self._closing.set()
             if self.scheduler is not None:
                 self.scheduler.stop()
@@ -137,6 +142,20 @@ class Daemon:
             await asyncio.sleep(min(1.0, self.idle_timeout / 4))
             if not self.in_flight and not self.scans.running() and time.monotonic() - self.last_request > self.idle_timeout:
                 self.log.info("idle_shutdown", idle_timeout=self.idle_timeout)
+                self._stop.set()
+                return
+
+    async def _watch_socket(self, path: Path, bound: int | None) -> None:
+        """Stop when our socket is gone or replaced (the state directory deleted, say): no client
+        can reach us any more, and the next one starts a daemon of its own, so we would linger
+        as an orphan holding memory and a model."""
+        assert self._stop is not None
+        while True:
+            await asyncio.sleep(SOCKET_CHECK)
+            if _inode(path) != bound:
+                self.log.warning("socket_lost", socket=str(path), state_dir=str(self.home),
+                                 hint="the state directory was deleted or replaced; this daemon stops")
+                print(f"tinyarms daemon: {path} is gone; stopping (a client starts a new daemon)", file=sys.stderr)
                 self._stop.set()
                 return
 
@@ -450,6 +469,13 @@ def _budget(request: Lint, received: float | None) -> float | None:
     return max(0.001, left if request.budget is None else min(request.budget, left))
 
 
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
+
+
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
@@ -516,6 +542,8 @@ def run(home: Path) -> int:
         print(f"tinyarms daemon already running (pid {info.get('pid', '?')})", file=sys.stderr)
         return 0
     socket_file = protocol.socket_path(home)
+    pid_inode = os.fstat(lock.fileno()).st_ino
+    daemon = None
     try:
         socket_file.unlink(missing_ok=True)  # we hold the lock: any socket here is a dead daemon's
         control.write_pid(lock, {
@@ -537,6 +565,9 @@ def run(home: Path) -> int:
         asyncio.run(daemon.serve())
         return 0
     finally:
-        socket_file.unlink(missing_ok=True)
-        control.pid_path(home).unlink(missing_ok=True)
+        # Only what is still ours: after the state directory was deleted, a new daemon may own
+        # these paths already, and taking its socket away would leave it unreachable.
+        for path, ours in ((socket_file, daemon.bound if daemon else None), (control.pid_path(home), pid_inode)):
+            if ours is not None and _inode(path) == ours:
+                path.unlink(missing_ok=True)
         lock.close()
