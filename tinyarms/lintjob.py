@@ -46,6 +46,9 @@ class LintJob:
     report_unused: bool = False
     no_cache: bool = False
     env: dict[str, str] | None = None  # the client's TINYARMS_* variables; None: this process's
+    # When the request arrived (time.monotonic()): a request that waited for a free lint thread
+    # has that much less of its budget left. None: the budget counts from the start of the lint.
+    received: float | None = None
 
     def cli_layer(self) -> dict:
         layer: dict = {}
@@ -56,10 +59,13 @@ class LintJob:
         return layer
 
     def settings_key(self) -> tuple:
-        """What besides the files on disk decides the settings: the daemon caches by it."""
+        """What besides the files on disk decides the settings: the daemon caches by it.
+
+        Not the budget: the hook sends the time it has left, different on every commit, and a
+        key per commit would load the settings anew each time and keep every copy."""
         return (
             str(self.root), tuple(self.skill or ()), tuple(self.select or ()), tuple(self.ignore or ()),
-            self.fail_on, self.budget, tuple(sorted((self.env or {}).items())),
+            self.fail_on, tuple(sorted((self.env or {}).items())),
         )
 
 
@@ -92,7 +98,8 @@ def execute(job: LintJob, cwd: Path, settings: Settings, store: Cache | None = N
     else:
         collected = files.collect_paths(job.paths, settings.ruleset, namer, max_bytes)
     options = router.LintOptions(
-        use_cache=not job.no_cache, report_unused=job.report_unused, budget=settings.config.budget,
+        use_cache=not job.no_cache, report_unused=job.report_unused,
+        budget=job.budget if job.budget is not None else settings.config.budget, since=job.received,
         on_pending=on_pending,
     )
     result = router.run(settings, collected.jobs, options, store)

@@ -30,6 +30,7 @@ class LintOptions:
     report_unused: bool = False
     workers: int | None = None
     budget: float | None = None  # seconds for model levels; None: no deadline (scans)
+    since: float | None = None  # time.monotonic() the budget counts from; None: the start of run()
     on_pending: Callable[[PendingWork], None] | None = None  # questions the budget cut, for the background
     # Background work: before each model question, wait while this says a request is waiting.
     yield_to: Callable[[], bool] | None = None
@@ -58,7 +59,7 @@ def run(
     closed here."""
     options = options or LintOptions()
     started = time.perf_counter()
-    deadline = None if options.budget is None else time.monotonic() + max(0.1, options.budget - BUDGET_RESERVE)
+    deadline = _deadline(options)
     ruleset = settings.ruleset
     digest = ruleset.digest + (":unused" if options.report_unused else "")
 
@@ -113,6 +114,13 @@ def run(
         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
     }
     return result
+
+
+def _deadline(options: LintOptions) -> float | None:
+    if options.budget is None:
+        return None
+    since = time.monotonic() if options.since is None else options.since
+    return since + max(0.1, options.budget - BUDGET_RESERVE)
 
 
 def _model_levels(settings: Settings, jobs: list[Job], result: LintResult, store: result_cache.Cache | None,
@@ -249,7 +257,7 @@ def run_cross_file(settings: Settings, jobs: list[Job], options: LintOptions | N
 
     options = replace(options or LintOptions(), cross_file="only")
     started = time.perf_counter()
-    deadline = None if options.budget is None else time.monotonic() + max(0.1, options.budget - BUDGET_RESERVE)
+    deadline = _deadline(options)
     owned = options.use_cache and settings.config.cache and store is None
     if not (options.use_cache and settings.config.cache):
         store = None

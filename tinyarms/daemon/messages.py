@@ -53,6 +53,9 @@ class Lint(_Request):
     ignore: list[str] | None = None
     fail_on: Literal["error", "warning", "never"] | None = None
     budget: float | None = Field(None, gt=0, le=3600)
+    deadline: float | None = Field(
+        None, allow_inf_nan=False, description="the client's time.monotonic() by which it needs the reply "
+        "(one clock for every process of a machine); the budget is cut to fit")
     baseline: str | None = None
     report_unused: bool = False
     no_cache: bool = False
