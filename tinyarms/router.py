@@ -216,7 +216,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             options.on_pending(PendingWork(outcome.pending, config, level))
         stats[str(level)] = {
             "backend": choice.name, "model": model, "why": choice.why, "questions": len(questions),
-            "asked": outcome.asked, "cached": outcome.cached, "pending": len(outcome.pending),
+            "asked": outcome.asked, "cached": outcome.cached, "dropped": outcome.dropped, "pending": len(outcome.pending),
             "seconds": round(outcome.seconds, 3),
         }
         if cross_stats is not None:

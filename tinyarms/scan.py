@@ -219,7 +219,7 @@ def assemble(parts: list[Part], settings: Settings, record: ScanRecord) -> LintR
     return result
 
 
-_SUMMED = ("questions", "asked", "cached", "pending", "seconds", "embedded", "functions", "pairs", "files")
+_SUMMED = ("questions", "asked", "cached", "dropped", "pending", "seconds", "embedded", "functions", "pairs", "files")
 
 
 def _add_model_stats(into: dict[str, Any], more: dict[str, Any]) -> None:

@@ -47,6 +47,7 @@ class LevelResult:
     pending: list[Question] = field(default_factory=list)
     asked: int = 0
     cached: int = 0
+    dropped: int = 0  # violations an answer gave for rules not asked or lines not shown
     seconds: float = 0.0
 
 
@@ -119,7 +120,7 @@ async def run(
                     done = await backend.complete(
                         model, prompts.SYSTEM, q.prompt, schema,
                         timeout=remaining if remaining is not None else 600.0, max_tokens=MAX_TOKENS)
-                    violations, _ = answer.parse(done.text, {q.rule.id}, prompts.shown_lines(q.candidate))
+                    violations, dropped = answer.parse(done.text, {q.rule.id}, prompts.shown_lines(q.candidate))
                 except answer.BadAnswer as exc:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if attempt == 1 and (remaining is None or remaining >= MIN_CALL_SECONDS):
@@ -135,6 +136,7 @@ async def run(
                         out.skipped.append(_skip(q, exc.reason, exc.message, exc.hint, level))
                     return
                 out.asked += 1
+                out.dropped += dropped
                 answers[q.key] = [asdict(v) for v in violations]
                 if store is not None:
                     store.put_many([(q.key, {"violations": answers[q.key], "model": model})])

@@ -128,6 +128,8 @@ def _model_lines(result: LintResult) -> list[str]:
                 f"{_plural(questions, 'question')}: {asked} asked, {cached} from the cache")
         if pending:
             line += f", {pending} left for the background"
+        if stats.get("dropped"):
+            line += f", {_plural(stats['dropped'], 'violation')} on rules not asked or lines not shown ignored"
         lines.append(line + f" ({stats.get('seconds', 0):.1f} s).")
     return lines
 
