@@ -41,11 +41,27 @@ def git_root(path: Path) -> Path | None:
 
 
 class Namer:
-    """Turns absolute paths into the two names a file has: shown (cwd) and rel (root)."""
+    """Turns absolute paths into the two names a file has: shown (cwd) and rel (root); and
+    knows the repository nothing may be read outside of (``boundary``, default: the root)."""
 
-    def __init__(self, root: Path | None, cwd: Path):
+    def __init__(self, root: Path | None, cwd: Path, boundary: Path | None = None):
         self.root = root.resolve() if root else None
         self.cwd = cwd.resolve()
+        self.boundary = boundary.resolve() if boundary else self.root
+        self._real_dirs: dict[str, str] = {}
+
+    def escapes(self, path: Path) -> str | None:
+        """Where ``path`` really is when a symlink (the file or a folder above it) leads outside
+        the boundary; None when it stays inside or there is no boundary. A repository may hold a
+        link to ``~/.ssh``: what it points at must never reach a model, the cache or a reply."""
+        if self.boundary is None:
+            return None
+        folder = str(path.parent)
+        real_dir = self._real_dirs.get(folder)
+        if real_dir is None:  # one realpath per folder: a scan reads thousands of files
+            real_dir = self._real_dirs[folder] = os.path.realpath(folder)
+        real = os.path.realpath(path) if path.is_symlink() else os.path.normpath(os.path.join(real_dir, path.name))
+        return None if _inside(real, self.boundary) else real
 
     def rel(self, path: Path) -> str:
         base = self.root or self.cwd
@@ -87,7 +103,12 @@ def list_paths(paths: list[str], ruleset: RuleSet, namer: Namer) -> Listed:
         absolute = given if given.is_absolute() else namer.cwd / given
         if not absolute.exists() and not absolute.is_symlink():
             raise ConfigError([f"{arg}: no such file or directory"])
-        if absolute.is_dir():
+        if namer.escapes(absolute) is not None:
+            if not _inside(os.path.abspath(absolute), namer.boundary):
+                raise outside_repository(arg, namer.boundary)
+            # Inside by name, outside through a symlink: reading it reports it as skipped.
+            candidates, explicit = [Path(os.path.abspath(absolute))], True
+        elif absolute.is_dir():
             candidates = _walk(absolute, namer)
             explicit = False
         else:
@@ -118,11 +139,10 @@ def read_paths(paths: list[Path], namer: Namer, max_bytes: int, out: Collected |
 
 def _read(path: Path, rel: str, namer: Namer, out: Collected, max_bytes: int) -> None:
     shown = namer.shown(path)
-    if path.is_symlink() and namer.root is not None:
-        target = path.resolve()
-        if not target.is_relative_to(namer.root):
-            out.skipped.append(Skipped(shown, "symlink-outside", f"symlink to {target}, outside the repository"))
-            return
+    target = namer.escapes(path)
+    if target is not None:
+        out.skipped.append(Skipped(shown, "symlink-outside", f"a symlink leads to {target}, outside the repository: not read"))
+        return
     try:
         with open(path, "rb") as fh:
             raw = fh.read(max_bytes + 1)  # one byte over the cap is enough to know it is over
@@ -130,6 +150,15 @@ def _read(path: Path, rel: str, namer: Namer, out: Collected, max_bytes: int) ->
         out.skipped.append(Skipped(shown, "unreadable", f"cannot read: {exc.strerror or exc}"))
         return
     out.jobs.append(Job(shown, rel, raw))
+
+
+def outside_repository(arg: str, repo: Path | None) -> ConfigError:
+    return ConfigError([f"{arg}: outside the repository {repo}: tinyarms reads only files inside the repository "
+                        "it runs in (run it from the repository that holds this path)"])
+
+
+def _inside(path: str, folder: Path | None) -> bool:
+    return folder is None or Path(path).is_relative_to(folder)
 
 
 def _walk(folder: Path, namer: Namer) -> list[Path]:

@@ -89,7 +89,7 @@ def execute(job: LintJob, cwd: Path, settings: Settings, store: Cache | None = N
     """Lint as the job says. Model levels get the config's budget; ``on_pending`` receives the
     model questions the budget cut (the daemon answers them in the background)."""
     fingerprints = baseline.read(cwd / job.baseline) if job.baseline else None
-    namer = files.Namer(settings.root, cwd)
+    namer = files.Namer(settings.root, cwd, _boundary(settings.root, cwd))
     max_bytes = settings.config.max_file_bytes
     if job.sent is not None:
         collected = _collect_sent(job.sent, settings, namer, max_bytes)
@@ -110,6 +110,15 @@ def execute(job: LintJob, cwd: Path, settings: Settings, store: Cache | None = N
     if fingerprints is not None:
         baseline.apply(result, fingerprints)
     return result
+
+
+def _boundary(root: Path | None, cwd: Path) -> Path | None:
+    """The repository a lint may read in: the one it was started in (a path that leaves it,
+    ``../other/x.py`` or ``/etc/passwd``, is refused), else the one of the files named."""
+    from tinyarms.config import find_root as nearest
+
+    here = nearest(cwd)
+    return here if here is not None else root
 
 
 def _collect_sent(sent: list[SentFile], settings: Settings, namer: files.Namer, max_bytes: int) -> files.Collected:

@@ -34,3 +34,9 @@ def state_dir(create: bool = True) -> Path:
 
 def cache_path() -> Path:
     return state_dir() / "cache.db"
+
+
+def within(path: str | Path, folder: str | Path) -> bool:
+    """Whether ``path`` really is inside ``folder``, symlinks followed: a repository's link to
+    a file elsewhere must not make tinyarms read that file."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))

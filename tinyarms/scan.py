@@ -83,7 +83,11 @@ def find_root(cwd: Path, paths: list[str]) -> Path:
     first = Path(paths[0]) if paths else cwd
     first = first if first.is_absolute() else cwd / first
     start = first if first.is_dir() else first.parent
-    return nearest(start if start.exists() else cwd) or (start if start.exists() else cwd).resolve()
+    root = nearest(start if start.exists() else cwd) or (start if start.exists() else cwd).resolve()
+    here = nearest(cwd)
+    if here is not None and not root.is_relative_to(here):  # as lint: ../other is not this repository's
+        raise files.outside_repository(paths[0], here)
+    return root
 
 
 def load(root: Path, options: ScanOptions) -> Settings:

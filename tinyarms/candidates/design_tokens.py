@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from tinyarms.candidates import Candidate
+from tinyarms.paths import within
 from tinyarms.source import Source, language_of, make_source
 
 TOKEN_GLOBS = ("**/tokens.*", "**/*.tokens.*", "**/theme.*", "**/design-tokens/**", "**/tailwind.config.*")
@@ -61,7 +62,8 @@ def _token_files(root: str, _epoch: int) -> list[Path]:
     except (OSError, subprocess.SubprocessError):
         return []
     spec = pathspec.GitIgnoreSpec.from_lines(TOKEN_GLOBS)
-    return [Path(root, name) for name in listed if name and spec.match_file(name) and language_of(name)]
+    return [Path(root, name) for name in listed
+            if name and spec.match_file(name) and language_of(name) and within(Path(root, name), root)]
 
 
 @lru_cache(maxsize=16)

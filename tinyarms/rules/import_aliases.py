@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
+from tinyarms.paths import within
 from tinyarms.rules import Context, Hit, ImportAliasesParams
 from tinyarms.source import Source
 
@@ -75,6 +76,8 @@ def _tsconfig_aliases(root: str) -> dict[str, str]:
     """``"@/*": ["./src/*"]`` in compilerOptions.paths becomes ``{"@/": "src/"}``."""
     for name in ("tsconfig.json", "jsconfig.json"):
         path = Path(root, name)
+        if path.is_symlink() and not within(path, root):
+            continue  # a link out of the repository: its target is not the project's to read
         try:
             config = json.loads(_strip_jsonc(path.read_text(encoding="utf-8")))
         except (OSError, ValueError):
