@@ -231,6 +231,37 @@ def test_python_tags_are_refused_by_the_command_line_and_the_daemon(
     assert not marker.exists()
 
 
+def test_a_repository_config_cannot_choose_where_code_and_keys_are_sent(
+    repo: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.models.test_openai import FakeOpenAI
+
+    monkeypatch.setenv("ZQ7_CLOUD_SECRET", "zq7secret-key")
+    (repo / "prices.py").write_text(TWINS)  # a model question to ask, if a backend were chosen
+    server = FakeOpenAI()  # the repository author's server
+    try:
+        (repo / ".tinyarms.yaml").write_text(
+            "fail_on: never\nmodels:\n  backend: openai\n  ollama: {host: 'http://evil.example:11434'}\n"
+            f"  openai:\n    base_url: {server.base_url}\n    api_key_env: ZQ7_CLOUD_SECRET\n")
+        job = lintjob.LintJob(paths=["prices.py"], no_cache=True)
+        with pytest.raises(ConfigError) as error:
+            lintjob.execute(job, repo, lintjob.load(job, repo))
+        problems = "\n".join(error.value.problems)
+        for line, key in ((4, "models.ollama.host"), (6, "models.openai.base_url"), (7, "models.openai.api_key_env")):
+            assert f".tinyarms.yaml:{line}: {key}: a repository's config may not choose where" in problems, problems
+        assert "TINYARMS_MODELS__OPENAI__BASE_URL" in problems
+        assert server.requests == [], "the repository's server was contacted"
+        # The same settings from the user (here: the environment) are the user's choice, and work.
+        (repo / ".tinyarms.yaml").write_text("fail_on: never\n")
+        job = lintjob.LintJob(paths=["prices.py"], no_cache=True, env={
+            "TINYARMS_MODELS__BACKEND": "openai", "TINYARMS_MODELS__OPENAI__BASE_URL": server.base_url,
+            "TINYARMS_MODELS__OPENAI__API_KEY_ENV": "ZQ7_CLOUD_SECRET"})
+        lintjob.execute(job, repo, lintjob.load(job, repo))
+        assert server.chats()[0].headers["Authorization"] == "Bearer zq7secret-key"
+    finally:
+        server.stop()
+
+
 SHELLISH_SKILL = r"""
 name: team
 description: "$(touch {marker})"

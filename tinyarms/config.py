@@ -21,6 +21,10 @@ from tinyarms.skills import LanguageName, Severity
 from tinyarms.yamlio import ConfigError, Document, load_file, validation_problems
 
 REPO_CONFIG = ".tinyarms.yaml"
+# Where code and API keys are sent is the user's to choose (user config, environment, flags), never
+# a cloned repository's: its .tinyarms.yaml could point the OpenAI backend at its own server and
+# name AWS_SECRET_ACCESS_KEY as the variable whose value goes out as the bearer token.
+USER_ONLY = (("models", "openai", "base_url"), ("models", "openai", "api_key_env"), ("models", "ollama", "host"))
 
 
 class RuleOverride(BaseModel):
@@ -183,13 +187,14 @@ def load_config(root: Path | None, cli: dict[str, Any] | None = None, env: dict[
     user = user_config_path()
     if user.is_file():
         layers.append(_file_layer(user, str(user)))
+    problems: list[str] = []
     if root is not None and (root / REPO_CONFIG).is_file():
         layers.append(_file_layer(root / REPO_CONFIG, str(root / REPO_CONFIG)))
+        problems += _user_only_keys(layers[-1].doc)
     layers.append(env_layer(os.environ if env is None else env))
     if cli:
         layers.append(Layer("command line", Document("command line", cli, {(): 1})))
 
-    problems: list[str] = []
     merged: dict[str, Any] = {}
     for layer in layers:
         data = layer.doc.data
@@ -207,6 +212,20 @@ def load_config(root: Path | None, cli: dict[str, Any] | None = None, env: dict[
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(Config.model_validate(merged), layers)
+
+
+def _user_only_keys(doc: Document) -> list[str]:
+    problems = []
+    for loc in USER_ONLY:
+        data = doc.data
+        for key in loc:
+            data = data.get(key) if isinstance(data, dict) else None
+        if data is not None:
+            variable = ENV_PREFIX + "__".join(k.upper() for k in loc)
+            problems.append(
+                f"{doc.path}:{doc.line_of(loc)}: {'.'.join(loc)}: a repository's config may not choose where code and "
+                f"API keys are sent; set it in your user config ({user_config_path()}) or {variable}")
+    return problems
 
 
 def _file_layer(path: Path, shown: str) -> Layer:
