@@ -28,12 +28,14 @@ import pytest
 from tests.candidates.test_simple_dry import TWINS
 from tests.models.ollama_server import FakeOllama
 from tests.models.test_openai import FakeOpenAI, Reply, completion, error
+from tests.timing import scaled, slowness
 from tinyarms import lintjob, protocol
 from tinyarms.daemon import control
 from tinyarms.models import openai
 
 BUDGET = 1.5
-# What a lint may take over its budget here: Level 0, loading settings, a loaded 2-core machine.
+# What a lint may take over its budget here: Level 0 and loading settings, on a quiet machine
+# (stretched by the machine's present slowness, see tests/timing.py).
 MARGIN = 1.5
 FILES = ("prices.py", "card.tsx")
 MODEL_CHECK = ("prices.py", "simple-dry")  # the one question this project asks: TWINS' clone pair
@@ -146,7 +148,12 @@ def level0(out: dict[str, Any]) -> list[tuple]:
     return sorted((f["path"], f["line"], f["column"], f["rule"]) for f in out["findings"] if f["level"] == 0)
 
 
-def check(out: dict[str, Any], seconds: float, fault: Fault, want_level0: list[tuple]) -> None:
+@pytest.fixture(scope="module")
+def margin() -> float:
+    return MARGIN * slowness()
+
+
+def check(out: dict[str, Any], seconds: float, fault: Fault, want_level0: list[tuple], margin: float) -> None:
     """The contract: Level 0 complete, the model check skipped with a reason (or answered with
     nothing usable), no model finding from a bad answer, within the budget."""
     assert level0(out) == want_level0, f"{fault.name}: Level 0 incomplete"
@@ -161,7 +168,7 @@ def check(out: dict[str, Any], seconds: float, fault: Fault, want_level0: list[t
         for skip in skips.values():
             assert skip["reason"] in fault.reasons, (fault.name, skip)
             assert skip["message"], skip
-    assert seconds < BUDGET + MARGIN, f"{fault.name}: {seconds:.2f} s"
+    assert seconds < BUDGET + margin, f"{fault.name}: {seconds:.2f} s"
 
 
 @pytest.fixture
@@ -172,7 +179,8 @@ def want_level0(project: Path) -> list[tuple]:
 
 
 @pytest.mark.parametrize("fault", OLLAMA_FAULTS, ids=[f.name for f in OLLAMA_FAULTS])
-def test_ollama_faults_cost_only_the_model_checks(project: Path, want_level0: list[tuple], fault: Fault) -> None:
+def test_ollama_faults_cost_only_the_model_checks(project: Path, want_level0: list[tuple], margin: float,
+                                                  fault: Fault) -> None:
     server = FakeOllama().start()
     host = server.host
     fault.play(server)
@@ -180,11 +188,12 @@ def test_ollama_faults_cost_only_the_model_checks(project: Path, want_level0: li
         out, seconds = lint(project, {"OLLAMA_HOST": host, "TINYARMS_MODELS__BACKEND": "ollama"})
     finally:
         server.stop()
-    check(out, seconds, fault, want_level0)
+    check(out, seconds, fault, want_level0, margin)
 
 
 @pytest.mark.parametrize("fault", OPENAI_FAULTS, ids=[f.name for f in OPENAI_FAULTS])
-def test_openai_faults_cost_only_the_model_checks(project: Path, want_level0: list[tuple], fault: Fault) -> None:
+def test_openai_faults_cost_only_the_model_checks(project: Path, want_level0: list[tuple], margin: float,
+                                                  fault: Fault) -> None:
     server = None if fault.play is None else FakeOpenAI()
     if server is not None:
         fault.play(server)
@@ -194,7 +203,7 @@ def test_openai_faults_cost_only_the_model_checks(project: Path, want_level0: li
     finally:
         if server is not None:
             server.stop()
-    check(out, seconds, fault, want_level0)
+    check(out, seconds, fault, want_level0, margin)
 
 
 # -- the same faults through the real daemon ---------------------------------------------------
@@ -212,7 +221,7 @@ def daemon(isolated_env: Path) -> Iterator[Path]:
 
 
 def test_the_daemon_answers_every_fault_within_the_budget_and_keeps_serving(
-    project: Path, want_level0: list[tuple], daemon: Path,
+    project: Path, want_level0: list[tuple], daemon: Path, margin: float,
 ) -> None:
     pid = control.ping(daemon)["result"]["pid"]
     for fault in DAEMON_FAULTS:
@@ -228,7 +237,7 @@ def test_the_daemon_answers_every_fault_within_the_budget_and_keeps_serving(
             server.stop()
         seconds = time.monotonic() - started
         assert reply["ok"], (fault.name, reply)
-        check(reply["result"], seconds, fault, want_level0)
+        check(reply["result"], seconds, fault, want_level0, margin)
         assert control.ping(daemon)["result"]["pid"] == pid, f"{fault.name}: the daemon was replaced"
 
 
@@ -245,12 +254,13 @@ def test_a_10_mb_model_answer_through_the_hook_blocks_only_on_level0(
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     assert run_cli("hook", "install", cwd=project).returncode == 0
     git(project, "add", *FILES)
+    budget, margin = scaled(3.0, HOOK_MARGIN)
     with FakeOllama() as server:
         server.huge()
-        env = {"OLLAMA_HOST": server.host, "TINYARMS_MODELS__BACKEND": "ollama", "TINYARMS_BUDGET": "3"}
+        env = {"OLLAMA_HOST": server.host, "TINYARMS_MODELS__BACKEND": "ollama", "TINYARMS_BUDGET": str(budget)}
         result = commit(project, "prices", env=env)
         asked = server.calls("/api/chat")
-    assert result.code == 1 and result.seconds < 3 + HOOK_MARGIN + 1.0, result
+    assert result.code == 1 and result.seconds < budget + margin, result
     for path, line, column, rule in want_level0:  # Level 0 complete
         assert f"{path}:{line}:{column}: {rule}" in result.output, result.output
     assert "skipped simple-dry" in result.output and "more than 1048576 bytes; refused" in result.output, result.output
