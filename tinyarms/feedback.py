@@ -45,6 +45,7 @@ import time
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Self
@@ -297,6 +298,7 @@ class _Immediate:
 # -- ranking counter-examples ---------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # each stored example is compared with every question of a lint
 def shingles(code: str) -> frozenset[int]:
     """Pairs of consecutive tokens: cheap, and short snippets (a line or two) still have some."""
     tokens = _TOKEN.findall(code)
