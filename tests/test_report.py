@@ -139,3 +139,10 @@ def test_two_repositories_with_one_name_keep_their_own_reports(tmp_path: Path) -
     assert Path(second["markdown"]).parent.name.startswith("app-")
     assert report.latest(home, one) == first and report.latest(home, two) == second
     assert report.latest(home, tmp_path) is None
+
+
+def test_a_known_false_positive_is_marked_in_the_markdown(tmp_path: Path) -> None:
+    root = make_repo(tmp_path)
+    text = report.markdown(LintResult([finding(), finding(line=5, end_line=5, feedback="false-positive")]), RULES, meta(), root)
+    assert "#### lines 4-8: `semantic-duplication` (warning, qwen2.5-coder:7b, confidence 0.80)\n" in text
+    assert "#### line 5: `semantic-duplication` (warning, qwen2.5-coder:7b, confidence 0.80, known false positive)" in text

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_arguments(w)
     w.set_defaults(run=lint.run_baseline_write)
 
-    from tinyarms.commands import daemon, hook, models, repo, scan, service, status
+    from tinyarms.commands import daemon, feedback, hook, models, repo, scan, service, status
 
     # One module per subcommand, each with add_arguments(parser) and run(args); `models` sets
     # `run` per action on its own sub-parsers.
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("scan", scan, "a deep scan with a report (Markdown, JSON, SARIF) under the state directory"),
         ("service", service, "run the daemon as a systemd user service (Linux) or launchd agent (macOS)"),
         ("models", models, "fetch and list the models of the embedded llama.cpp backend"),
+        ("feedback", feedback, "teach it: mark a finding a false positive (or confirm it); list and undo"),
     ):
         p = commands.add_parser(name, help=summary)
         module.add_arguments(p)

@@ -13,6 +13,9 @@ from typing import Any
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+# A developer's verdict on a finding (``tinyarms feedback``), in ``Finding.feedback``.
+FALSE_POSITIVE = "false-positive"
+CONFIRMED = "confirmed"
 
 _WS = re.compile(r"\s+")
 
@@ -37,6 +40,7 @@ class Finding:
     model: str | None = None
     confidence: float = 1.0
     fingerprint: str = ""
+    feedback: str | None = None  # FALSE_POSITIVE or CONFIRMED when a developer said so (feedback.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,8 +105,9 @@ def assign_fingerprints(path: str, findings: list[Finding], lines: list[str]) ->
 
 
 def fails(finding: Finding, fail_on: str) -> bool:
-    """Whether a finding fails the run; ``info`` never does, nor anything with ``fail_on: never``."""
-    if finding.severity == "info" or fail_on == "never":
+    """Whether a finding fails the run; ``info`` never does, nor a known false positive, nor
+    anything with ``fail_on: never``."""
+    if finding.severity == "info" or fail_on == "never" or finding.feedback == FALSE_POSITIVE:
         return False
     return SEVERITY_RANK[finding.severity] >= SEVERITY_RANK[fail_on]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinyarms import baseline, files, router
+from tinyarms import baseline, feedback, files, router
 from tinyarms.cache import Cache
 from tinyarms.finding import LintResult, fails
 from tinyarms.levels.level0 import Job
@@ -109,6 +109,7 @@ def execute(job: LintJob, cwd: Path, settings: Settings, store: Cache | None = N
     result.stats["excluded"] = collected.excluded
     if fingerprints is not None:
         baseline.apply(result, fingerprints)
+    feedback.mark(result, settings.root)  # after the cache: a verdict applies to cached findings too
     return result
 
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tinyarms.finding import SEVERITIES, Finding, LintResult, RuleMeta
+from tinyarms.finding import FALSE_POSITIVE, SEVERITIES, Finding, LintResult, RuleMeta
 from tinyarms.render import escape_surrogates, file_skips, group_rule_skips
 
 LATEST = "latest.json"
@@ -188,7 +188,8 @@ def markdown(result: LintResult, rules: Mapping[str, RuleMeta], meta: dict[str, 
 def _finding(f: Finding, lines: Any) -> list[str]:
     where = f"line {f.line}" if f.end_line <= f.line else f"lines {f.line}-{f.end_line}"
     model = f", {f.model}, confidence {f.confidence:.2f}" if f.engine == "model" else ""
-    out = [f"#### {where}: `{f.rule}` ({f.severity}{model})", "", _text(f.message)]
+    known = ", known false positive" if f.feedback == FALSE_POSITIVE else ""
+    out = [f"#### {where}: `{f.rule}` ({f.severity}{model}{known})", "", _text(f.message)]
     if f.suggestion:
         out += ["", f"Suggestion: {_text(f.suggestion)}"]
     out += ["", *_code(f.path, f.line, min(f.end_line, f.line + CODE_LINES - 1), lines)]

@@ -195,6 +195,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
                 questions += asked
                 if embed_stats is not None:
                     stats["1"] = embed_stats
+            model_level.attach_counter_examples(questions, settings.root)
             outcome = await model_level.run(
                 questions, _yielding(choice.backend, options.yield_to), model, level, deadline=deadline, store=store,
                 concurrency=config.concurrency, min_confidence=config.min_confidence)

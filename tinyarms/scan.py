@@ -171,6 +171,9 @@ def run(
 
             _tell(progress, Progress("report", len(done), total, resumed, started))
             result = assemble(journal.parts(record), settings, record)
+            from tinyarms import feedback
+
+            feedback.mark(result, root)
             meta = {
                 "id": record.id, "root": str(root), "repo": root.name, "skills": described["skills"],
                 "paths": described["paths"], "started": record.started, "finished": time.time(),

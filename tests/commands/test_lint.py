@@ -66,8 +66,9 @@ def test_mixed_files_give_right_findings_skips_and_exit_1(project: Path) -> None
     assert first["suggestion"] == "import from '@/utils/format'"
     assert {k for k in first} == {
         "path", "line", "column", "end_line", "end_column", "rule", "skill", "severity", "message",
-        "suggestion", "level", "engine", "model", "confidence", "fingerprint",
+        "suggestion", "level", "engine", "model", "confidence", "fingerprint", "feedback",
     }
+    assert first["feedback"] is None  # no verdict given (tinyarms feedback)
     file_skips = {(s["path"], s["reason"]) for s in out["skipped"] if s["rule"] is None}
     assert file_skips == {("src/logo.py", "binary"), ("src/legacy.py", "encoding")}
     model_skips = {(s["path"], s["rule"]) for s in out["skipped"] if s["rule"]}

@@ -47,6 +47,7 @@ def table(s: dict[str, Any]) -> str:
         ("requests", f"{req['served']} served, {req['in_flight']} in flight; latency p50 {_ms(lat['p50'])}, p95 {_ms(lat['p95'])}"),
         ("cache", f"{cache['entries']} entries, {cache['size_bytes'] / (1 << 20):.1f} MiB, hit rate {hit_rate}"
                   + (f" — ERROR: {cache['error']}" if cache["error"] else "")),
+        ("feedback", _feedback(s.get("feedback"))),
         ("config files", ", ".join(cfg["files"]) or "none loaded yet"),
         ("skills", ", ".join(cfg["skills"]) or "none loaded yet"),
         ("models", f"{models['backend']}: fast {models.get('fast')}, deep {models.get('deep')} ({models['why']})"
@@ -96,6 +97,15 @@ def _scan(scan: dict[str, Any]) -> str:
     for run in scan.get("running") or []:
         text += f"; scanning {run['root']}: {run['done']}/{run['total'] or '?'} files"
     return text
+
+
+def _feedback(f: dict[str, Any] | None) -> str:
+    if not f:
+        return "-"
+    if f.get("error"):
+        return f"ERROR: {f['error']}"
+    return (f"{f['false_positives']} false positive{'s' if f['false_positives'] != 1 else ''}, "
+            f"{f['confirmed']} confirmed, in {f['repos']} repo{'s' if f['repos'] != 1 else ''}")
 
 
 def _ms(value: float | None) -> str:

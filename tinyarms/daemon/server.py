@@ -391,6 +391,7 @@ class Daemon:
                 "dropped": self.background_dropped,
             },
             "cache": self.store.summary(),
+            "feedback": _feedback_summary(self.home),
             "requests": {
                 "served": sum(self.served.values()), "by_op": dict(self.served), "in_flight": self.in_flight - 1,  # not this one
                 "latency_ms": {
@@ -474,6 +475,12 @@ def _inode(path: Path) -> int | None:
         return path.stat().st_ino
     except OSError:
         return None
+
+
+def _feedback_summary(home: Path) -> dict[str, Any]:
+    from tinyarms import feedback
+
+    return feedback.summary(home / "feedback.db")
 
 
 def _percentile(values: list[float], pct: float) -> float:

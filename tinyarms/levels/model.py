@@ -15,7 +15,8 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tinyarms import suppress
 from tinyarms.cache import Cache
@@ -25,6 +26,9 @@ from tinyarms.models import answer, prompts
 from tinyarms.models.base import BAD_ANSWER, BUDGET, MODEL_MISSING, NO_MEMORY, NOT_INSTALLED, SERVER_DOWN, Backend, ModelUnavailable
 from tinyarms.ruleset import ActiveRule
 from tinyarms.source import Source
+
+if TYPE_CHECKING:
+    from tinyarms.feedback import Entry
 
 MAX_TOKENS = 256
 MIN_CALL_SECONDS = 0.3  # a question started with less time than this cannot finish
@@ -38,6 +42,9 @@ class Question:
     candidate: Candidate
     prompt: str = ""
     key: str = ""
+    # This repository's false positives of the rule most like this code (feedback.py); part of
+    # the prompt, so of the cache key: answers cached before the feedback are not reused.
+    counter_examples: tuple[Entry, ...] = ()
 
 
 @dataclass(slots=True)
@@ -81,10 +88,30 @@ def touches(candidate: Candidate, changed: tuple[tuple[int, int], ...] | None) -
 def prepare(questions: list[Question], model: str, digest: str, level: int) -> None:
     for q in questions:
         q.prompt = prompts.user_prompt(
-            q.rule.id, q.rule.description, list(q.rule.examples), q.src.path, q.src.lines, q.candidate)
+            q.rule.id, q.rule.description, list(q.rule.examples), q.src.path, q.src.lines, q.candidate,
+            q.counter_examples)
         q.key = "model:" + hashlib.sha256(json.dumps(
             [prompts.PROMPT_VERSION, model, digest, level, q.rule.id, q.rule.severity, prompts.SYSTEM, q.prompt],
         ).encode()).hexdigest()
+
+
+def attach_counter_examples(questions: list[Question], root: Path | str | None) -> None:
+    """Give each question the repository's false positives most like the code it shows."""
+    from tinyarms import feedback
+
+    examples = feedback.Examples.load(root) if questions else None
+    if examples is None:
+        return
+    for q in questions:
+        q.counter_examples = tuple(examples.for_code(q.rule.id, shown_code(q)))
+
+
+def shown_code(q: Question) -> str:
+    """The code a question shows: the other place of a cross-file pair, then its own lines."""
+    lines = [] if q.candidate.other is None else list(q.candidate.other.lines)
+    for start, end in q.candidate.lines:
+        lines += q.src.lines[start - 1 : end]
+    return "\n".join(lines)
 
 
 async def run(

@@ -8,10 +8,17 @@ answer is validated as data and never executed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from tinyarms.candidates import Candidate
+
+if TYPE_CHECKING:
+    from tinyarms.feedback import Entry
 
 PROMPT_VERSION = 1
 MAX_EXAMPLE_LINES = 12
+MAX_NOTE_CHARS = 200  # of a developer's note on a counter-example
 
 SYSTEM = (
     "You are a careful code reviewer who checks one rule at a time. Answer only with JSON matching the "
@@ -36,13 +43,21 @@ def code_block(lines: list[str], ranges: tuple[tuple[int, int], ...], first: int
 
 
 def user_prompt(rule_id: str, description: str, examples: list[dict[str, str | None]], path: str,
-                lines: list[str], candidate: Candidate) -> str:
+                lines: list[str], candidate: Candidate, counter_examples: Sequence[Entry] = ()) -> str:
+    """``counter_examples``: this repository's false positives of the rule most like the code
+    (``feedback.py``), already bounded in number; each is cut to ``MAX_EXAMPLE_LINES``."""
     parts = [f"Rule {rule_id}: {' '.join(description.split())}"]
     for example in examples[:1]:
         if example.get("bad"):
             parts.append("A violation of this rule:\n" + _trim(example["bad"]))
         if example.get("good"):
             parts.append("The same code without the violation:\n" + _trim(example["good"]))
+    if counter_examples:
+        parts.append("In this repository, code like the following was reported for this rule before and its "
+                     "developers said it is NOT a violation. Do not report code like it.")
+        for entry in counter_examples:
+            why = f"\nWhy it is fine: {_one_line(entry.note)}" if entry.note else ""
+            parts.append(f"Not a violation (from {entry.path}):\n{_trim(entry.code)}{why}")
     other = candidate.other
     if other is not None:  # a cross-file pair: the other place first, then the one a finding lands on
         block = code_block(list(other.lines), ((1, len(other.lines)),), first=other.start)
@@ -55,6 +70,10 @@ def user_prompt(rule_id: str, description: str, examples: list[dict[str, str | N
 def shown_lines(candidate: Candidate) -> set[int]:
     start, end = candidate.report
     return set(range(start, end + 1))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:MAX_NOTE_CHARS]
 
 
 def _trim(code: str | None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from tinyarms.finding import FALSE_POSITIVE
 from tinyarms.render import file_skips, group_rule_skips, region, replace_surrogates
 
 if TYPE_CHECKING:
@@ -54,6 +55,9 @@ def _finding(f: Finding) -> str:
         props["endLine"] = r.end_line
     props["title"] = f.rule
     message = f.message if not f.suggestion else f"{f.message}\nSuggestion: {f.suggestion}"
+    if f.feedback == FALSE_POSITIVE:  # shown, but as a notice: it is no problem
+        props["title"] = f"{f.rule} (known false positive)"
+        return _command("notice", props, message)
     return _command(_COMMANDS.get(f.severity, "warning"), props, message)
 
 

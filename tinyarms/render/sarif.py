@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import tinyarms
+from tinyarms.finding import FALSE_POSITIVE
 from tinyarms.render import escape_surrogates, file_skips, region
 
 if TYPE_CHECKING:
@@ -121,6 +122,10 @@ def _result(f: Finding, rule_index: int) -> dict[str, Any]:
     # Without a fingerprint, every alert would look like one and the same to a viewer.
     if f.fingerprint:
         result["partialFingerprints"] = {FINGERPRINT_KEY: f.fingerprint}
+    if f.feedback == FALSE_POSITIVE:
+        # Viewers (GitHub code scanning among them) hide suppressed results but keep them.
+        result["suppressions"] = [{"kind": "external", "status": "accepted",
+                                   "justification": "marked a false positive with `tinyarms feedback`"}]
     result["properties"] = {
         "skill": f.skill,
         "level": f.level,

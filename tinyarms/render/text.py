@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from tinyarms.finding import SEVERITIES, SEVERITY_RANK, fails
+from tinyarms.finding import FALSE_POSITIVE, SEVERITIES, SEVERITY_RANK, fails
 from tinyarms.render import file_skips, group_rule_skips
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
+_DIM = "\x1b[2m"
 _SEVERITY_COLORS = {"error": "\x1b[1;31m", "warning": "\x1b[33m", "info": "\x1b[36m"}
 
 # Everything a terminal may act on (C0 controls but tab, DEL, the C1 range), and lone
@@ -54,7 +55,8 @@ def _findings_section(findings: list[Finding], color: bool) -> list[str]:
             f"[{_printable(f.severity)}]", _SEVERITY_COLORS.get(f.severity, ""), color
         )
         rule = _printable(f.rule)
-        lines.append(f"{path}:{f.line}:{f.column}: {rule} {severity} {_multiline(f.message)}")
+        known = f" {_paint('(known false positive)', _DIM, color)}" if f.feedback == FALSE_POSITIVE else ""
+        lines.append(f"{path}:{f.line}:{f.column}: {rule} {severity}{known} {_multiline(f.message)}")
         if f.suggestion:
             lines.append(f"  suggestion: {_multiline(f.suggestion)}")
     return lines
@@ -88,7 +90,15 @@ def _summary(result: LintResult, fail_on: str, color: bool) -> str:
     if check_skip_count:
         skips.append(_plural(check_skip_count, "skipped check"))
 
-    if not result.findings:
+    # Known false positives are shown but are not problems: counted apart, failing nothing.
+    findings = [f for f in result.findings if f.feedback != FALSE_POSITIVE]
+    known = len(result.findings) - len(findings)
+    if known:
+        skips.append(f"{known} known false positive{'s' if known != 1 else ''} not counted")
+    feedback_error = result.stats.get("feedback_error")
+    if isinstance(feedback_error, str):
+        skips.append(f"feedback not applied ({_multiline(feedback_error)})")
+    if not findings:
         text = (
             "No problems found" if checked is None else f"No problems in {_plural(checked, 'file')}"
         )
@@ -96,22 +106,22 @@ def _summary(result: LintResult, fail_on: str, color: bool) -> str:
             text += "; " + ", ".join(skips)
         return text + "."
 
-    counts = Counter(f.severity for f in result.findings)
+    counts = Counter(f.severity for f in findings)
     order = [s for s in SEVERITIES if counts[s]] + sorted(s for s in counts if s not in SEVERITIES)
     by_severity = ", ".join(
         _paint(_severity_count(counts[s], _printable(s)), _SEVERITY_COLORS.get(s, ""), color)
         for s in order
     )
-    files_with_findings = len({f.path for f in result.findings})
+    files_with_findings = len({f.path for f in findings})
     text = (
-        f"Found {_plural(len(result.findings), 'problem')} ({by_severity}) "
+        f"Found {_plural(len(findings), 'problem')} ({by_severity}) "
         f"in {_plural(files_with_findings, 'file')}"
     )
     tail = ([] if checked is None else [f"{_plural(checked, 'file')} checked"]) + skips
     if tail:
         text += "; " + ", ".join(tail)
     text += "."
-    if not any(f.severity in SEVERITY_RANK and fails(f, fail_on) for f in result.findings):
+    if not any(f.severity in SEVERITY_RANK and fails(f, fail_on) for f in findings):
         text += f" None fails the run at --fail-on {fail_on}."
     return text
 
