@@ -15,8 +15,8 @@ import pytest
 from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import run_cli
 from tests.models.test_llamacpp import MODEL, cached_model, fetched  # noqa: F401
-from tinyarms.daemon import control
 from tests.timing import scaled
+from tinyarms.daemon import control
 
 ENV = {"TINYARMS_MODELS__BACKEND": "embedded"}
 

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from tests.conftest import at, git, run_cli
-from tinyarms.daemon import control
 from tests.timing import scaled
+from tinyarms.daemon import control
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
