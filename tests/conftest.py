@@ -7,10 +7,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tinyarms.finding import Finding
 from tinyarms.levels.level0 import FileOutcome, Job, Linter
 from tinyarms.ruleset import load_settings
+
+# Property tests run everywhere in CI, on a loaded 2-core machine: a modest number of examples,
+# no per-example deadline (a slow moment is not a bug), and derandomized so a failure found in
+# CI is the same failure on every rerun. HYPOTHESIS_PROFILE=deep searches longer, by hand.
+settings.register_profile(
+    "ci", max_examples=40, deadline=None, derandomize=True, database=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "deep", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

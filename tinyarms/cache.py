@@ -35,7 +35,8 @@ def _is_corruption(exc: Exception) -> bool:
 
 def key(digest: str, rel: str, raw: bytes) -> str:
     content = hashlib.sha256(raw).hexdigest()
-    return hashlib.sha256(f"{__version__}\0{digest}\0{rel}\0{content}".encode()).hexdigest()
+    # surrogatepass: a file name that is not UTF-8 reaches here as lone surrogates (os.fsdecode)
+    return hashlib.sha256(f"{__version__}\0{digest}\0{rel}\0{content}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Cache:

@@ -100,8 +100,9 @@ def assign_fingerprints(path: str, findings: list[Finding], lines: list[str]) ->
         key = (f.rule, content)
         index = seen.get(key, 0)
         seen[key] = index + 1
-        digest = hashlib.sha256(f"{path}\0{f.rule}\0{content}\0{index}".encode()).hexdigest()
-        f.fingerprint = digest[:20]
+        # surrogatepass: file names that are not UTF-8 arrive as lone surrogates (os.fsdecode)
+        identity = f"{path}\0{f.rule}\0{content}\0{index}".encode("utf-8", "surrogatepass")
+        f.fingerprint = hashlib.sha256(identity).hexdigest()[:20]
 
 
 def fails(finding: Finding, fail_on: str) -> bool:

@@ -73,7 +73,7 @@ class Part(NamedTuple):
 
 
 def repo_key(root: Path) -> str:
-    return hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:16]
 
 
 class Journal:

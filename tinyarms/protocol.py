@@ -45,7 +45,13 @@ class ProtocolError(Exception):
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    try:
+        data = text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        # A lone surrogate (an undecodable file name, a "\ud800" a client sent) has no UTF-8 form;
+        # as a \uXXXX escape it crosses the wire and decodes back to the same string.
+        data = json.dumps(message, separators=(",", ":")).encode("ascii") + b"\n"
     if len(data) > MAX_MESSAGE:
         raise ProtocolError(TOO_LARGE, f"message of {len(data)} bytes is over the {MAX_MESSAGE}-byte limit")
     return data
@@ -57,6 +63,8 @@ def decode(line: bytes) -> dict[str, Any]:
         message = json.loads(line)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(BAD_REQUEST, f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError(BAD_REQUEST, "JSON nested too deeply") from None
     if not isinstance(message, dict):
         raise ProtocolError(BAD_REQUEST, "a message must be a JSON object")
     return message

@@ -38,7 +38,7 @@ def reports_dir(home: Path, root: Path) -> Path:
     base = home / "reports"
     root = root.resolve()
     name = _safe(root.name) or "repo"
-    for candidate in (name, f"{name}-{hashlib.sha256(str(root).encode()).hexdigest()[:8]}"):
+    for candidate in (name, f"{name}-{hashlib.sha256(os.fsencode(root)).hexdigest()[:8]}"):
         folder = base / candidate
         owner = folder / ".root"
         if not owner.exists():
