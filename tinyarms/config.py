@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tinyarms import resources
 from tinyarms.paths import ENV_PREFIX, is_config_env
-from tinyarms.skills import LanguageName, Severity
-from tinyarms.yamlio import ConfigError, Document, load_file, validation_problems
+from tinyarms.skills import Glob, LanguageName, Severity
+from tinyarms.yamlio import ConfigError, Document, load_file, load_text, validation_problems
 
 REPO_CONFIG = ".tinyarms.yaml"
 # Where code and API keys are sent is the user's to choose (user config, environment, flags), never
@@ -37,8 +37,8 @@ class RuleOverride(BaseModel):
     message: str | None = None
     suggestion: str | None = None
     languages: list[LanguageName] | None = None
-    files: list[str] | None = None
-    exclude: list[str] | None = None
+    files: list[Glob] | None = None
+    exclude: list[Glob] | None = None
     params: dict[str, Any] | None = None
 
 
@@ -141,7 +141,7 @@ class Config(BaseModel):
     skills: list[str] | None = Field(
         None, description="skills `tinyarms lint` runs; null = code-linting-fast plus the repo's own skills"
     )
-    exclude: list[str] = []
+    exclude: list[Glob] = []
     max_file_bytes: int = Field(1 << 20, ge=1)
     budget: float = Field(5.0, gt=0)
     on_model_unavailable: Literal["skip", "fail"] = "skip"
@@ -235,8 +235,6 @@ def _file_layer(path: Path, shown: str) -> Layer:
 def env_layer(environ: dict[str, str] | os._Environ[str]) -> Layer:
     """``TINYARMS_FAIL_ON=error``; nested keys with ``__``: ``TINYARMS_RULES__FILE_SIZE__ENABLED=false``.
     ``OLLAMA_HOST``, as Ollama's own tools read it, sets ``models.ollama.host``."""
-    import yaml
-
     data: dict[str, Any] = {}
     if environ.get("OLLAMA_HOST"):
         host = environ["OLLAMA_HOST"]
@@ -249,8 +247,8 @@ def env_layer(environ: dict[str, str] | os._Environ[str]) -> Layer:
         if len(keys) >= 3 and keys[0] == "rules":  # rule ids use dashes, env names cannot
             keys[1] = keys[1].replace("_", "-")
         try:
-            value = yaml.safe_load(environ[name])
-        except yaml.YAMLError:
+            value = load_text(environ[name], name).data
+        except ConfigError:  # not YAML (or a hostile one): the plain string, validated as such
             value = environ[name]
         target = data
         for key in keys[:-1]:

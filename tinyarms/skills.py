@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tinyarms import resources
 from tinyarms.rules import CHECKS
@@ -29,6 +29,21 @@ BUILTIN_SKILLS = ("code-linting-fast", "code-linting-deep")
 # function on its own (the default), or pairs across files (the deep scan).
 MODEL_FINDERS = ("clones", "tokens", "functions", "cross-file")
 _ID = r"^[a-z0-9][a-z0-9-]*$"
+
+
+def _check_glob(value: str) -> str:
+    """A gitignore-style pattern, compiled now: a bad one is an error in the file that wrote it,
+    not a crash at the first file it is matched against."""
+    import pathspec
+
+    try:
+        pathspec.GitIgnoreSpec.from_lines([value])
+    except (ValueError, re.error) as exc:
+        raise ValueError(f"invalid glob {value!r}: {exc}") from None
+    return value
+
+
+Glob = Annotated[str, AfterValidator(_check_glob)]
 
 
 class Example(BaseModel):
@@ -58,8 +73,8 @@ class Rule(BaseModel):
     suggestion: str | None = None
     check: str | None = None
     languages: list[LanguageName] = []
-    files: list[str] = []
-    exclude: list[str] = []
+    files: list[Glob] = []
+    exclude: list[Glob] = []
     params: dict[str, Any] = {}
     examples: list[Example] = []
     enabled: bool = True

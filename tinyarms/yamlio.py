@@ -37,14 +37,34 @@ class Document:
         return self.lines.get((), 1)
 
 
+# Far above any real config or skill; a file whose aliases expand past it ("billion laughs")
+# is refused before anything walks the expansion.
+MAX_NODES = 100_000
+MAX_FLOW_DEPTH = 64
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader with ``[``/``{`` nesting capped: PyYAML's scanner slows with the square of
+    that depth (a 4 KB line of ``[`` took seconds), and no config nests more than a few levels."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_FLOW_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None, None, f"brackets nested more than {MAX_FLOW_DEPTH} deep", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)  # type: ignore[misc]
+
+
 def load_text(text: str, path: str) -> Document:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _Loader(text)  # refuses control characters here, before parsing
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError([f"{path}:{_line_at(text, exc.position)}: YAML error: {str(exc).splitlines()[0]}"]) from None
     try:
         node = loader.get_single_node()
         if node is None:
             return Document(path, None, {(): 1})
         lines: dict[Loc, int] = {}
-        _index(node, (), lines, path)
+        _index(node, (), lines, path, set(), [MAX_NODES])
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -54,10 +74,16 @@ def load_text(text: str, path: str) -> Document:
             problem = f"{problem} (tinyarms loads YAML safely: object tags are not allowed)"
         raise ConfigError([f"{path}:{line}: YAML error: {problem}"]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: YAML error: {exc}"]) from None
+        raise ConfigError([f"{path}:{loader.line + 1}: YAML error: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}:{loader.line + 1}: YAML error: nested too deeply"]) from None
     finally:
         loader.dispose()
     return Document(path, data, lines)
+
+
+def _line_at(text: str, position: int) -> int:
+    return text.count("\n", 0, position) + 1
 
 
 def load_file(path: Path, shown: str | None = None) -> Document:
@@ -73,9 +99,20 @@ def load_file(path: Path, shown: str | None = None) -> Document:
     return load_text(text, shown)
 
 
-def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str) -> None:
+def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str, inside: set[int], left: list[int]) -> None:
+    """Record the line of every key and item under ``node``. ``inside``: the nodes being walked,
+    so an alias of its own ancestor is an error, not endless recursion; ``left``: how many more
+    nodes may be walked, counting each alias again, as the data will repeat them."""
+    left[0] -= 1
+    if left[0] < 0:
+        where = f"{path}:{node.start_mark.line + 1}"
+        raise ConfigError([f"{where}: YAML error: over {MAX_NODES} values once aliases are expanded"])
+    if id(node) in inside:
+        where = f"{path}:{node.start_mark.line + 1}: {format_loc(loc)}"
+        raise ConfigError([f"{where}: YAML error: an alias refers to a node that contains it"])
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        inside.add(id(node))
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
@@ -87,11 +124,14 @@ def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str) -> None:
                 )
             seen[key] = line
             lines[loc + (key,)] = line
-            _index(value_node, loc + (key,), lines, path)
+            _index(value_node, loc + (key,), lines, path, inside, left)
+        inside.discard(id(node))
     elif isinstance(node, yaml.SequenceNode):
+        inside.add(id(node))
         for i, item in enumerate(node.value):
             lines[loc + (i,)] = item.start_mark.line + 1
-            _index(item, loc + (i,), lines, path)
+            _index(item, loc + (i,), lines, path, inside, left)
+        inside.discard(id(node))
 
 
 def format_loc(loc: Iterable[str | int]) -> str:
