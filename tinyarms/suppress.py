@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 from tinyarms.finding import Finding
 
-_DIRECTIVE = re.compile(r"tinyarms:\s*(ignore-file|ignore)(?![\w-])(?:\[([^\]]*)\])?")
+# The id list may follow a space; a "[" that is never closed makes no directive at all, since
+# read as a bare "ignore" a typo would silence every rule on the line.
+_DIRECTIVE = re.compile(r"tinyarms:\s*(ignore-file|ignore)(?![\w-])(?:\s*\[([^\]]*)\]|(?!\s*\[))")
 _COMMENT_START = re.compile(r"\s*(?:#|//|/\*|\*|\{/\*|<!--|--)")
 UNUSED_RULE = "unused-suppression"
 
