@@ -76,8 +76,10 @@ def parse(text: str, rules: set[str], lines: set[int]) -> tuple[list[Violation],
     """Violations for the asked ``rules`` on the shown ``lines``, and how many were dropped."""
     try:
         data = json.loads(text, strict=False)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BadAnswer(f"not JSON ({exc.msg} at character {exc.pos})") from None
+    except (ValueError, RecursionError) as exc:  # a number of thousands of digits; nesting too deep
+        raise BadAnswer(f"not JSON tinyarms accepts ({type(exc).__name__}: {str(exc)[:80]})") from None
     try:
         answer = _Answer.model_validate(data)
     except ValidationError as exc:
