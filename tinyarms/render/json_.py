@@ -6,6 +6,7 @@ Scripts parse this, so it is exactly ``LintResult.to_dict()``; non-ASCII stays r
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -22,4 +23,9 @@ def render(
     fail_on: str = "warning",
     color: bool = False,
 ) -> str:
-    return escape_surrogates(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)) + "\n"
+    data = result.to_dict()
+    for finding in data["findings"]:
+        # NaN or infinity would be written as bare NaN/Infinity, which no strict JSON parser reads.
+        if not math.isfinite(finding["confidence"]):
+            finding["confidence"] = None
+    return escape_surrogates(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"

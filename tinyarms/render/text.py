@@ -23,9 +23,10 @@ _BOLD = "\x1b[1m"
 _DIM = "\x1b[2m"
 _SEVERITY_COLORS = {"error": "\x1b[1;31m", "warning": "\x1b[33m", "info": "\x1b[36m"}
 
-# Everything a terminal may act on (C0 controls but tab, DEL, the C1 range), and lone
-# surrogates from undecodable file names, which no UTF-8 terminal accepts.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+# Everything a terminal may act on (C0 controls but tab, DEL, the C1 range), the Unicode line
+# and paragraph separators editors break lines on, and lone surrogates from undecodable file
+# names, which no UTF-8 terminal accepts.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _CONTINUATION = "    "
 
 
