@@ -8,6 +8,7 @@ explicitly are always taken. ``--staged`` reads the staged blobs, not the workin
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from tinyarms.finding import Skipped
 from tinyarms.levels.level0 import Job
 from tinyarms.ruleset import RuleSet
-from tinyarms.source import language_of
+from tinyarms.source import language_of, too_large
 from tinyarms.yamlio import ConfigError
 
 _ALWAYS_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
@@ -144,8 +145,17 @@ def _read(path: Path, rel: str, namer: Namer, out: Collected, max_bytes: int) ->
         out.skipped.append(Skipped(shown, "symlink-outside", f"a symlink leads to {target}, outside the repository: not read"))
         return
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(max_bytes + 1)  # one byte over the cap is enough to know it is over
+        # Non-blocking: opening a FIFO named on the command line (or behind a symlink) would
+        # wait for a writer forever. fstat then judges the file actually opened.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                out.skipped.append(Skipped(shown, "unreadable", "not a regular file (a FIFO, socket or device)"))
+                return
+            if st.st_size > max_bytes:
+                out.skipped.append(too_large(shown, st.st_size, max_bytes))
+                return
+            raw = fh.read(max_bytes + 1)  # a file growing meanwhile: one byte over the cap is enough to know
     except OSError as exc:
         out.skipped.append(Skipped(shown, "unreadable", f"cannot read: {exc.strerror or exc}"))
         return
