@@ -165,6 +165,30 @@ def test_mutated_repo_config_loads_and_lints_or_is_a_located_error(project: Path
     _load_and_lint(project, {str(project / REPO_CONFIG)}, text.count("\n"))
 
 
+@pytest.mark.parametrize("glob", ["!", "[z-a]", "\\"])
+@pytest.mark.parametrize("where", ["exclude", "rules.magic-numbers.files", "skill"])
+def test_an_invalid_glob_is_an_error_where_it_is_written(project: Path, glob: str, where: str) -> None:
+    """Found by the mutations above: such a glob loaded fine and then crashed the first lint."""
+    skill, config = copy.deepcopy(SKILL), copy.deepcopy(CONFIG)
+    if where == "skill":
+        skill["rules"][0]["exclude"] = ["vendor/**", glob]
+        shown, field = SKILL_FILE, "rules[0].exclude[1]"
+    elif where == "exclude":
+        config["exclude"] = [glob]
+        shown, field = str(project / REPO_CONFIG), "exclude[0]"
+    else:
+        config["rules"]["magic-numbers"]["files"] = [glob]
+        shown, field = str(project / REPO_CONFIG), "rules.magic-numbers.files[0]"
+    (project / SKILL_FILE).write_text(_dump(skill))
+    (project / REPO_CONFIG).write_text(_dump(config))
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(project)
+    assert_located(caught.value, {shown})
+    [problem] = caught.value.problems
+    assert f": {field}: " in problem and f"invalid glob {glob!r}" in problem
+
+
 _SKILL_TEXT = _dump(SKILL)
 
 
