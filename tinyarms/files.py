@@ -147,7 +147,7 @@ def _read(path: Path, rel: str, namer: Namer, out: Collected, max_bytes: int) ->
     try:
         # Non-blocking: opening a FIFO named on the command line (or behind a symlink) would
         # wait for a writer forever. fstat then judges the file actually opened.
-        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
+        with open(path, "rb", opener=_open_nonblocking) as fh:
             st = os.fstat(fh.fileno())
             if not stat.S_ISREG(st.st_mode):
                 out.skipped.append(Skipped(shown, "unreadable", "not a regular file (a FIFO, socket or device)"))
@@ -169,6 +169,10 @@ def outside_repository(arg: str, repo: Path | None) -> ConfigError:
 
 def _inside(path: str, folder: Path | None) -> bool:
     return folder is None or Path(path).is_relative_to(folder)
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
 
 
 def _walk(folder: Path, namer: Namer) -> list[Path]:
