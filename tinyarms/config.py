@@ -96,6 +96,8 @@ class ModelsConfig(BaseModel):
     concurrency: int = Field(1, ge=1, le=16, description="model requests in flight at once per backend")
     min_confidence: float = Field(0.5, ge=0, le=1, description="model findings below this become info")
     max_candidates: int = Field(8, ge=1, description="model questions per file and rule within a commit's budget")
+    confirm: bool = Field(True, description="ask a second, narrower yes/no question about each model finding "
+                          "and drop the ones the model does not confirm (precision before recall)")
     embed_model: str | None = Field(
         "nomic-embed-text", description="Ollama embedding model that finds cross-file candidate pairs (Level 1) "
         "in deep scans; null, or not pulled: token shingles find them")

@@ -198,7 +198,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             model_level.attach_counter_examples(questions, settings.root)
             outcome = await model_level.run(
                 questions, _yielding(choice.backend, options.yield_to), model, level, deadline=deadline, store=store,
-                concurrency=config.concurrency, min_confidence=config.min_confidence)
+                concurrency=config.concurrency, min_confidence=config.min_confidence, confirm=config.confirm)
         except Exception as exc:  # a bug in the model level must not cost Level 0's findings
             from tinyarms.log import get_logger
 
@@ -212,6 +212,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
         finally:
             await choice.backend.close()
         result.findings += outcome.findings
+        result.rejected += outcome.rejected
         result.skipped += outcome.skipped
         if outcome.pending and options.on_pending is not None:
             options.on_pending(PendingWork(outcome.pending, config, level))
@@ -219,6 +220,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             "backend": choice.name, "model": model, "why": choice.why, "questions": len(questions),
             "asked": outcome.asked, "cached": outcome.cached, "dropped": outcome.dropped, "pending": len(outcome.pending),
             "seconds": round(outcome.seconds, 3),
+            "confirm": {"asked": outcome.confirm_asked, "rejected": len(outcome.rejected)} if config.confirm else None,
         }
         if cross_stats is not None:
             stats[str(level)]["cross_file"] = cross_stats
@@ -309,7 +311,7 @@ def answer_pending(work: PendingWork, store: result_cache.Cache | None,
             outcome = await model_level.run(
                 work.questions, _yielding(choice.backend, yield_to), select.model_for(work.models, choice.name or "", work.level),
                 work.level, deadline=None, store=store, concurrency=work.models.concurrency,
-                min_confidence=work.models.min_confidence)
+                min_confidence=work.models.min_confidence, confirm=work.models.confirm)
         finally:
             await choice.backend.close()
         return outcome.asked

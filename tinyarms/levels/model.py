@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tinyarms.feedback import Entry
 
 MAX_TOKENS = 256
+CONFIRM_MAX_TOKENS = 16
 MIN_CALL_SECONDS = 0.3  # a question started with less time than this cannot finish
 _FATAL = frozenset({SERVER_DOWN, MODEL_MISSING, NOT_INSTALLED, NO_MEMORY})
 
@@ -52,9 +53,11 @@ class LevelResult:
     findings: list[Finding] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     pending: list[Question] = field(default_factory=list)
+    rejected: list[Finding] = field(default_factory=list)  # findings the confirm pass turned down
     asked: int = 0
     cached: int = 0
     dropped: int = 0  # violations an answer gave for rules not asked or lines not shown
+    confirm_asked: int = 0
     seconds: float = 0.0
 
 
@@ -116,7 +119,7 @@ def shown_code(q: Question) -> str:
 
 async def run(
     questions: list[Question], backend: Backend, model: str, level: int, *, deadline: float | None,
-    store: Cache | None, concurrency: int, min_confidence: float,
+    store: Cache | None, concurrency: int, min_confidence: float, confirm: bool = False,
 ) -> LevelResult:
     out = LevelResult()
     started = time.monotonic()
@@ -178,9 +181,70 @@ async def run(
     for q in out.pending:
         out.skipped.append(_skip(
             q, BUDGET, "not asked within the time budget; queued to be answered in the background", None, level))
+    if confirm and not fatal:
+        answers, turned_down = await _confirm(
+            questions, answers, backend, model, digest, level, deadline=deadline, store=store, gate=gate, out=out)
+        out.rejected = _findings(questions, turned_down, model, level, min_confidence)
     out.findings = _findings(questions, answers, model, level, min_confidence)
     out.seconds = time.monotonic() - started
     return out
+
+
+async def _confirm(
+    questions: list[Question], answers: dict[str, list[dict[str, Any]]], backend: Backend, model: str, digest: str,
+    level: int, *, deadline: float | None, store: Cache | None, gate: asyncio.Semaphore, out: LevelResult,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """Ask one yes/no question per violation the first pass reported; split ``answers`` into the
+    confirmed and the turned down. A "no", or an answer that is not yes or no, turns a violation
+    down. A violation the deadline or a failing backend leaves unconfirmed is kept as it was:
+    the confirm pass narrows findings, it never costs the first pass's work."""
+    items = [(q, v) for q in questions for v in answers.get(q.key, [])]
+    if not items:
+        return answers, {}
+    keys: list[str] = []
+    texts: list[str] = []
+    for q, v in items:
+        text = prompts.confirm_prompt(q.rule.id, q.rule.description, q.src.path, q.src.lines, q.candidate,
+                                      v["line"], v["message"])
+        texts.append(text)
+        keys.append("confirm:" + hashlib.sha256(json.dumps(
+            [prompts.PROMPT_VERSION, model, digest, level, q.rule.id, prompts.SYSTEM, text]).encode()).hexdigest())
+    verdicts: dict[str, bool] = {}
+    if store is not None:
+        verdicts = {k: bool(v.get("yes")) for k, v in store.get_many(keys).items()}
+
+    async def ask(key: str, text: str) -> None:
+        async with gate:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining < MIN_CALL_SECONDS:
+                return
+            try:
+                done = await backend.complete(
+                    model, prompts.SYSTEM, text, prompts.CONFIRM_SCHEMA,
+                    timeout=remaining if remaining is not None else 600.0, max_tokens=CONFIRM_MAX_TOKENS)
+            except ModelUnavailable:
+                return
+            out.confirm_asked += 1
+            verdicts[key] = _says_yes(done.text)
+            if store is not None:
+                store.put_many([(key, {"yes": verdicts[key], "model": model})])
+
+    todo = {k: text for k, text in zip(keys, texts) if k not in verdicts}
+    await asyncio.gather(*(ask(k, text) for k, text in todo.items()))
+    kept: dict[str, list[dict[str, Any]]] = {}
+    turned_down: dict[str, list[dict[str, Any]]] = {}
+    for (q, v), key in zip(items, keys):
+        target = turned_down if verdicts.get(key) is False else kept
+        target.setdefault(q.key, []).append(v)
+    return kept, turned_down
+
+
+def _says_yes(text: str) -> bool:
+    try:
+        data = json.loads(text, strict=False)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and str(data.get("answer", "")).strip().lower() == "yes"
 
 
 def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]], model: str, level: int,

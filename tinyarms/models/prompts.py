@@ -67,6 +67,31 @@ def user_prompt(rule_id: str, description: str, examples: list[dict[str, str | N
     return "\n\n".join(parts)
 
 
+CONFIRM_SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+    "required": ["answer"],
+}
+
+
+def confirm_prompt(rule_id: str, description: str, path: str, lines: list[str], candidate: Candidate,
+                   line: int, message: str) -> str:
+    """The second, narrower question about one finding: the same lines, one claim, yes or no.
+    No examples: a small model copies an example's verdict more readily than it judges."""
+    parts = [f"Rule {rule_id}: {' '.join(description.split())}"]
+    other = candidate.other
+    if other is not None:
+        block = code_block(list(other.lines), ((1, len(other.lines)),), first=other.start)
+        parts.append(f"Code from {other.path} (line numbers on the left):\n{block}")
+    parts.append(f"Code from {path} (line numbers on the left):\n{code_block(lines, candidate.lines)}")
+    parts.append(
+        f'A first reviewer claims that line {line} breaks rule {rule_id}: "{message}". '
+        "Check the claim against the rule and the code. Answer yes only when the code clearly breaks the rule; "
+        'answer no when the claim is wrong, exaggerated or you are unsure. Reply {"answer": "yes"} or {"answer": "no"}.'
+    )
+    return "\n\n".join(parts)
+
+
 def shown_lines(candidate: Candidate) -> set[int]:
     start, end = candidate.report
     return set(range(start, end + 1))
