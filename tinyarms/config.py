@@ -96,7 +96,10 @@ class ModelsConfig(BaseModel):
     concurrency: int = Field(1, ge=1, le=16, description="model requests in flight at once per backend")
     min_confidence: float = Field(0.5, ge=0, le=1, description="model findings below this become info")
     max_candidates: int = Field(8, ge=1, description="model questions per file and rule within a commit's budget")
-    confirm: bool = Field(True, description="ask a second, narrower yes/no question about each model finding "
+    question: Literal["report", "yes-no"] = Field(
+        "report", description="how a candidate with a claim (a clone pair, a value equal to a token, a cross-file "
+        "pair) is asked about: report = list the violations as JSON; yes-no = is the claim a violation, yes or no")
+    confirm: bool = Field(False, description="ask a second, narrower yes/no question about each model finding "
                           "and drop the ones the model does not confirm (precision before recall)")
     embed_model: str | None = Field(
         "nomic-embed-text", description="Ollama embedding model that finds cross-file candidate pairs (Level 1) "

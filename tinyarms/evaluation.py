@@ -253,7 +253,10 @@ class EvalOptions:
     select: list[str] | None = None
     model: str | None = None
     backend: str | None = None
-    confirm: bool | None = None  # None: the configured models.confirm
+    # The eval asks the confirm question by default: its findings give the figures both with the
+    # pass (confirmed) and without it (confirmed + turned down) in one run.
+    confirm: bool | None = True
+    question: str | None = None  # report | yes-no; None: the configured models.question
     use_cache: bool = True
     max_candidates: int | None = None
 
@@ -309,6 +312,8 @@ def _cli_layer(options: EvalOptions) -> dict[str, Any]:
         models["backend"] = options.backend
     if options.confirm is not None:
         models["confirm"] = options.confirm
+    if options.question is not None:
+        models["question"] = options.question
     return {"models": models} if models else {}
 
 
@@ -350,9 +355,9 @@ def markdown(report: Report) -> str:
         lines.append(f"| `{rule_id}` | {info.level} | {score.tp} | {score.fp} | {score.fn} | {_cell(score.precision)} "
                      f"| {_cell(score.recall)} | {_cell(score.f1)} | {_cell(score.fp_per_file)} | {skipped} |")
     lines += ["", "| level | TP | FP | FN | precision | recall | F1 | FP/file |", "|---|---|---|---|---|---|---|---|"]
-    for level, score in sorted(report.by_level(report.scores).items()):
-        lines.append(f"| {level} | {score.tp} | {score.fp} | {score.fn} | {_cell(score.precision)} "
-                     f"| {_cell(score.recall)} | {_cell(score.f1)} | {_cell(score.fp_per_file)} |")
+    for level_number, total in sorted(report.by_level(report.scores).items()):
+        lines.append(f"| {level_number} | {total.tp} | {total.fp} | {total.fn} | {_cell(total.precision)} "
+                     f"| {_cell(total.recall)} | {_cell(total.f1)} | {_cell(total.fp_per_file)} |")
     if report.unconfirmed is not None:
         lines += ["", "Model rules without the confirm pass (every finding the first question produced):", "",
                   "| rule | TP | FP | FN | precision | recall |", "|---|---|---|---|---|---|"]

@@ -198,7 +198,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             model_level.attach_counter_examples(questions, settings.root)
             outcome = await model_level.run(
                 questions, _yielding(choice.backend, options.yield_to), model, level, deadline=deadline, store=store,
-                concurrency=config.concurrency, min_confidence=config.min_confidence, confirm=config.confirm)
+                concurrency=config.concurrency, min_confidence=config.min_confidence, confirm=config.confirm, mode=config.question)
         except Exception as exc:  # a bug in the model level must not cost Level 0's findings
             from tinyarms.log import get_logger
 
@@ -311,7 +311,8 @@ def answer_pending(work: PendingWork, store: result_cache.Cache | None,
             outcome = await model_level.run(
                 work.questions, _yielding(choice.backend, yield_to), select.model_for(work.models, choice.name or "", work.level),
                 work.level, deadline=None, store=store, concurrency=work.models.concurrency,
-                min_confidence=work.models.min_confidence, confirm=work.models.confirm)
+                min_confidence=work.models.min_confidence, confirm=work.models.confirm,
+                mode=work.models.question)
         finally:
             await choice.backend.close()
         return outcome.asked

@@ -27,9 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("auto", "ollama", "embedded", "openai", "none"),
                         help="model backend (default: models.backend)")
     confirm = parser.add_mutually_exclusive_group()
-    confirm.add_argument("--confirm", dest="confirm", action="store_true", default=None,
-                         help="ask the second yes/no question about each model finding (models.confirm)")
-    confirm.add_argument("--no-confirm", dest="confirm", action="store_false", help="skip that question")
+    confirm.add_argument("--confirm", dest="confirm", action="store_true", default=True,
+                         help="ask the second yes/no question about each model finding and report the figures "
+                              "with and without it (the default)")
+    confirm.add_argument("--no-confirm", dest="confirm", action="store_false",
+                         help="only the first question, as models.confirm: false does")
+    parser.add_argument("--question", choices=("report", "yes-no"),
+                        help="how candidates with a claim are asked (default: models.question)")
     parser.add_argument("--max-questions", type=int, metavar="N", help="model questions per file and rule")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the report as Markdown tables")
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     options = evaluation.EvalOptions(
         split=args.split, skills=args.skill, levels=args.level, select=args.select, model=args.model,
-        backend=args.backend, confirm=args.confirm, use_cache=not args.no_cache, max_candidates=args.max_questions,
+        backend=args.backend, confirm=args.confirm, question=args.question, use_cache=not args.no_cache, max_candidates=args.max_questions,
     )
     report = evaluation.run(corpus, options)
     text = evaluation.markdown(report)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 MAX_TOKENS = 256
 CONFIRM_MAX_TOKENS = 16
+YES_NO_CONFIDENCE = 0.8  # a bare yes says nothing about certainty; above min_confidence, below a sure 1.0
 MIN_CALL_SECONDS = 0.3  # a question started with less time than this cannot finish
 _FATAL = frozenset({SERVER_DOWN, MODEL_MISSING, NOT_INSTALLED, NO_MEMORY})
 
@@ -46,6 +47,7 @@ class Question:
     # This repository's false positives of the rule most like this code (feedback.py); part of
     # the prompt, so of the cache key: answers cached before the feedback are not reused.
     counter_examples: tuple[Entry, ...] = ()
+    yes_no: bool = False  # asked as a yes/no question about the candidate's claim (models.question)
 
 
 @dataclass(slots=True)
@@ -88,13 +90,22 @@ def touches(candidate: Candidate, changed: tuple[tuple[int, int], ...] | None) -
     return any(s <= ce and cs <= e for s, e in candidate.lines for cs, ce in changed)
 
 
-def prepare(questions: list[Question], model: str, digest: str, level: int) -> None:
+# Finders whose candidates make a claim a yes/no question can test; whole functions make none.
+CLAIM_FINDERS = frozenset({"clones", "tokens", "cross-file"})
+
+
+def prepare(questions: list[Question], model: str, digest: str, level: int, mode: str = "report") -> None:
     for q in questions:
-        q.prompt = prompts.user_prompt(
-            q.rule.id, q.rule.description, list(q.rule.examples), q.src.path, q.src.lines, q.candidate,
-            q.counter_examples)
+        q.yes_no = mode == "yes-no" and finder_of(q.rule) in CLAIM_FINDERS
+        if q.yes_no:
+            q.prompt = prompts.yes_no_prompt(q.rule.id, q.rule.description, q.src.path, q.src.lines, q.candidate)
+        else:
+            q.prompt = prompts.user_prompt(
+                q.rule.id, q.rule.description, list(q.rule.examples), q.src.path, q.src.lines, q.candidate,
+                q.counter_examples)
+        system = prompts.YES_NO_SYSTEM if q.yes_no else prompts.SYSTEM
         q.key = "model:" + hashlib.sha256(json.dumps(
-            [prompts.PROMPT_VERSION, model, digest, level, q.rule.id, q.rule.severity, prompts.SYSTEM, q.prompt],
+            [prompts.PROMPT_VERSION, model, digest, level, q.rule.id, q.rule.severity, system, q.prompt],
         ).encode()).hexdigest()
 
 
@@ -119,7 +130,7 @@ def shown_code(q: Question) -> str:
 
 async def run(
     questions: list[Question], backend: Backend, model: str, level: int, *, deadline: float | None,
-    store: Cache | None, concurrency: int, min_confidence: float, confirm: bool = False,
+    store: Cache | None, concurrency: int, min_confidence: float, confirm: bool = False, mode: str = "report",
 ) -> LevelResult:
     out = LevelResult()
     started = time.monotonic()
@@ -128,7 +139,7 @@ async def run(
     except ModelUnavailable as exc:
         out.skipped += _skips(questions, exc.reason, exc.message, exc.hint, level)
         return out
-    prepare(questions, model, digest, level)
+    prepare(questions, model, digest, level, mode)
     cached = store.get_many(q.key for q in questions) if store is not None else {}
     answers: dict[str, list[dict[str, Any]]] = {k: v["violations"] for k, v in cached.items()}
     out.cached = len(answers)
@@ -144,13 +155,17 @@ async def run(
             if remaining is not None and remaining < MIN_CALL_SECONDS:
                 out.pending.append(q)
                 return
-            schema = answer.schema([q.rule.id])
+            schema = prompts.CONFIRM_SCHEMA if q.yes_no else answer.schema([q.rule.id])
+            system = prompts.YES_NO_SYSTEM if q.yes_no else prompts.SYSTEM
             for attempt in (1, 2):
                 try:
                     done = await backend.complete(
-                        model, prompts.SYSTEM, q.prompt, schema,
-                        timeout=remaining if remaining is not None else 600.0, max_tokens=MAX_TOKENS)
-                    violations, dropped = answer.parse(done.text, {q.rule.id}, prompts.shown_lines(q.candidate))
+                        model, system, q.prompt, schema, timeout=remaining if remaining is not None else 600.0,
+                        max_tokens=CONFIRM_MAX_TOKENS if q.yes_no else MAX_TOKENS)
+                    if q.yes_no:
+                        violations, dropped = _claim_upheld(done.text, q), 0
+                    else:
+                        violations, dropped = answer.parse(done.text, {q.rule.id}, prompts.shown_lines(q.candidate))
                 except answer.BadAnswer as exc:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if attempt == 1 and (remaining is None or remaining >= MIN_CALL_SECONDS):
@@ -237,6 +252,22 @@ async def _confirm(
         target = turned_down if verdicts.get(key) is False else kept
         target.setdefault(q.key, []).append(v)
     return kept, turned_down
+
+
+def _claim_upheld(text: str, q: Question) -> list[answer.Violation]:
+    """A yes to a candidate's claim is one violation on the first line it reports, in the rule's
+    own words; anything but yes or no is an unusable answer."""
+    try:
+        data = json.loads(text, strict=False)
+    except json.JSONDecodeError as exc:
+        raise answer.BadAnswer(f"not JSON ({exc.msg})") from None
+    verdict = str(data.get("answer", "")).strip().lower() if isinstance(data, dict) else ""
+    if verdict not in ("yes", "no"):
+        raise answer.BadAnswer('expected {"answer": "yes"} or {"answer": "no"}')
+    if verdict == "no":
+        return []
+    return [answer.Violation(q.rule.id, q.candidate.report[0], q.rule.message, q.candidate.suggestion or q.rule.suggestion,
+                             YES_NO_CONFIDENCE)]
 
 
 def _says_yes(text: str) -> bool:
