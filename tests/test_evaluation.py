@@ -12,6 +12,7 @@ import pytest
 from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import run_cli
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
+from tests.models.test_llamacpp import MODEL, cached_model, fetched  # noqa: F401
 from tinyarms import evaluation
 from tinyarms.finding import Finding
 from tinyarms.skills import load_skills
@@ -240,3 +241,25 @@ def test_an_answer_that_is_not_yes_or_no_is_skipped_not_a_finding(
                                                         question="yes-no", use_cache=False))
     assert report.scores["simple-dry"].fp == 0
     assert report.rules["simple-dry"].skip_reasons == {"model-bad-answer"}
+
+
+# --- the real embedded model, on a small subset: structure and plumbing, not judgement ---------------
+
+def test_eval_with_the_real_model_on_a_small_subset(tmp_path: Path, fetched: Path) -> None:  # noqa: F811
+    root = corpus(tmp_path / "corpus", {"prices.py": TWINS}, (
+        "version: 1\ntolerance: {simple-dry: 2}\nfiles:\n  prices.py:\n    expect:\n"
+        "      - {rule: simple-dry, line: 12}\n      - {rule: magic-numbers, line: 9}\n"
+        "      - {rule: magic-numbers, line: 16}\n"
+    ))
+    done = run_cli("eval", str(root), "--select", "simple-dry,magic-numbers", "--backend", "embedded",
+                   "--model", MODEL, "--question", "yes-no", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    level2 = report["models"]["2"]
+    assert (level2["backend"], level2["model"], level2["questions"]) == ("embedded", MODEL, 1)
+    assert level2["asked"] == 1 and report["rules"]["simple-dry"]["skipped"] == 0  # the model answered
+    dry = report["rules"]["simple-dry"]
+    assert dry["tp"] + dry["fn"] == 1 and dry["fp"] == 0  # one question, about the labelled block
+    before = report["without_confirm"]["rules"]["simple-dry"]
+    assert before["tp"] >= dry["tp"] and level2["confirm"]["asked"] == before["tp"]  # asked only about a yes
+    assert report["rules"]["magic-numbers"]["precision"] == 1.0 and report["rules"]["magic-numbers"]["recall"] == 1.0
