@@ -98,7 +98,8 @@ def prepare(questions: list[Question], model: str, digest: str, level: int, mode
     for q in questions:
         q.yes_no = mode == "yes-no" and finder_of(q.rule) in CLAIM_FINDERS
         if q.yes_no:
-            q.prompt = prompts.yes_no_prompt(q.rule.id, q.rule.description, q.src.path, q.src.lines, q.candidate)
+            q.prompt = prompts.yes_no_prompt(q.rule.id, q.rule.description, q.src.path, q.src.lines, q.candidate,
+                                             q.counter_examples)
         else:
             q.prompt = prompts.user_prompt(
                 q.rule.id, q.rule.description, list(q.rule.examples), q.src.path, q.src.lines, q.candidate,

@@ -52,17 +52,8 @@ def user_prompt(rule_id: str, description: str, examples: list[dict[str, str | N
             parts.append("A violation of this rule:\n" + _trim(example["bad"]))
         if example.get("good"):
             parts.append("The same code without the violation:\n" + _trim(example["good"]))
-    if counter_examples:
-        parts.append("In this repository, code like the following was reported for this rule before and its "
-                     "developers said it is NOT a violation. Do not report code like it.")
-        for entry in counter_examples:
-            why = f"\nWhy it is fine: {_one_line(entry.note)}" if entry.note else ""
-            parts.append(f"Not a violation (from {entry.path}):\n{_trim(entry.code)}{why}")
-    other = candidate.other
-    if other is not None:  # a cross-file pair: the other place first, then the one a finding lands on
-        block = code_block(list(other.lines), ((1, len(other.lines)),), first=other.start)
-        parts.append(f"Code from {other.path} (line numbers on the left):\n{block}")
-    parts.append(f"Code from {path} (line numbers on the left):\n{code_block(lines, candidate.lines)}")
+    parts += _counter_parts(counter_examples, "Do not report code like it.")
+    parts += _shown(path, lines, candidate)
     parts.append(f"Question: {candidate.question}")
     return "\n\n".join(parts)
 
@@ -81,15 +72,14 @@ CONFIRM_SCHEMA = {
 }
 
 
-def yes_no_prompt(rule_id: str, description: str, path: str, lines: list[str], candidate: Candidate) -> str:
+def yes_no_prompt(rule_id: str, description: str, path: str, lines: list[str], candidate: Candidate,
+                  counter_examples: Sequence[Entry] = ()) -> str:
     """A candidate's own claim as a yes/no question: the finder says what it saw (these blocks have
-    the same shape, this value equals that token); the model says whether the rule is broken."""
+    the same shape, this value equals that token); the model says whether the rule is broken.
+    ``counter_examples`` as for ``user_prompt``."""
     parts = [f"Rule {rule_id}: {' '.join(description.split())}"]
-    other = candidate.other
-    if other is not None:
-        block = code_block(list(other.lines), ((1, len(other.lines)),), first=other.start)
-        parts.append(f"Code from {other.path} (line numbers on the left):\n{block}")
-    parts.append(f"Code from {path} (line numbers on the left):\n{code_block(lines, candidate.lines)}")
+    parts += _counter_parts(counter_examples, "Answer no for code like it.")
+    parts += _shown(path, lines, candidate)
     claim = candidate.question.split(" If ")[0]  # the finders' questions end with how to report; not wanted here
     parts.append(f"Question: {claim} Answer yes or no.")
     return "\n\n".join(parts)
@@ -100,17 +90,36 @@ def confirm_prompt(rule_id: str, description: str, path: str, lines: list[str], 
     """The second, narrower question about one finding: the same lines, one claim, yes or no.
     No examples: a small model copies an example's verdict more readily than it judges."""
     parts = [f"Rule {rule_id}: {' '.join(description.split())}"]
-    other = candidate.other
-    if other is not None:
-        block = code_block(list(other.lines), ((1, len(other.lines)),), first=other.start)
-        parts.append(f"Code from {other.path} (line numbers on the left):\n{block}")
-    parts.append(f"Code from {path} (line numbers on the left):\n{code_block(lines, candidate.lines)}")
+    parts += _shown(path, lines, candidate)
     parts.append(
         f'A first reviewer claims that line {line} breaks rule {rule_id}: "{message}". '
         "Check the claim against the rule and the code. Answer yes only when the code clearly breaks the rule; "
         'answer no when the claim is wrong, exaggerated or you are unsure. Reply {"answer": "yes"} or {"answer": "no"}.'
     )
     return "\n\n".join(parts)
+
+
+def _counter_parts(counter_examples: Sequence[Entry], instruction: str) -> list[str]:
+    if not counter_examples:
+        return []
+    parts = ["In this repository, code like the following was reported for this rule before and its "
+             f"developers said it is NOT a violation. {instruction}"]
+    for entry in counter_examples:
+        why = f"\nWhy it is fine: {_one_line(entry.note)}" if entry.note else ""
+        parts.append(f"Not a violation (from {entry.path}):\n{_trim(entry.code)}{why}")
+    return parts
+
+
+def _shown(path: str, lines: list[str], candidate: Candidate) -> list[str]:
+    """The candidate's code: for a cross-file pair the other place first, then the one a finding
+    lands on."""
+    parts = []
+    other = candidate.other
+    if other is not None:
+        block = code_block(list(other.lines), ((1, len(other.lines)),), first=other.start)
+        parts.append(f"Code from {other.path} (line numbers on the left):\n{block}")
+    parts.append(f"Code from {path} (line numbers on the left):\n{code_block(lines, candidate.lines)}")
+    return parts
 
 
 def shown_lines(candidate: Candidate) -> set[int]:
