@@ -262,3 +262,12 @@ def test_eval_with_the_real_model_on_a_small_subset(tmp_path: Path, fetched: Pat
     before = report["without_confirm"]["rules"]["simple-dry"]
     assert before["tp"] >= dry["tp"] and level2["confirm"]["asked"] == before["tp"]  # asked only about a yes
     assert report["rules"]["magic-numbers"]["precision"] == 1.0 and report["rules"]["magic-numbers"]["recall"] == 1.0
+
+
+def test_auto_asks_small_embedded_models_yes_or_no() -> None:
+    from tinyarms.config import ModelsConfig, question_mode
+
+    assert question_mode(ModelsConfig(), "embedded") == "yes-no"
+    assert question_mode(ModelsConfig(), "ollama") == question_mode(ModelsConfig(), "openai") == "report"
+    assert question_mode(ModelsConfig(question="report"), "embedded") == "report"
+    assert question_mode(ModelsConfig(question="yes-no"), "ollama") == "yes-no"

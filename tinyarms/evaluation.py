@@ -256,7 +256,7 @@ class EvalOptions:
     # The eval asks the confirm question by default: its findings give the figures both with the
     # pass (confirmed) and without it (confirmed + turned down) in one run.
     confirm: bool | None = True
-    question: str | None = None  # report | yes-no; None: the configured models.question
+    question: str | None = None  # auto | report | yes-no; None: the configured models.question
     use_cache: bool = True
     max_candidates: int | None = None
 

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                               "with and without it (the default)")
     confirm.add_argument("--no-confirm", dest="confirm", action="store_false",
                          help="only the first question, as models.confirm: false does")
-    parser.add_argument("--question", choices=("report", "yes-no"),
+    parser.add_argument("--question", choices=("auto", "report", "yes-no"),
                         help="how candidates with a claim are asked (default: models.question)")
     parser.add_argument("--max-questions", type=int, metavar="N", help="model questions per file and rule")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
