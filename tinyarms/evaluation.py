@@ -347,6 +347,8 @@ def markdown(report: Report) -> str:
         if isinstance(info, dict) and info.get("model"):
             lines.append(f"Level {level}: {info.get('backend')} `{info['model']}`, "
                          f"{info.get('questions', 0)} questions ({info.get('cached', 0)} cached).")
+        elif isinstance(info, dict) and info.get("why") and level == "1":  # candidate search, no rules of its own
+            lines.append(f"Level 1: {info['why']}.")
         elif isinstance(info, dict) and info.get("why"):
             lines.append(f"Level {level}: not run: {info['why']}; its rules' figures below count no finding.")
     lines += ["", "| rule | level | TP | FP | FN | precision | recall | F1 | FP/file | skipped |",
