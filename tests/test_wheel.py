@@ -99,6 +99,15 @@ def test_installed_command_finds_a_hardcoded_colour(installed: Installed) -> Non
     assert colours[0]["skill"] == "code-linting-fast"
 
 
+def test_installed_eval_finds_its_built_in_corpus(installed: Installed) -> None:
+    # Outside any git checkout: the corpus, its config and its token file come from the wheel.
+    result = installed.run(installed.tool("tinyarms"), "eval", "--level", "0", "--json", "--no-cache")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert Path(report["corpus"]).resolve().is_relative_to(installed.venv.resolve())
+    assert report["files"] >= 40 and report["levels"]["0"]["fp"] == 0 and report["levels"]["0"]["fn"] == 0
+
+
 def test_installed_module_entry_point_and_version(installed: Installed) -> None:
     out = _check(installed.run(installed.tool("python"), "-m", "tinyarms", "--version")).stdout
     from tinyarms import __version__

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_arguments(w)
     w.set_defaults(run=lint.run_baseline_write)
 
-    from tinyarms.commands import daemon, feedback, hook, models, repo, scan, service, status
+    from tinyarms.commands import daemon, evaluate, feedback, hook, models, repo, scan, service, status
 
     # One module per subcommand, each with add_arguments(parser) and run(args); `models` sets
     # `run` per action on its own sub-parsers.
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("service", service, "run the daemon as a systemd user service (Linux) or launchd agent (macOS)"),
         ("models", models, "fetch and list the models of the embedded llama.cpp backend"),
         ("feedback", feedback, "teach it: mark a finding a false positive (or confirm it); list and undo"),
+        ("eval", evaluate, "precision and recall of the rules on a labelled corpus (default: the built-in one)"),
     ):
         p = commands.add_parser(name, help=summary)
         module.add_arguments(p)

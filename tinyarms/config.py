@@ -96,9 +96,22 @@ class ModelsConfig(BaseModel):
     concurrency: int = Field(1, ge=1, le=16, description="model requests in flight at once per backend")
     min_confidence: float = Field(0.5, ge=0, le=1, description="model findings below this become info")
     max_candidates: int = Field(8, ge=1, description="model questions per file and rule within a commit's budget")
+    question: Literal["auto", "report", "yes-no"] = Field(
+        "auto", description="how a candidate with a claim (a clone pair, a value equal to a token, a cross-file "
+        "pair) is asked about: report = list the violations as JSON; yes-no = is the claim a violation, yes or no; "
+        "auto = yes-no for the embedded backend's small models (measured better by `tinyarms eval`), report otherwise")
+    confirm: bool = Field(False, description="ask a second, narrower yes/no question about each model finding "
+                          "and drop the ones the model does not confirm (precision before recall)")
     embed_model: str | None = Field(
         "nomic-embed-text", description="Ollama embedding model that finds cross-file candidate pairs (Level 1) "
         "in deep scans; null, or not pulled: token shingles find them")
+
+
+def question_mode(config: ModelsConfig, backend: str | None) -> str:
+    """``models.question`` for the chosen backend: what ``auto`` means there."""
+    if config.question != "auto":
+        return config.question
+    return "yes-no" if backend == "embedded" else "report"
 
 
 class ScheduleGates(BaseModel):

@@ -74,6 +74,9 @@ class LintResult:
     findings: list[Finding] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    # Model findings the confirm pass turned down: not reported, kept so `tinyarms eval` can
+    # measure precision with and without that pass.
+    rejected: list[Finding] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -157,6 +157,7 @@ def _model_levels(settings: Settings, jobs: list[Job], result: LintResult, store
 async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, ActiveRule]]], result: LintResult,
                       store: result_cache.Cache | None, deadline: float | None,
                       options: LintOptions) -> dict[str, Any]:
+    from tinyarms.config import question_mode
     from tinyarms.levels import model as model_level
     from tinyarms.models import select
 
@@ -198,7 +199,8 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             model_level.attach_counter_examples(questions, settings.root)
             outcome = await model_level.run(
                 questions, _yielding(choice.backend, options.yield_to), model, level, deadline=deadline, store=store,
-                concurrency=config.concurrency, min_confidence=config.min_confidence)
+                concurrency=config.concurrency, min_confidence=config.min_confidence, confirm=config.confirm,
+                mode=question_mode(config, choice.name))
         except Exception as exc:  # a bug in the model level must not cost Level 0's findings
             from tinyarms.log import get_logger
 
@@ -212,6 +214,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
         finally:
             await choice.backend.close()
         result.findings += outcome.findings
+        result.rejected += outcome.rejected
         result.skipped += outcome.skipped
         if outcome.pending and options.on_pending is not None:
             options.on_pending(PendingWork(outcome.pending, config, level))
@@ -219,6 +222,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             "backend": choice.name, "model": model, "why": choice.why, "questions": len(questions),
             "asked": outcome.asked, "cached": outcome.cached, "dropped": outcome.dropped, "pending": len(outcome.pending),
             "seconds": round(outcome.seconds, 3),
+            "confirm": {"asked": outcome.confirm_asked, "rejected": len(outcome.rejected)} if config.confirm else None,
         }
         if cross_stats is not None:
             stats[str(level)]["cross_file"] = cross_stats
@@ -298,6 +302,7 @@ def answer_pending(work: PendingWork, store: result_cache.Cache | None,
     how many were answered. ``yield_to``: as ``LintOptions.yield_to``."""
     import asyncio
 
+    from tinyarms.config import question_mode
     from tinyarms.levels import model as model_level
     from tinyarms.models import select
 
@@ -309,7 +314,8 @@ def answer_pending(work: PendingWork, store: result_cache.Cache | None,
             outcome = await model_level.run(
                 work.questions, _yielding(choice.backend, yield_to), select.model_for(work.models, choice.name or "", work.level),
                 work.level, deadline=None, store=store, concurrency=work.models.concurrency,
-                min_confidence=work.models.min_confidence)
+                min_confidence=work.models.min_confidence, confirm=work.models.confirm,
+                mode=question_mode(work.models, choice.name))
         finally:
             await choice.backend.close()
         return outcome.asked

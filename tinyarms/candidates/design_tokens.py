@@ -60,10 +60,21 @@ def _token_files(root: str, _epoch: int) -> list[Path]:
             capture_output=True, check=True, timeout=10,
         ).stdout.decode(errors="replace").split("\0")
     except (OSError, subprocess.SubprocessError):
-        return []
+        listed = _walk(root)  # not a git checkout (an unpacked project, the installed eval corpus)
     spec = pathspec.GitIgnoreSpec.from_lines(TOKEN_GLOBS)
     return [Path(root, name) for name in listed
             if name and spec.match_file(name) and language_of(name) and within(Path(root, name), root)]
+
+
+def _walk(root: str) -> list[str]:
+    import os
+
+    out = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "node_modules"]
+        rel = os.path.relpath(folder, root)
+        out += [name if rel == "." else f"{rel}/{name}".replace(os.sep, "/") for name in names]
+    return out
 
 
 @lru_cache(maxsize=16)

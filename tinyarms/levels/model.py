@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from tinyarms.feedback import Entry
 
 MAX_TOKENS = 256
+CONFIRM_MAX_TOKENS = 16
+YES_NO_CONFIDENCE = 0.8  # a bare yes says nothing about certainty; above min_confidence, below a sure 1.0
 MIN_CALL_SECONDS = 0.3  # a question started with less time than this cannot finish
 _FATAL = frozenset({SERVER_DOWN, MODEL_MISSING, NOT_INSTALLED, NO_MEMORY})
 
@@ -45,6 +47,7 @@ class Question:
     # This repository's false positives of the rule most like this code (feedback.py); part of
     # the prompt, so of the cache key: answers cached before the feedback are not reused.
     counter_examples: tuple[Entry, ...] = ()
+    yes_no: bool = False  # asked as a yes/no question about the candidate's claim (models.question)
 
 
 @dataclass(slots=True)
@@ -52,9 +55,11 @@ class LevelResult:
     findings: list[Finding] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     pending: list[Question] = field(default_factory=list)
+    rejected: list[Finding] = field(default_factory=list)  # findings the confirm pass turned down
     asked: int = 0
     cached: int = 0
     dropped: int = 0  # violations an answer gave for rules not asked or lines not shown
+    confirm_asked: int = 0
     seconds: float = 0.0
 
 
@@ -85,13 +90,23 @@ def touches(candidate: Candidate, changed: tuple[tuple[int, int], ...] | None) -
     return any(s <= ce and cs <= e for s, e in candidate.lines for cs, ce in changed)
 
 
-def prepare(questions: list[Question], model: str, digest: str, level: int) -> None:
+# Finders whose candidates make a claim a yes/no question can test; whole functions make none.
+CLAIM_FINDERS = frozenset({"clones", "tokens", "cross-file"})
+
+
+def prepare(questions: list[Question], model: str, digest: str, level: int, mode: str = "report") -> None:
     for q in questions:
-        q.prompt = prompts.user_prompt(
-            q.rule.id, q.rule.description, list(q.rule.examples), q.src.path, q.src.lines, q.candidate,
-            q.counter_examples)
+        q.yes_no = mode == "yes-no" and finder_of(q.rule) in CLAIM_FINDERS
+        if q.yes_no:
+            q.prompt = prompts.yes_no_prompt(q.rule.id, q.rule.description, q.src.path, q.src.lines, q.candidate,
+                                             q.counter_examples)
+        else:
+            q.prompt = prompts.user_prompt(
+                q.rule.id, q.rule.description, list(q.rule.examples), q.src.path, q.src.lines, q.candidate,
+                q.counter_examples)
+        system = prompts.YES_NO_SYSTEM if q.yes_no else prompts.SYSTEM
         q.key = "model:" + hashlib.sha256(json.dumps(
-            [prompts.PROMPT_VERSION, model, digest, level, q.rule.id, q.rule.severity, prompts.SYSTEM, q.prompt],
+            [prompts.PROMPT_VERSION, model, digest, level, q.rule.id, q.rule.severity, system, q.prompt],
         ).encode()).hexdigest()
 
 
@@ -116,7 +131,7 @@ def shown_code(q: Question) -> str:
 
 async def run(
     questions: list[Question], backend: Backend, model: str, level: int, *, deadline: float | None,
-    store: Cache | None, concurrency: int, min_confidence: float,
+    store: Cache | None, concurrency: int, min_confidence: float, confirm: bool = False, mode: str = "report",
 ) -> LevelResult:
     out = LevelResult()
     started = time.monotonic()
@@ -125,7 +140,7 @@ async def run(
     except ModelUnavailable as exc:
         out.skipped += _skips(questions, exc.reason, exc.message, exc.hint, level)
         return out
-    prepare(questions, model, digest, level)
+    prepare(questions, model, digest, level, mode)
     cached = store.get_many(q.key for q in questions) if store is not None else {}
     answers: dict[str, list[dict[str, Any]]] = {k: v["violations"] for k, v in cached.items()}
     out.cached = len(answers)
@@ -141,13 +156,17 @@ async def run(
             if remaining is not None and remaining < MIN_CALL_SECONDS:
                 out.pending.append(q)
                 return
-            schema = answer.schema([q.rule.id])
+            schema = prompts.CONFIRM_SCHEMA if q.yes_no else answer.schema([q.rule.id])
+            system = prompts.YES_NO_SYSTEM if q.yes_no else prompts.SYSTEM
             for attempt in (1, 2):
                 try:
                     done = await backend.complete(
-                        model, prompts.SYSTEM, q.prompt, schema,
-                        timeout=remaining if remaining is not None else 600.0, max_tokens=MAX_TOKENS)
-                    violations, dropped = answer.parse(done.text, {q.rule.id}, prompts.shown_lines(q.candidate))
+                        model, system, q.prompt, schema, timeout=remaining if remaining is not None else 600.0,
+                        max_tokens=CONFIRM_MAX_TOKENS if q.yes_no else MAX_TOKENS)
+                    if q.yes_no:
+                        violations, dropped = _claim_upheld(done.text, q), 0
+                    else:
+                        violations, dropped = answer.parse(done.text, {q.rule.id}, prompts.shown_lines(q.candidate))
                 except answer.BadAnswer as exc:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if attempt == 1 and (remaining is None or remaining >= MIN_CALL_SECONDS):
@@ -178,9 +197,86 @@ async def run(
     for q in out.pending:
         out.skipped.append(_skip(
             q, BUDGET, "not asked within the time budget; queued to be answered in the background", None, level))
+    if confirm and not fatal:
+        answers, turned_down = await _confirm(
+            questions, answers, backend, model, digest, level, deadline=deadline, store=store, gate=gate, out=out)
+        out.rejected = _findings(questions, turned_down, model, level, min_confidence)
     out.findings = _findings(questions, answers, model, level, min_confidence)
     out.seconds = time.monotonic() - started
     return out
+
+
+async def _confirm(
+    questions: list[Question], answers: dict[str, list[dict[str, Any]]], backend: Backend, model: str, digest: str,
+    level: int, *, deadline: float | None, store: Cache | None, gate: asyncio.Semaphore, out: LevelResult,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """Ask one yes/no question per violation the first pass reported; split ``answers`` into the
+    confirmed and the turned down. A "no", or an answer that is not yes or no, turns a violation
+    down. A violation the deadline or a failing backend leaves unconfirmed is kept as it was:
+    the confirm pass narrows findings, it never costs the first pass's work."""
+    items = [(q, v) for q in questions for v in answers.get(q.key, [])]
+    if not items:
+        return answers, {}
+    keys: list[str] = []
+    texts: list[str] = []
+    for q, v in items:
+        text = prompts.confirm_prompt(q.rule.id, q.rule.description, q.src.path, q.src.lines, q.candidate,
+                                      v["line"], v["message"])
+        texts.append(text)
+        keys.append("confirm:" + hashlib.sha256(json.dumps(
+            [prompts.PROMPT_VERSION, model, digest, level, q.rule.id, prompts.SYSTEM, text]).encode()).hexdigest())
+    verdicts: dict[str, bool] = {}
+    if store is not None:
+        verdicts = {k: bool(v.get("yes")) for k, v in store.get_many(keys).items()}
+
+    async def ask(key: str, text: str) -> None:
+        async with gate:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining < MIN_CALL_SECONDS:
+                return
+            try:
+                done = await backend.complete(
+                    model, prompts.SYSTEM, text, prompts.CONFIRM_SCHEMA,
+                    timeout=remaining if remaining is not None else 600.0, max_tokens=CONFIRM_MAX_TOKENS)
+            except ModelUnavailable:
+                return
+            out.confirm_asked += 1
+            verdicts[key] = _says_yes(done.text)
+            if store is not None:
+                store.put_many([(key, {"yes": verdicts[key], "model": model})])
+
+    todo = {k: text for k, text in zip(keys, texts) if k not in verdicts}
+    await asyncio.gather(*(ask(k, text) for k, text in todo.items()))
+    kept: dict[str, list[dict[str, Any]]] = {}
+    turned_down: dict[str, list[dict[str, Any]]] = {}
+    for (q, v), key in zip(items, keys):
+        target = turned_down if verdicts.get(key) is False else kept
+        target.setdefault(q.key, []).append(v)
+    return kept, turned_down
+
+
+def _claim_upheld(text: str, q: Question) -> list[answer.Violation]:
+    """A yes to a candidate's claim is one violation on the first line it reports, in the rule's
+    own words; anything but yes or no is an unusable answer."""
+    try:
+        data = json.loads(text, strict=False)
+    except json.JSONDecodeError as exc:
+        raise answer.BadAnswer(f"not JSON ({exc.msg})") from None
+    verdict = str(data.get("answer", "")).strip().lower() if isinstance(data, dict) else ""
+    if verdict not in ("yes", "no"):
+        raise answer.BadAnswer('expected {"answer": "yes"} or {"answer": "no"}')
+    if verdict == "no":
+        return []
+    return [answer.Violation(q.rule.id, q.candidate.report[0], q.rule.message, q.candidate.suggestion or q.rule.suggestion,
+                             YES_NO_CONFIDENCE)]
+
+
+def _says_yes(text: str) -> bool:
+    try:
+        data = json.loads(text, strict=False)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and str(data.get("answer", "")).strip().lower() == "yes"
 
 
 def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]], model: str, level: int,

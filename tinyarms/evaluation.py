@@ -1,0 +1,371 @@
+"""How often the rules are right: precision and recall on a labelled corpus (``tinyarms eval``).
+
+A corpus is a folder of source files plus ``labels.yaml``, which lists every file and the
+findings it should get (rule and line; model rules may give a line range and have a line
+tolerance). A file with no expected findings is *clean*: whatever is found there is a false
+positive. The corpus is linted through the real path — settings, the router, Level 0, the model
+levels with the configured backend, the result cache — and findings are matched to labels one to
+one, per file and rule.
+
+Files fall deterministically into a ``train`` and a held-out ``test`` split (by a hash of the
+file's ``group``, by default its folder, so the files of a cross-file pair stay together): prompt tuning and
+feedback may look at ``train``; ``test`` measures whether that generalises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tinyarms.finding import Finding
+from tinyarms.yamlio import ConfigError, Document, load_file, validation_problems
+
+LABELS = "labels.yaml"
+TEST_SHARE = 30  # percent of groups held out as the test split
+SPLITS = ("all", "train", "test")
+
+
+class Expected(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str
+    line: int = Field(ge=1)
+    end_line: int | None = Field(None, ge=1, description="a range: any line in it matches (whole-function rules)")
+    note: str | None = None
+
+
+class FileLabels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expect: list[Expected] = []
+    group: str | None = Field(None, description="files that belong together share a split (default: the folder)")
+    source: str | None = Field(None, description="the PROVENANCE.md entry this file comes from")
+    note: str | None = None
+
+
+class LabelsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1]
+    tolerance: dict[str, int] = Field({}, description="lines a finding may be off by, per rule id")
+    files: dict[str, FileLabels]
+
+
+@dataclass(slots=True)
+class Corpus:
+    root: Path
+    labels: LabelsFile
+
+    def split_of(self, rel: str) -> str:
+        key = self.labels.files[rel].group or posixpath.dirname(rel)
+        bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100
+        return "test" if bucket < TEST_SHARE else "train"
+
+    def files(self, split: str = "all") -> list[str]:
+        return sorted(rel for rel in self.labels.files if split == "all" or self.split_of(rel) == split)
+
+    def tolerance(self, rule: str) -> int:
+        return self.labels.tolerance.get(rule, 0)
+
+
+def builtin_corpus() -> Path:
+    from tinyarms.resources import data_dir
+
+    return data_dir("eval") / "corpus"
+
+
+def load(root: Path, known_rules: set[str] | None = None) -> Corpus:
+    """Read and check ``root/labels.yaml``: every labelled file exists, every lintable file is
+    labelled, every rule id is known. Problems are ``file:line: field: message`` errors."""
+    path = root / LABELS
+    if not path.is_file():
+        raise ConfigError([f"{root}: not a corpus: no {LABELS} (a corpus is source files plus {LABELS}; "
+                           "see eval/corpus/ in the tinyarms repository)"])
+    doc = load_file(path, str(path))
+    try:
+        labels = LabelsFile.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(doc, exc)) from None
+    problems = _check(root, labels, doc, known_rules)
+    if problems:
+        raise ConfigError(problems)
+    return Corpus(root, labels)
+
+
+def _check(root: Path, labels: LabelsFile, doc: Document, known_rules: set[str] | None) -> list[str]:
+    from tinyarms.source import language_of
+
+    problems = []
+    for rel, item in labels.files.items():
+        where = f"{doc.path}:{doc.line_of(('files', rel))}"
+        if not (root / rel).is_file():
+            problems.append(f"{where}: files.{rel}: no such file in the corpus")
+        for i, expected in enumerate(item.expect):
+            line = doc.line_of(("files", rel, "expect", i))
+            if known_rules is not None and expected.rule not in known_rules:
+                problems.append(f"{doc.path}:{line}: files.{rel}.expect[{i}].rule: unknown rule {expected.rule!r}")
+            if expected.end_line is not None and expected.end_line < expected.line:
+                problems.append(f"{doc.path}:{line}: files.{rel}.expect[{i}].end_line: before line {expected.line}")
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and language_of(rel) and rel not in labels.files:
+            problems.append(f"{doc.path}: {rel} is in the corpus but not labelled: add it under files "
+                            "(with expect: [] if it should get no finding)")
+    return problems
+
+
+@dataclass(slots=True)
+class Score:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    files: int = 0  # files the rule was checked on
+    files_with_fp: int = 0
+
+    def add(self, other: Score) -> None:
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+        self.files += other.files
+        self.files_with_fp += other.files_with_fp
+
+    @property
+    def precision(self) -> float | None:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def f1(self) -> float | None:
+        p, r = self.precision, self.recall
+        if p is None or r is None or p + r == 0:
+            return None if p is None or r is None else 0.0
+        return 2 * p * r / (p + r)
+
+    @property
+    def fp_per_file(self) -> float | None:
+        return self.fp / self.files if self.files else None
+
+    def to_dict(self) -> dict[str, Any]:
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 3)
+
+        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "precision": rounded(self.precision),
+                "recall": rounded(self.recall), "f1": rounded(self.f1), "files": self.files,
+                "fp_per_file": rounded(self.fp_per_file), "files_with_fp": self.files_with_fp}
+
+
+@dataclass(slots=True)
+class Mismatch:
+    path: str
+    rule: str
+    line: int
+    kind: Literal["fp", "fn"]
+    message: str = ""
+
+
+def score_file(corpus: Corpus, rel: str, rule: str, findings: list[Finding]) -> tuple[Score, list[Mismatch]]:
+    """One file and rule: each label matches at most one finding within its range plus the rule's
+    tolerance; labels are taken narrowest first, so a wide range cannot steal a precise match."""
+    expected = sorted((e for e in corpus.labels.files[rel].expect if e.rule == rule),
+                      key=lambda e: ((e.end_line or e.line) - e.line, e.line))
+    tolerance = corpus.tolerance(rule)
+    free = sorted(findings, key=lambda f: f.line)
+    score = Score(files=1)
+    misses: list[Mismatch] = []
+    for label in expected:
+        low, high = label.line - tolerance, (label.end_line or label.line) + tolerance
+        hit = next((f for f in free if low <= f.line <= high), None)
+        if hit is None:
+            score.fn += 1
+            misses.append(Mismatch(rel, rule, label.line, "fn", label.note or ""))
+        else:
+            score.tp += 1
+            free.remove(hit)
+    score.fp = len(free)
+    score.files_with_fp = int(bool(free))
+    misses += [Mismatch(rel, rule, f.line, "fp", f.message) for f in free]
+    return score, misses
+
+
+@dataclass(slots=True)
+class RuleInfo:
+    id: str
+    level: int
+    skipped: int = 0  # model questions or files the rule could not be run on
+    skip_reasons: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class Report:
+    corpus: str
+    split: str
+    files: int
+    rules: dict[str, RuleInfo]
+    scores: dict[str, Score]  # per rule
+    unconfirmed: dict[str, Score] | None  # per model rule, before the confirm pass dropped findings
+    mismatches: list[Mismatch]
+    models: dict[str, Any] | None
+    seconds: float
+
+    def by_level(self, scores: dict[str, Score]) -> dict[int, Score]:
+        out: dict[int, Score] = {}
+        for rule_id, score in scores.items():
+            level = self.rules[rule_id].level
+            out.setdefault(level, Score()).add(score)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "corpus": self.corpus, "split": self.split, "files": self.files, "seconds": round(self.seconds, 1),
+            "rules": {
+                rule_id: {"level": self.rules[rule_id].level, **score.to_dict(),
+                          "skipped": self.rules[rule_id].skipped,
+                          "skip_reasons": sorted(self.rules[rule_id].skip_reasons)}
+                for rule_id, score in sorted(self.scores.items())
+            },
+            "levels": {str(level): score.to_dict() for level, score in sorted(self.by_level(self.scores).items())},
+            "models": self.models,
+            "mismatches": [{"path": m.path, "rule": m.rule, "line": m.line, "kind": m.kind, "message": m.message}
+                           for m in self.mismatches],
+        }
+        if self.unconfirmed is not None:
+            out["without_confirm"] = {
+                "rules": {rule_id: score.to_dict() for rule_id, score in sorted(self.unconfirmed.items())},
+                "levels": {str(level): score.to_dict()
+                           for level, score in sorted(self.by_level(self.unconfirmed).items())},
+            }
+        return out
+
+
+@dataclass(slots=True)
+class EvalOptions:
+    split: str = "all"
+    skills: list[str] | None = None
+    levels: list[int] | None = None
+    select: list[str] | None = None
+    model: str | None = None
+    backend: str | None = None
+    # The eval asks the confirm question by default: its findings give the figures both with the
+    # pass (confirmed) and without it (confirmed + turned down) in one run.
+    confirm: bool | None = True
+    question: str | None = None  # auto | report | yes-no; None: the configured models.question
+    use_cache: bool = True
+    max_candidates: int | None = None
+
+
+def run(corpus_root: Path, options: EvalOptions) -> Report:
+    import time
+
+    from tinyarms import files, router
+    from tinyarms.ruleset import load_settings
+    from tinyarms.skills import BUILTIN_SKILLS, load_skills
+
+    started = time.monotonic()
+    root = corpus_root.resolve()
+    skills = load_skills(root)
+    corpus = load(root, {r.id for skill, _ in skills.values() for r in skill.rules})
+    names = options.skills or list(BUILTIN_SKILLS)
+    settings = load_settings(root, _cli_layer(options), names, options.select)
+    if options.levels is not None:
+        settings.ruleset.rules = [r for r in settings.ruleset.rules if r.level in options.levels]
+    if not settings.ruleset.rules:
+        raise ConfigError(["eval: no rule left to evaluate (check --level, --select and --skill)"])
+    chosen = corpus.files(options.split)
+    namer = files.Namer(root, root)
+    collected = files.read_paths([root / rel for rel in chosen], namer, settings.config.max_file_bytes)
+    lint_options = router.LintOptions(use_cache=options.use_cache, budget=None, cross_file="run",
+                                      max_candidates=options.max_candidates)
+    result = router.run(settings, collected.jobs, lint_options)
+
+    rules = {r.id: RuleInfo(r.id, r.level) for r in settings.ruleset.rules}
+    for s in collected.skipped + result.skipped:
+        if s.rule in rules:
+            rules[s.rule].skipped += 1
+            rules[s.rule].skip_reasons.add(s.reason)
+    confirmed = _scores(corpus, settings, chosen, rules, result.findings)
+    unconfirmed = None
+    if result.rejected:
+        model_rules = {r for r, info in rules.items() if info.level > 0}
+        before = _scores(corpus, settings, chosen, rules, result.findings + result.rejected)
+        unconfirmed = {r: s for r, s in before[0].items() if r in model_rules}
+    elif settings.config.models.confirm and any(info.level > 0 for info in rules.values()):
+        unconfirmed = {r: s for r, s in confirmed[0].items() if rules[r].level > 0}  # nothing was dropped
+    return Report(str(corpus_root), options.split, len(chosen), rules, confirmed[0], unconfirmed, confirmed[1],
+                  result.stats.get("models"), time.monotonic() - started)
+
+
+def _cli_layer(options: EvalOptions) -> dict[str, Any]:
+    models: dict[str, Any] = {}
+    if options.model:
+        every = {"ollama": options.model, "embedded": options.model, "openai": options.model}
+        models["fast"] = every
+        models["deep"] = every
+    if options.backend:
+        models["backend"] = options.backend
+    if options.confirm is not None:
+        models["confirm"] = options.confirm
+    if options.question is not None:
+        models["question"] = options.question
+    return {"models": models} if models else {}
+
+
+def _scores(corpus: Corpus, settings: Any, chosen: list[str], rules: dict[str, RuleInfo],
+            findings: list[Finding]) -> tuple[dict[str, Score], list[Mismatch]]:
+    from tinyarms.source import language_of
+
+    by_key: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        by_key.setdefault((f.path, f.rule), []).append(f)
+    scores = {rule_id: Score() for rule_id in rules}
+    mismatches: list[Mismatch] = []
+    for rel in chosen:
+        for rule in settings.ruleset.rules_for(rel, language_of(rel)):
+            score, misses = score_file(corpus, rel, rule.id, by_key.get((rel, rule.id), []))
+            scores[rule.id].add(score)
+            mismatches += misses
+    return scores, mismatches
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def markdown(report: Report) -> str:
+    """The report as Markdown tables: per rule, per level, and (when the confirm pass ran) the
+    model rules before it."""
+    lines = [f"Corpus `{report.corpus}`, split `{report.split}`: {report.files} files, {report.seconds:.0f} s.", ""]
+    models = report.models or {}
+    for level, info in sorted(models.items()):
+        if isinstance(info, dict) and info.get("model"):
+            lines.append(f"Level {level}: {info.get('backend')} `{info['model']}`, "
+                         f"{info.get('questions', 0)} questions ({info.get('cached', 0)} cached).")
+        elif isinstance(info, dict) and info.get("why") and level == "1":  # candidate search, no rules of its own
+            lines.append(f"Level 1: {info['why']}.")
+        elif isinstance(info, dict) and info.get("why"):
+            lines.append(f"Level {level}: not run: {info['why']}; its rules' figures below count no finding.")
+    lines += ["", "| rule | level | TP | FP | FN | precision | recall | F1 | FP/file | skipped |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for rule_id, score in sorted(report.scores.items(), key=lambda kv: (report.rules[kv[0]].level, kv[0])):
+        info = report.rules[rule_id]
+        skipped = f"{info.skipped} ({', '.join(sorted(info.skip_reasons))})" if info.skipped else "0"
+        lines.append(f"| `{rule_id}` | {info.level} | {score.tp} | {score.fp} | {score.fn} | {_cell(score.precision)} "
+                     f"| {_cell(score.recall)} | {_cell(score.f1)} | {_cell(score.fp_per_file)} | {skipped} |")
+    lines += ["", "| level | TP | FP | FN | precision | recall | F1 | FP/file |", "|---|---|---|---|---|---|---|---|"]
+    for level_number, total in sorted(report.by_level(report.scores).items()):
+        lines.append(f"| {level_number} | {total.tp} | {total.fp} | {total.fn} | {_cell(total.precision)} "
+                     f"| {_cell(total.recall)} | {_cell(total.f1)} | {_cell(total.fp_per_file)} |")
+    if report.unconfirmed is not None:
+        lines += ["", "Model rules without the confirm pass (every finding the first question produced):", "",
+                  "| rule | TP | FP | FN | precision | recall |", "|---|---|---|---|---|---|"]
+        for rule_id, score in sorted(report.unconfirmed.items()):
+            lines.append(f"| `{rule_id}` | {score.tp} | {score.fp} | {score.fn} | {_cell(score.precision)} "
+                         f"| {_cell(score.recall)} |")
+    return "\n".join(lines) + "\n"
