@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_arguments(w)
     w.set_defaults(run=lint.run_baseline_write)
 
+    from tinyarms.commands import bench as bench_command
     from tinyarms.commands import daemon, feedback, hook, models, repo, scan, service, status
 
     # One module per subcommand, each with add_arguments(parser) and run(args); `models` sets
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("service", service, "run the daemon as a systemd user service (Linux) or launchd agent (macOS)"),
         ("models", models, "fetch and list the models of the embedded llama.cpp backend"),
         ("feedback", feedback, "teach it: mark a finding a false positive (or confirm it); list and undo"),
+        ("bench", bench_command, "each model's speed, memory and valid answers on this machine (--compare A B)"),
     ):
         p = commands.add_parser(name, help=summary)
         module.add_arguments(p)
