@@ -261,7 +261,9 @@ def machine() -> dict[str, Any]:
     import psutil
 
     return {"ram_bytes": psutil.virtual_memory().total, "cores": psutil.cpu_count(logical=False) or os.cpu_count() or 1,
-            "logical_cores": os.cpu_count() or 1, "platform": platform.platform(), "processor": platform.machine()}
+            "logical_cores": os.cpu_count() or 1, "platform": platform.platform(), "processor": platform.machine(),
+            # Figures from a busy machine are slower than the machine: say how busy it was.
+            "load_avg_1m": round(psutil.getloadavg()[0], 2)}
 
 
 # -- the whole bench ---------------------------------------------------------------------------
@@ -270,6 +272,7 @@ def machine() -> dict[str, Any]:
 async def bench(backend: Backend, models: list[str], runs: int, *, sizes: tuple[int, ...] = SIZES,
                 timeout: float = 120.0) -> dict[str, Any]:
     """Every model over the same questions; a model that cannot run gets an ``error`` entry."""
+    at, before = datetime.now(UTC).isoformat(timespec="seconds"), machine()  # the load before we add ours
     questions = workload(sizes)
     results: list[dict[str, Any]] = []
     for model in models:
@@ -291,7 +294,7 @@ async def bench(backend: Backend, models: list[str], runs: int, *, sizes: tuple[
                 llamacpp.unload_all()  # the next model's memory figure starts from here
         results.append(summarize(model, backend.name, measured, questions, rss))
     doc: dict[str, Any] = {
-        "version": FORMAT_VERSION, "at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+        "version": FORMAT_VERSION, "at": at, "machine": before,
         "backend": backend.name,
         "threads": backend.threads if backend.name == "embedded" else None,  # type: ignore[attr-defined]
         "runs": runs, "sizes": list(sizes), "models": results, "compare": None,

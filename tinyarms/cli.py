@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("repo", repo, "the repositories the daemon watches (lint-on-save) and deep-scans"),
         ("scan", scan, "a deep scan with a report (Markdown, JSON, SARIF) under the state directory"),
         ("service", service, "run the daemon as a systemd user service (Linux) or launchd agent (macOS)"),
-        ("models", models, "fetch and list the models of the embedded llama.cpp backend"),
+        ("models", models, "fetch and list the embedded backend's models; recommend models for this machine"),
         ("feedback", feedback, "teach it: mark a finding a false positive (or confirm it); list and undo"),
         ("bench", bench_command, "each model's speed, memory and valid answers on this machine (--compare A B)"),
     ):

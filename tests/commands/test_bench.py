@@ -28,6 +28,7 @@ def test_bench_prints_a_table_and_keeps_the_figures(ollama_server: FakeOllama, i
     result = run_cli("bench", "--backend", "ollama", "--model", FAST, "--runs", "2", "--sizes", "100,50",
                      cwd=tmp_path, env=env(ollama_server))
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("tinyarms bench: ollama backend; ") and "load average " in result.stdout
     rows = {line.split("  ")[0]: line for line in result.stdout.splitlines() if "  " in line}
     assert FAST in rows["model"]
     assert "tok/s" in rows["prompt eval"] and "5000 tok/s" in rows["prompt eval"]

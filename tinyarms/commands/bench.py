@@ -98,7 +98,8 @@ def table(doc: dict[str, Any]) -> str:
     models = doc["models"]
     m = doc["machine"]
     threads = f", {doc['threads']} threads" if doc.get("threads") else ""
-    head = (f"tinyarms bench: {doc['backend']} backend{threads}; {m['cores']} cores, {_gib(m['ram_bytes'])} RAM; "
+    load = f", load average {m['load_avg_1m']:.1f}" if m.get("load_avg_1m") is not None else ""
+    head = (f"tinyarms bench: {doc['backend']} backend{threads}; {m['cores']} cores, {_gib(m['ram_bytes'])} RAM{load}; "
             f"{doc['runs']} run(s); median (min-max)")
     rows: list[tuple[str, list[str]]] = [("model", [e["model"] for e in models])]
     ok = [e for e in models if "error" not in e]
