@@ -152,7 +152,8 @@ def recommend(ram_bytes: int, cores: int, measured: dict[str, Figures] | None = 
         advice.fast = fits_fast[0]
         advice.notes.append(
             f"no model answers within {FAST_QUESTION_S:g} s here; {advice.fast.name} takes ~{advice.fast.question_s:.1f} s, "
-            "so commits will often leave its questions to the background (raise the budget, or use Ollama on a faster machine)")
+            "so commits will often leave its questions to the background (raise the budget, or serve the models from a "
+            "faster machine through Ollama or an OpenAI-compatible server)")
     else:
         advice.notes.append(f"not enough memory for any model ({gib(usable)} usable): Level 0 rules only")
         return advice

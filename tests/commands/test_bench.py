@@ -124,4 +124,9 @@ def test_models_recommend_uses_the_measured_figures(isolated_env: Path, tmp_path
     text = run_cli("models", "recommend", cwd=tmp_path).stdout
     assert "measured  qwen2.5-coder:0.5b (embedded, tinyarms bench 2026-01-02T10:00:00+00:00): 20.0 s per question" in text
     assert "fast qwen2.5-coder:0.5b  (~20.0 s per question, measured" in text
-    assert "models:\n  fast: {ollama: " in text
+    assert "models:\n  fast: {ollama: " in text and "busy" not in text
+
+    busy = _doc("2026-01-03T10:00:00+00:00", 1.0, 3.0, question=20.0)
+    busy["machine"] = {"load_avg_1m": 999.0}
+    bench.save(busy)
+    assert "the machine was busy (load average 999.0)" in run_cli("models", "recommend", cwd=tmp_path).stdout

@@ -111,8 +111,10 @@ def recommend_text(ram: int, cores: int, latest: dict[str, dict[str, Any]], advi
     if latest:
         for name, e in latest.items():
             q = (e.get("question_s") or {}).get("median")
+            load = (e.get("machine") or {}).get("load_avg_1m")
+            busy = f"; the machine was busy (load average {load:.1f})" if load is not None and load > cores else ""
             lines.append(f"measured  {name} ({e['backend']}, tinyarms bench {e['at']}): "
-                         + (f"{q:.1f} s per question" if q else "no answer timed"))
+                         + (f"{q:.1f} s per question" if q else "no answer timed") + busy)
         if first.speed_factor != 1.0:
             lines.append(f"          estimates for unmeasured models scaled by {first.speed_factor:.2f}x "
                          "(measured here against the estimates)")
