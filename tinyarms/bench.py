@@ -22,6 +22,7 @@ Each figure comes from where it is really measured, or is None ("n/a"), never es
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -278,10 +279,7 @@ async def bench(backend: Backend, models: list[str], runs: int, *, sizes: tuple[
     for model in models:
         rss = PeakRss() if backend.name == "embedded" else None
         try:
-            if rss:
-                with rss:
-                    measured = await measure(backend, model, questions, runs, timeout)
-            else:
+            with rss or contextlib.nullcontext():
                 measured = await measure(backend, model, questions, runs, timeout)
         except ModelUnavailable as exc:
             results.append({"model": model, "backend": backend.name, "error": exc.message, "hint": exc.hint,
