@@ -153,13 +153,19 @@ class PeakRss:
 async def load(backend: Backend, model: str, timeout: float) -> float | None:
     """A cold load's seconds, where the backend can be made to load cold and says how long it took."""
     if backend.name == "embedded":
-        from tinyarms.models import llamacpp
-
-        llamacpp.unload_all()
+        _unload(backend)
         return await backend.load(model, timeout)  # type: ignore[attr-defined]
     if backend.name == "ollama":
         return await backend.load(model, timeout, unload_first=True)  # type: ignore[attr-defined]
     return None
+
+
+def _unload(backend: Backend) -> None:
+    """Free every model this process holds (the embedded backend's are shared by the process)."""
+    if backend.name == "embedded":
+        from tinyarms.models import llamacpp
+
+        llamacpp.unload_all()
 
 
 async def ask(backend: Backend, model: str, question: Question, timeout: float) -> Answer:
@@ -277,6 +283,7 @@ async def bench(backend: Backend, models: list[str], runs: int, *, sizes: tuple[
     questions = workload(sizes)
     results: list[dict[str, Any]] = []
     for model in models:
+        _unload(backend)  # the memory figure starts from a process that holds no model
         rss = PeakRss() if backend.name == "embedded" else None
         try:
             with rss or contextlib.nullcontext():
@@ -286,10 +293,7 @@ async def bench(backend: Backend, models: list[str], runs: int, *, sizes: tuple[
                             "reason": exc.reason})
             continue
         finally:
-            if backend.name == "embedded":
-                from tinyarms.models import llamacpp
-
-                llamacpp.unload_all()  # the next model's memory figure starts from here
+            _unload(backend)
         results.append(summarize(model, backend.name, measured, questions, rss))
     doc: dict[str, Any] = {
         "version": FORMAT_VERSION, "at": at, "machine": before,
