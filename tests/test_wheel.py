@@ -113,3 +113,10 @@ def test_installed_module_entry_point_and_version(installed: Installed) -> None:
     from tinyarms import __version__
 
     assert out.strip() == f"tinyarms {__version__}"
+
+
+def test_installed_bench_reads_its_shipped_source(installed: Installed) -> None:
+    assert "tinyarms/benchdata/shop.py.txt" in zipfile.ZipFile(installed.wheel).namelist()
+    code = "from tinyarms import bench; print(sorted({q.size for q in bench.workload()}), len(bench.workload()))"
+    out = _check(installed.run(installed.tool("python"), "-c", code)).stdout
+    assert out.strip() == "[50, 100, 300] 9"

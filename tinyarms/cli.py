@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_arguments(w)
     w.set_defaults(run=lint.run_baseline_write)
 
+    from tinyarms.commands import bench as bench_command
     from tinyarms.commands import daemon, evaluate, feedback, hook, models, repo, scan, service, status
 
     # One module per subcommand, each with add_arguments(parser) and run(args); `models` sets
@@ -40,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("repo", repo, "the repositories the daemon watches (lint-on-save) and deep-scans"),
         ("scan", scan, "a deep scan with a report (Markdown, JSON, SARIF) under the state directory"),
         ("service", service, "run the daemon as a systemd user service (Linux) or launchd agent (macOS)"),
-        ("models", models, "fetch and list the models of the embedded llama.cpp backend"),
+        ("models", models, "fetch and list the embedded backend's models; recommend models for this machine"),
         ("feedback", feedback, "teach it: mark a finding a false positive (or confirm it); list and undo"),
+        ("bench", bench_command, "each model's speed, memory and valid answers on this machine (--compare A B)"),
         ("eval", evaluate, "precision and recall of the rules on a labelled corpus (default: the built-in one)"),
     ):
         p = commands.add_parser(name, help=summary)

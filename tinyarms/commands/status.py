@@ -31,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
               "Start it with `tinyarms daemon start`; the git hook also starts it by itself.", file=sys.stderr)
         return NOT_RUNNING
     status = {"running": True, **reply["result"]}
+    from tinyarms import bench
+
+    status["bench"] = bench.last()  # the last `tinyarms bench`, kept in the state directory
     sys.stdout.write(json.dumps(status, indent=2) + "\n" if args.json else table(status))
     return 0
 
@@ -62,6 +65,10 @@ def table(s: dict[str, Any]) -> str:
     ]
     for root, latest in (scan.get("reports") or {}).items():
         rows.append(("last report", f"{root}: {latest['markdown']}" if latest else f"{root}: none yet"))
+    if "bench" in s:
+        from tinyarms.commands.bench import status_line
+
+        rows.append(("last bench", status_line(s["bench"])))
     for root, error in cfg["reload_errors"].items():
         rows.append(("RELOAD ERROR", f"{root}: {error}"))
     for error in s["recent_errors"][-5:]:

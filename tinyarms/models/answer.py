@@ -106,3 +106,41 @@ def _clean(text: str | None) -> str:
         return ""
     flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
     return flat[:MAX_TEXT]
+
+
+def schema_error(data: Any, schema: dict[str, Any], where: str = "answer") -> str | None:
+    """Where ``data`` breaks ``schema`` (the JSON Schema keywords ``schema()`` uses), or None.
+
+    ``parse`` is lenient on purpose (it keeps what it can use); this is the strict check that
+    ``tinyarms bench`` counts, so a model that returns usable but off-schema JSON shows up.
+    """
+    kind = schema.get("type")
+    checks: dict[str, type | tuple[type, ...]] = {
+        "object": dict, "array": list, "string": str, "number": (int, float), "integer": int}
+    if kind == "integer" and isinstance(data, float) and data.is_integer():
+        pass  # JSON Schema counts 3.0 as an integer
+    elif kind in checks and (not isinstance(data, checks[kind]) or isinstance(data, bool)):
+        return f"{where}: not {'an' if kind in ('object', 'array', 'integer') else 'a'} {kind}"
+    if "enum" in schema and data not in schema["enum"]:
+        return f"{where}: {data!r} is not one of {schema['enum']}"
+    if isinstance(data, dict):
+        for name in schema.get("required", []):
+            if name not in data:
+                return f"{where}: {name} is missing"
+        for name, sub in schema.get("properties", {}).items():
+            if name in data and (error := schema_error(data[name], sub, f"{where}.{name}")):
+                return error
+    if isinstance(data, list):
+        if len(data) > schema.get("maxItems", len(data)):
+            return f"{where}: more than {schema['maxItems']} items"
+        for i, item in enumerate(data):
+            if "items" in schema and (error := schema_error(item, schema["items"], f"{where}[{i}]")):
+                return error
+    if isinstance(data, str) and len(data) > schema.get("maxLength", len(data)):
+        return f"{where}: longer than {schema['maxLength']} characters"
+    if isinstance(data, int | float) and not isinstance(data, bool):
+        if "minimum" in schema and data < schema["minimum"]:
+            return f"{where}: {data} is below {schema['minimum']}"
+        if "maximum" in schema and data > schema["maximum"]:
+            return f"{where}: {data} is above {schema['maximum']}"
+    return None

@@ -46,6 +46,16 @@ class Completion:
     seconds: float
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    # What the backend itself measured, where it measures it (None: not exposed, never guessed):
+    # time to the first answer token, and the prompt-reading and generating parts with their
+    # token counts (the prompt count is what was evaluated: a prefix reused from the last
+    # question is not read again).
+    first_token_seconds: float | None = None
+    prompt_eval_tokens: int | None = None
+    prompt_eval_seconds: float | None = None
+    eval_tokens: int | None = None
+    eval_seconds: float | None = None
+    load_seconds: float | None = None
 
 
 @dataclass(slots=True)

@@ -258,21 +258,43 @@ class EmbeddedBackend:
         if not slot.lock.acquire(timeout=deadline.remaining()):
             raise _timeout(slot.name, None, "waiting for the model, busy with another question")
         try:
+            loads = slot.loads
             self._load(slot)
             if deadline.passed():
                 raise _timeout(slot.name, None, "loading the model")
             started = time.monotonic()
-            result = self._generate(slot, deadline, messages, schema, max_tokens)
+            result, timings = self._generate(slot, deadline, messages, schema, max_tokens)
             seconds = time.monotonic() - started
         finally:
             slot.last_used = time.monotonic()
             slot.lock.release()
             _pool.arm(slot.idle_unload)
         usage = result.get("usage") or {}
+        first = timings.pop("first_token_at", None)
         return Completion(
             result["choices"][0]["text"] or "", model, seconds,
             usage.get("prompt_tokens"), usage.get("completion_tokens"),
+            first_token_seconds=None if first is None else first - started,
+            load_seconds=slot.load_seconds if slot.loads > loads else None, **timings,
         )
+
+    async def load(self, model: str, timeout: float = 600.0) -> float | None:
+        """Load ``model`` now; the seconds llama.cpp took, or None when it was already loaded."""
+        slot = self._slot(model)
+
+        def work() -> float | None:
+            if not slot.lock.acquire(timeout=timeout):
+                raise _timeout(slot.name, timeout, "waiting for the model, busy with another question")
+            try:
+                loads = slot.loads
+                self._load(slot)
+                return slot.load_seconds if slot.loads > loads else None
+            finally:
+                slot.last_used = time.monotonic()
+                slot.lock.release()
+                _pool.arm(slot.idle_unload)
+
+        return await asyncio.to_thread(work)
 
     def _load(self, slot: _Slot) -> Any:
         """The slot's ``Llama``, loaded with this backend's settings. Called with ``slot.lock`` held."""
@@ -325,7 +347,7 @@ class EmbeddedBackend:
         return llm
 
     def _generate(self, slot: _Slot, deadline: _Deadline, messages: list[dict[str, str]],
-                  schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
+                  schema: dict[str, Any], max_tokens: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """What ``create_chat_completion(response_format=json_object+schema)`` does, plus deadlines.
 
         llama-cpp-python 0.3.36's ``create_chat_completion`` takes no stopping criteria, so the
@@ -349,10 +371,12 @@ class EmbeddedBackend:
             return True
 
         reading = [True]
+        timings: dict[str, Any] = {}
 
         def stop(_tokens: Any, _logits: Any) -> bool:
             if reading[0]:  # the first token is out: the prompt is read, stop paying for the callback
                 reading[0] = False
+                timings["first_token_at"] = time.monotonic()
                 llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(), None)
             if deadline.passed():
                 deadline.hit = True
@@ -366,6 +390,7 @@ class EmbeddedBackend:
         except Exception:  # noqa: BLE001 - a schema the converter cannot take still gets JSON
             grammar = llama_grammar.LlamaGrammar.from_string(llama_grammar.JSON_GBNF, verbose=False)
         llama_cpp.llama_set_abort_callback(ctx, abort, None)
+        llama_cpp.llama_perf_context_reset(ctx)
         try:
             result = llm.create_completion(
                 prompt=tokens, temperature=0.0, max_tokens=max_tokens, stop=chat.stop, grammar=grammar,
@@ -383,7 +408,12 @@ class EmbeddedBackend:
             log.setLevel(log_level)
         if deadline.hit:
             raise _timeout(slot.name, None, "generating the answer")
-        return result
+        # llama.cpp's own counters: the prompt tokens it evaluated (a prefix kept from the last
+        # question is not) and the tokens it generated after the first, with their times.
+        perf = llama_cpp.llama_perf_context(ctx)
+        timings.update(prompt_eval_tokens=perf.n_p_eval, prompt_eval_seconds=perf.t_p_eval_ms / 1000,
+                       eval_tokens=perf.n_eval, eval_seconds=perf.t_eval_ms / 1000)
+        return result, timings
 
 
 def _timeout(model: str, seconds: float | None, doing: str | None = None) -> ModelUnavailable:

@@ -95,7 +95,10 @@ def normalize(name: str) -> str:
 class OllamaBackend:
     name = "ollama"
 
-    def __init__(self, config: OllamaConfig) -> None:
+    def __init__(self, config: OllamaConfig, *, stream: bool = False) -> None:
+        # Streamed answers let the client time the first token (``tinyarms bench``); the lint path
+        # takes the answer whole.
+        self.stream = stream
         self.host = config.host
         self.keep_alive = config.keep_alive
         self.timeout = config.timeout
@@ -112,14 +115,16 @@ class OllamaBackend:
         self, model: str, system: str, prompt: str, schema: dict[str, Any], *, timeout: float, max_tokens: int,
     ) -> Completion:
         started = time.monotonic()
-        request = self._client.chat(
-            model=model,
-            messages=[{"role": "system", "content": system}, {"role": "user", "content": prompt}],
-            format=schema,
-            options={"temperature": 0, "num_ctx": NUM_CTX, "num_predict": max_tokens},
-            keep_alive=self.keep_alive,
-            stream=False,
-        )
+        first: list[float] = []
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+        options = {"temperature": 0, "num_ctx": NUM_CTX, "num_predict": max_tokens}
+        if self.stream:
+            request = self._streamed(model, messages, schema, options, started, first)
+        else:
+            request = self._client.chat(
+                model=model, messages=messages, format=schema, options=options, keep_alive=self.keep_alive,
+                stream=False,
+            )
         response = await self._call(request, timeout, model)
         seconds = time.monotonic() - started
         text = response.message.content or ""
@@ -132,7 +137,42 @@ class OllamaBackend:
         return Completion(
             text=text, model=response.model or model, seconds=seconds,
             prompt_tokens=response.prompt_eval_count, completion_tokens=response.eval_count,
+            first_token_seconds=first[0] if first else None,
+            prompt_eval_tokens=response.prompt_eval_count, prompt_eval_seconds=_seconds(response.prompt_eval_duration),
+            eval_tokens=response.eval_count, eval_seconds=_seconds(response.eval_duration),
+            load_seconds=_seconds(response.load_duration),
         )
+
+    async def _streamed(self, model: str, messages: list[dict[str, str]], schema: dict[str, Any],
+                        options: dict[str, Any], started: float, first: list[float]) -> ollama.ChatResponse:
+        """A streamed chat, gathered into one response; ``first`` gets the seconds to the first content."""
+        parts: list[str] = []
+        last: ollama.ChatResponse | None = None
+        async for chunk in await self._client.chat(
+            model=model, messages=messages, format=schema, options=options, keep_alive=self.keep_alive, stream=True,
+        ):
+            content = chunk.message.content or ""
+            if content and not first:
+                first.append(time.monotonic() - started)
+            parts.append(content)
+            if sum(map(len, parts)) > MAX_ANSWER_BYTES:
+                raise AnswerTooLarge(f"more than {MAX_ANSWER_BYTES} characters")
+            last = chunk
+        if last is None:
+            raise ValueError("an empty stream")
+        last.message.content = "".join(parts)
+        return last
+
+    async def load(self, model: str, timeout: float, *, unload_first: bool = False) -> float:
+        """Load ``model`` (a chat with no messages, as Ollama's API documents) and return the
+        seconds it took; ``unload_first`` frees it before (``keep_alive: 0``) so the load is a
+        cold one. Ollama's load answer carries no timings, so this is the client's clock: the
+        load plus one local round trip."""
+        if unload_first:
+            await self._call(self._client.chat(model=model, messages=[], keep_alive=0), timeout, model)
+        started = time.monotonic()
+        await self._call(self._client.chat(model=model, messages=[], keep_alive=self.keep_alive), timeout, model)
+        return time.monotonic() - started
 
     async def embed(self, model: str, texts: list[str], *, timeout: float) -> list[list[float]]:
         """One vector per text (``/api/embed``; Ollama truncates a text longer than the model's context)."""
@@ -254,6 +294,11 @@ async def _both(first: Coroutine[Any, Any, A], second: Coroutine[Any, Any, B]) -
     async with asyncio.TaskGroup() as group:
         a, b = group.create_task(first), group.create_task(second)
     return a.result(), b.result()
+
+
+def _seconds(nanoseconds: int | None) -> float | None:
+    """Ollama's durations are nanoseconds; absent means the server did not say."""
+    return None if nanoseconds is None else nanoseconds / 1e9
 
 
 def _logger() -> Any:
