@@ -247,3 +247,55 @@ def test_a_full_disk_under_the_cache_lint_still_answers_and_status_says_so(home:
     finally:
         control.stop(home)
         daemon.wait(timeout=10)
+
+
+# -- a read-only state directory ---------------------------------------------------------------
+
+
+def _immutable(root: Path, on: bool) -> bool:
+    """Set or clear the immutable flag on ``root`` and every folder and regular file under it:
+    even root cannot write them then (permission bits do not stop root; tests run as root here).
+    SQLite's ``-shm`` file is left alone: the daemon has it mapped, and a mapping made writable
+    before ``chmod a-w`` stays writable, whereas an immutable one faults (SIGBUS)."""
+    paths = [root, *(p for p in root.rglob("*") if (p.is_dir() or p.is_file()) and not p.name.endswith("-shm"))]
+    try:
+        done = subprocess.run(["chattr", "+i" if on else "-i", *map(str, paths)], capture_output=True, check=False)
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+def test_a_read_only_state_directory_the_commit_is_answered_and_the_daemon_recovers(
+        repo: Path, home: Path) -> None:  # noqa: F811
+    install(repo)
+    env = {"TINYARMS_BUDGET": str(BUDGET), "TINYARMS_MODELS__BACKEND": "none"}
+    write(repo, "Alert.tsx", COLOURED)
+    assert commit(repo, "first", env=env).code == 1
+    pid = daemon_pid(home)
+    if not _immutable(home, True):
+        pytest.skip("needs chattr and a file system with the immutable flag (ext4, xfs, btrfs)")
+    try:
+        assert not os.access(home, os.W_OK) or _cannot_create(home)
+        write(repo, "Banner.tsx", COLOURED.replace("Alert", "Banner"))  # new content: the cache must write
+        second = commit(repo, "second", env=env)
+        assert second.code == 1 and "Banner.tsx:1:" in second.output and "hardcoded-colors" in second.output, second.output
+        assert second.seconds < BUDGET + 1.0
+        assert daemon_pid(home) == pid  # the same daemon answered
+        cache = request(home, {"op": "status"})["result"]["cache"]
+        assert cache["error"], cache  # said, not hidden
+    finally:
+        _immutable(home, False)
+    write(repo, "Card.tsx", COLOURED.replace("Alert", "Card"))
+    third = commit(repo, "third", env=env)  # writable again: no manual step
+    assert third.code == 1 and "daemon unavailable" not in third.output, third.output
+    assert daemon_pid(home) == pid
+    assert integrity(home / "cache.db") == "ok"
+
+
+def _cannot_create(folder: Path) -> bool:
+    try:
+        (folder / "probe").touch()
+    except OSError:
+        return True
+    (folder / "probe").unlink()
+    return False
