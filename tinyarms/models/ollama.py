@@ -184,8 +184,10 @@ class OllamaBackend:
                 BAD_ANSWER, f"{model} returned {len(vectors)} embeddings for {len(texts)} texts"), model)
         return vectors
 
-    async def probe(self, timeout: float = 0.5) -> bool:
-        """Whether an Ollama server answers at ``host`` within ``timeout`` seconds."""
+    async def probe(self, timeout: float = 1.5) -> bool:
+        """Whether an Ollama server answers at ``host`` within ``timeout`` seconds. Only asked once
+        something listens on the port, so waiting a little is cheap, and a busy machine is not
+        mistaken for one without Ollama."""
         try:
             await asyncio.wait_for(self._client.list(), timeout)
         except Exception:  # noqa: BLE001 - any failure means "not usable now"
