@@ -131,6 +131,8 @@ class Cache:
             self._fail("write", exc)
             with self._lock:
                 self._recover(exc)
+        else:
+            self.error = None  # writing again (disk freed, directory writable): status stops saying otherwise
 
     def summary(self) -> dict[str, Any]:
         """Entries, bytes on disk and this process's hit rate, for ``tinyarms status``."""

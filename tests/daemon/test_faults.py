@@ -289,6 +289,7 @@ def test_a_read_only_state_directory_the_commit_is_answered_and_the_daemon_recov
     third = commit(repo, "third", env=env)  # writable again: no manual step
     assert third.code == 1 and "daemon unavailable" not in third.output, third.output
     assert daemon_pid(home) == pid
+    assert request(home, {"op": "status"})["result"]["cache"]["error"] is None  # recovered, and says so
     assert integrity(home / "cache.db") == "ok"
 
 
