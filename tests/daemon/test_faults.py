@@ -182,18 +182,25 @@ def test_two_daemons_started_at_once_exactly_one_serves(home: Path) -> None:  # 
 # -- the state directory deleted under the daemon ----------------------------------------------
 
 
+LEVEL0_ENV = {"TINYARMS_BUDGET": str(BUDGET), "TINYARMS_MODELS__BACKEND": "none"}
+
+
+def first_commit_served(repo: Path, state: Path) -> int:
+    """Install the hook, make a commit it blocks (Level 0 only), and return the daemon's pid."""
+    install(repo)
+    write(repo, "Alert.tsx", COLOURED)
+    assert commit(repo, "first", env=LEVEL0_ENV).code == 1
+    return daemon_pid(state)
+
+
 def test_state_directory_deleted_the_next_commit_works_and_the_old_daemon_exits(
         repo: Path, home: Path) -> None:  # noqa: F811
-    install(repo)
-    env = {"TINYARMS_BUDGET": str(BUDGET), "TINYARMS_MODELS__BACKEND": "none"}
-    write(repo, "Alert.tsx", COLOURED)
-    assert commit(repo, "first", env=env).code == 1
-    old = daemon_pid(home)
+    old = first_commit_served(repo, home)
 
     os.kill(old, signal.SIGSTOP)  # so that it notices only after a new daemon took its place
     try:
         shutil.rmtree(home)
-        second = commit(repo, "second", env=env)
+        second = commit(repo, "second", env=LEVEL0_ENV)
         assert second.code == 1 and "hardcoded-colors" in second.output, second.output
         assert second.seconds < BUDGET + 1.0
         new = daemon_pid(home)
@@ -201,7 +208,7 @@ def test_state_directory_deleted_the_next_commit_works_and_the_old_daemon_exits(
     finally:
         os.kill(old, signal.SIGCONT)
     wait_for(lambda: gone(old), 10, "the daemon whose state directory was deleted to exit")
-    third = commit(repo, "third", env=env)  # the old daemon's exit left the new one's socket alone
+    third = commit(repo, "third", env=LEVEL0_ENV)  # the old daemon's exit left the new one's socket alone
     assert "daemon unavailable" not in third.output and third.code == 1, third.output
     assert daemon_pid(home) == new and [p.pid for p in daemons_of(home)] == [new]
     assert (control.read_pid(home) or {}).get("pid") == new
@@ -267,17 +274,13 @@ def _immutable(root: Path, on: bool) -> bool:
 
 def test_a_read_only_state_directory_the_commit_is_answered_and_the_daemon_recovers(
         repo: Path, home: Path) -> None:  # noqa: F811
-    install(repo)
-    env = {"TINYARMS_BUDGET": str(BUDGET), "TINYARMS_MODELS__BACKEND": "none"}
-    write(repo, "Alert.tsx", COLOURED)
-    assert commit(repo, "first", env=env).code == 1
-    pid = daemon_pid(home)
+    pid = first_commit_served(repo, home)
     if not _immutable(home, True):
         pytest.skip("needs chattr and a file system with the immutable flag (ext4, xfs, btrfs)")
     try:
         assert not os.access(home, os.W_OK) or _cannot_create(home)
         write(repo, "Banner.tsx", COLOURED.replace("Alert", "Banner"))  # new content: the cache must write
-        second = commit(repo, "second", env=env)
+        second = commit(repo, "second", env=LEVEL0_ENV)
         assert second.code == 1 and "Banner.tsx:1:" in second.output and "hardcoded-colors" in second.output, second.output
         assert second.seconds < BUDGET + 1.0
         assert daemon_pid(home) == pid  # the same daemon answered
@@ -286,7 +289,7 @@ def test_a_read_only_state_directory_the_commit_is_answered_and_the_daemon_recov
     finally:
         _immutable(home, False)
     write(repo, "Card.tsx", COLOURED.replace("Alert", "Card"))
-    third = commit(repo, "third", env=env)  # writable again: no manual step
+    third = commit(repo, "third", env=LEVEL0_ENV)  # writable again: no manual step
     assert third.code == 1 and "daemon unavailable" not in third.output, third.output
     assert daemon_pid(home) == pid
     assert request(home, {"op": "status"})["result"]["cache"]["error"] is None  # recovered, and says so
