@@ -470,6 +470,12 @@ def _budget(request: Lint, received: float | None) -> float | None:
     return max(0.001, left if request.budget is None else min(request.budget, left))
 
 
+def _service_manager() -> str | None:
+    """Which service manager runs us, as the service file says (``TINYARMS_SERVICE``), or None."""
+    manager = os.environ.get("TINYARMS_SERVICE")
+    return manager if manager in ("systemd", "launchd") else None
+
+
 def _inode(path: Path) -> int | None:
     try:
         return path.stat().st_ino
@@ -555,8 +561,7 @@ def run(home: Path) -> int:
         socket_file.unlink(missing_ok=True)  # we hold the lock: any socket here is a dead daemon's
         control.write_pid(lock, {
             "pid": os.getpid(), "version": __version__, "socket": str(socket_file), "started": time.time(),
-            "service": os.environ.get("TINYARMS_SERVICE") if os.environ.get("TINYARMS_SERVICE") in ("systemd", "launchd")
-            else None,
+            "service": _service_manager(),
         })
         from tinyarms.config import load_config
         from tinyarms.log import configure_daemon
