@@ -112,12 +112,14 @@ def test_a_staged_change_asks_only_about_candidates_it_touches(repo: Path, ollam
     (repo / "prices.py").write_text(TWINS)
     git(repo, "add", "prices.py")
     git(repo, "commit", "-qm", "twins")
-    env = {"OLLAMA_HOST": ollama_server.host}
+    # The backend named, not detected: what is under test is which candidates are asked about.
+    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_MODELS__BACKEND": "ollama"}
 
     (repo / "prices.py").write_text(TWINS.replace("D = 4", "D = 44"))  # far from both blocks
     git(repo, "add", "prices.py")
     out = json.loads(run_cli("lint", "--no-daemon", "--staged", "--format", "json", cwd=repo, env=env).stdout)
-    assert out["stats"]["models"]["2"]["questions"] == 0 and not ollama_server.calls("/api/chat")
+    level2 = out["stats"]["models"]["2"]
+    assert level2.get("questions") == 0 and not ollama_server.calls("/api/chat"), level2
 
     (repo / "prices.py").write_text(TWINS.replace("amount * 1.08", "amount * 1.09"))  # inside the second block
     git(repo, "add", "prices.py")
