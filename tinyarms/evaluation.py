@@ -7,15 +7,15 @@ positive. The corpus is linted through the real path — settings, the router, L
 levels with the configured backend, the result cache — and findings are matched to labels one to
 one, per file and rule.
 
-Files fall deterministically into a ``train`` and a held-out ``test`` split (by a hash of the
-file's ``group``, by default its folder, so the files of a cross-file pair stay together): prompt tuning and
-feedback may look at ``train``; ``test`` measures whether that generalises.
+Files fall deterministically into a ``train`` and a held-out ``test`` split by a hash of the
+file's ``group`` (by default the file itself; the files of a cross-file pair share a group, so they
+stay together): prompt tuning and feedback may look at ``train``; ``test`` measures whether that
+generalises.
 """
 
 from __future__ import annotations
 
 import hashlib
-import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,7 +43,11 @@ class FileLabels(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     expect: list[Expected] = []
-    group: str | None = Field(None, description="files that belong together share a split (default: the folder)")
+    # Hard negatives written down: places that look like a violation of a rule and are not. Any
+    # finding there is already a false positive (it matches no `expect`); the note says why, and
+    # is what `eval --feedback` tells the store, as a developer's `feedback --note` would.
+    fine: list[Expected] = []
+    group: str | None = Field(None, description="files that belong together share a split (default: each file alone)")
     source: str | None = Field(None, description="the PROVENANCE.md entry this file comes from")
     note: str | None = None
 
@@ -62,7 +66,7 @@ class Corpus:
     labels: LabelsFile
 
     def split_of(self, rel: str) -> str:
-        key = self.labels.files[rel].group or posixpath.dirname(rel)
+        key = self.labels.files[rel].group or rel
         bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100
         return "test" if bucket < TEST_SHARE else "train"
 
@@ -105,17 +109,25 @@ def _check(root: Path, labels: LabelsFile, doc: Document, known_rules: set[str] 
         where = f"{doc.path}:{doc.line_of(('files', rel))}"
         if not (root / rel).is_file():
             problems.append(f"{where}: files.{rel}: no such file in the corpus")
-        for i, expected in enumerate(item.expect):
-            line = doc.line_of(("files", rel, "expect", i))
-            if known_rules is not None and expected.rule not in known_rules:
-                problems.append(f"{doc.path}:{line}: files.{rel}.expect[{i}].rule: unknown rule {expected.rule!r}")
-            if expected.end_line is not None and expected.end_line < expected.line:
-                problems.append(f"{doc.path}:{line}: files.{rel}.expect[{i}].end_line: before line {expected.line}")
+        for key, entries in (("expect", item.expect), ("fine", item.fine)):
+            problems += _check_entries(doc, rel, key, entries, known_rules)
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
         if path.is_file() and language_of(rel) and rel not in labels.files:
             problems.append(f"{doc.path}: {rel} is in the corpus but not labelled: add it under files "
                             "(with expect: [] if it should get no finding)")
+    return problems
+
+
+def _check_entries(doc: Document, rel: str, key: str, entries: list[Expected],
+                   known_rules: set[str] | None) -> list[str]:
+    problems = []
+    for i, expected in enumerate(entries):
+        where = f"{doc.path}:{doc.line_of(('files', rel, key, i))}: files.{rel}.{key}[{i}]"
+        if known_rules is not None and expected.rule not in known_rules:
+            problems.append(f"{where}.rule: unknown rule {expected.rule!r}")
+        if expected.end_line is not None and expected.end_line < expected.line:
+            problems.append(f"{where}.end_line: before line {expected.line}")
     return problems
 
 
