@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -271,3 +272,60 @@ def test_auto_asks_small_embedded_models_yes_or_no() -> None:
     assert question_mode(ModelsConfig(), "ollama") == question_mode(ModelsConfig(), "openai") == "report"
     assert question_mode(ModelsConfig(question="report"), "embedded") == "report"
     assert question_mode(ModelsConfig(question="yes-no"), "ollama") == "yes-no"
+
+
+# --- what feedback is worth ----------------------------------------------------------------------
+
+def group_in(split: str) -> str:
+    """A group name the deterministic split puts in ``split``."""
+    labels = evaluation.LabelsFile(version=1, files={})
+    for i in range(100):
+        labels.files = {"f": evaluation.FileLabels(group=f"g{i}")}
+        if evaluation.Corpus(Path("."), labels).split_of("f") == split:
+            return f"g{i}"
+    raise AssertionError(f"no group falls in {split}")
+
+
+def model_that_learns(request) -> str:
+    """Says yes to every candidate unless the prompt shows a counter-example: a model that
+    follows the feedback perfectly, so what is measured is the plumbing around it."""
+    return json.dumps({"answer": "no" if "NOT a violation" in request.body["messages"][-1]["content"] else "yes"})
+
+
+def test_feedback_on_the_training_split_lowers_false_positives_on_the_held_out_one(
+        tmp_path: Path, ollama_server: FakeOllama, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.host)
+    ollama_server.answer(model_that_learns)
+    fine = "two tax rules that happen to look alike; they change separately"
+    held_out = TWINS.replace("total_", "sum_")  # like the training file, not the same
+    root = corpus(tmp_path / "corpus", {"train.py": TWINS, "test.py": held_out, "other.py": TWINS}, (
+        "version: 1\ntolerance: {simple-dry: 2}\nfiles:\n"
+        f"  train.py:\n    group: {group_in('train')}\n    expect: []\n"
+        f"    fine:\n      - {{rule: simple-dry, line: 12, note: \"{fine}\"}}\n"
+        f"  other.py:\n    group: {group_in('train')}\n    expect: [{{rule: simple-dry, line: 12}}]\n"
+        f"  test.py:\n    group: {group_in('test')}\n    expect: []\n"
+    ))
+    options = evaluation.EvalOptions(select=["simple-dry"], backend="ollama", confirm=False, question="yes-no")
+    report = evaluation.run_feedback(root, options)
+
+    assert report.before.scores["simple-dry"].fp == 1  # the held-out twins, before any feedback
+    # Every model false positive of the training split is taught, with the label's note; a true
+    # positive (other.py) is not.
+    assert [(t.path, t.rule, t.note) for t in report.taught] == [("train.py", "simple-dry", fine)]
+    assert report.after.scores["simple-dry"].fp == 0
+    assert report.after.models["2"]["with_counter_examples"] == 1
+    [taught_prompt] = [c.body["messages"][-1]["content"] for c in ollama_server.calls("/api/chat")
+                       if "NOT a violation" in c.body["messages"][-1]["content"]]
+    assert "Not a violation (from train.py)" in taught_prompt and fine in taught_prompt
+    assert "def sum_us(basket):" in taught_prompt  # asked about the held-out file
+    # The corpus is not the user's repository: nothing was written to their feedback file.
+    assert not (Path(os.environ["TINYARMS_HOME"]) / "feedback.db").exists()
+
+    data = report.to_dict()
+    assert data["before"]["rules"]["simple-dry"]["fp"] == 1 and data["after"]["rules"]["simple-dry"]["fp"] == 0
+    assert "| `simple-dry` | 1 | 0 |" in evaluation.feedback_markdown(report)
+
+
+def test_eval_feedback_command_refuses_a_split(tmp_path: Path) -> None:
+    done = run_cli("eval", "--feedback", "--split", "test", "--level", "0", cwd=tmp_path)
+    assert done.returncode == 2 and "--feedback uses both splits" in done.stderr

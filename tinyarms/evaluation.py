@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tinyarms.finding import Finding
+from tinyarms.finding import FALSE_POSITIVE, Finding
 from tinyarms.yamlio import ConfigError, Document, load_file, validation_problems
 
 LABELS = "labels.yaml"
@@ -181,6 +181,7 @@ class Mismatch:
     line: int
     kind: Literal["fp", "fn"]
     message: str = ""
+    finding: Finding | None = None  # the false positive itself (kind "fp")
 
 
 def score_file(corpus: Corpus, rel: str, rule: str, findings: list[Finding]) -> tuple[Score, list[Mismatch]]:
@@ -203,7 +204,7 @@ def score_file(corpus: Corpus, rel: str, rule: str, findings: list[Finding]) -> 
             free.remove(hit)
     score.fp = len(free)
     score.files_with_fp = int(bool(free))
-    misses += [Mismatch(rel, rule, f.line, "fp", f.message) for f in free]
+    misses += [Mismatch(rel, rule, f.line, "fp", f.message, f) for f in free]
     return score, misses
 
 
@@ -271,6 +272,7 @@ class EvalOptions:
     question: str | None = None  # auto | report | yes-no; None: the configured models.question
     use_cache: bool = True
     max_candidates: int | None = None
+    feedback_db: Path | None = None  # false positives the prompts learn from; None: the state dir's
 
 
 def run(corpus_root: Path, options: EvalOptions) -> Report:
@@ -294,7 +296,7 @@ def run(corpus_root: Path, options: EvalOptions) -> Report:
     namer = files.Namer(root, root)
     collected = files.read_paths([root / rel for rel in chosen], namer, settings.config.max_file_bytes)
     lint_options = router.LintOptions(use_cache=options.use_cache, budget=None, cross_file="run",
-                                      max_candidates=options.max_candidates)
+                                      max_candidates=options.max_candidates, feedback_db=options.feedback_db)
     result = router.run(settings, collected.jobs, lint_options)
 
     rules = {r.id: RuleInfo(r.id, r.level) for r in settings.ruleset.rules}
@@ -381,3 +383,94 @@ def markdown(report: Report) -> str:
             lines.append(f"| `{rule_id}` | {score.tp} | {score.fp} | {score.fn} | {_cell(score.precision)} "
                          f"| {_cell(score.recall)} |")
     return "\n".join(lines) + "\n"
+
+
+# -- what feedback is worth ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Taught:
+    path: str
+    rule: str
+    line: int
+    note: str | None
+
+
+@dataclass(slots=True)
+class FeedbackReport:
+    """The held-out split linted before and after every model false positive of the training
+    split was reported with ``tinyarms feedback false-positive``."""
+
+    before: Report
+    train: Report
+    after: Report
+    taught: list[Taught]
+
+    def model_rules(self) -> list[str]:
+        return sorted(r for r, info in self.before.rules.items() if info.level > 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        def side(report: Report) -> dict[str, Any]:
+            levels = report.models or {}
+            return {
+                "rules": {r: report.scores[r].to_dict() for r in self.model_rules()},
+                "levels": {str(level): score.to_dict() for level, score in sorted(report.by_level(
+                    {r: report.scores[r] for r in self.model_rules()}).items())},
+                "questions": {level: {k: info.get(k) for k in ("model", "questions", "with_counter_examples")}
+                              for level, info in sorted(levels.items()) if isinstance(info, dict) and info.get("model")},
+                "seconds": round(report.seconds, 1),
+            }
+
+        return {"corpus": self.before.corpus, "held_out": self.before.files, "training": self.train.files,
+                "taught": [{"path": t.path, "rule": t.rule, "line": t.line, "note": t.note} for t in self.taught],
+                "before": side(self.before), "after": side(self.after)}
+
+
+def run_feedback(corpus_root: Path, options: EvalOptions) -> FeedbackReport:
+    """Lint the test split; report every model false positive of the train split as a developer
+    would (the note from the file's ``fine`` label when there is one); lint the test split again.
+    The feedback goes to a file of its own, never the user's: the corpus is not their repository."""
+    import dataclasses
+    import tempfile
+
+    from tinyarms.feedback import Store
+
+    with tempfile.TemporaryDirectory(prefix="tinyarms-eval-") as tmp:
+        base = dataclasses.replace(options, feedback_db=Path(tmp) / "feedback.db")
+        before = run(corpus_root, dataclasses.replace(base, split="test"))
+        train = run(corpus_root, dataclasses.replace(base, split="train"))
+        corpus = load(corpus_root.resolve())
+        taught = []
+        with Store(base.feedback_db) as store:
+            for miss in train.mismatches:
+                if miss.kind != "fp" or miss.finding is None or train.rules[miss.rule].level == 0:
+                    continue
+                note = _fine_note(corpus, miss)
+                lines = (corpus.root / miss.path).read_text(encoding="utf-8", errors="replace").splitlines()
+                store.record_finding(corpus.root, miss.finding, miss.path, lines, FALSE_POSITIVE, note=note)
+                taught.append(Taught(miss.path, miss.rule, miss.line, note))
+        after = run(corpus_root, dataclasses.replace(base, split="test"))
+    return FeedbackReport(before, train, after, taught)
+
+
+def _fine_note(corpus: Corpus, miss: Mismatch) -> str | None:
+    tolerance = corpus.tolerance(miss.rule)
+    for fine in corpus.labels.files[miss.path].fine:
+        if fine.rule == miss.rule and fine.line - tolerance <= miss.line <= (fine.end_line or fine.line) + tolerance:
+            return fine.note
+    return None
+
+
+def feedback_markdown(report: FeedbackReport) -> str:
+    rows = [("| rule | FP before | FP after | FP/file before | FP/file after | precision before | precision after "
+             "| recall before | recall after |"), "|---|---|---|---|---|---|---|---|---|"]
+    for rule in report.model_rules():
+        b, a = report.before.scores[rule], report.after.scores[rule]
+        rows.append(f"| `{rule}` | {b.fp} | {a.fp} | {_cell(b.fp_per_file)} | {_cell(a.fp_per_file)} "
+                    f"| {_cell(b.precision)} | {_cell(a.precision)} | {_cell(b.recall)} | {_cell(a.recall)} |")
+    with_examples = sum(int(info.get("with_counter_examples") or 0) for info in (report.after.models or {}).values()
+                        if isinstance(info, dict))
+    head = (f"Feedback on corpus `{report.before.corpus}`: {len(report.taught)} false positives of the training split "
+            f"({report.train.files} files) reported; held-out split ({report.before.files} files) linted before and "
+            f"after; {with_examples} questions after carried counter-examples.")
+    return "\n".join([head, "", *rows]) + "\n"

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tinyarms import cache as result_cache
@@ -41,6 +42,7 @@ class LintOptions:
     #   run   - compare this run's files with each other
     #   only  - only the cross-file rules (``run_cross_file`` sets it)
     cross_file: str = "skip"
+    feedback_db: Path | None = None  # where false positives are read from; None: the state dir's (eval uses its own)
 
 
 @dataclass(slots=True)
@@ -196,7 +198,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
                 questions += asked
                 if embed_stats is not None:
                     stats["1"] = embed_stats
-            model_level.attach_counter_examples(questions, settings.root)
+            model_level.attach_counter_examples(questions, settings.root, options.feedback_db)
             outcome = await model_level.run(
                 questions, _yielding(choice.backend, options.yield_to), model, level, deadline=deadline, store=store,
                 concurrency=config.concurrency, min_confidence=config.min_confidence, confirm=config.confirm,
@@ -222,6 +224,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             "backend": choice.name, "model": model, "why": choice.why, "questions": len(questions),
             "asked": outcome.asked, "cached": outcome.cached, "dropped": outcome.dropped, "pending": len(outcome.pending),
             "seconds": round(outcome.seconds, 3),
+            "with_counter_examples": sum(1 for q in questions if q.counter_examples),
             "confirm": {"asked": outcome.confirm_asked, "rejected": len(outcome.rejected)} if config.confirm else None,
         }
         if cross_stats is not None:

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--question", choices=("auto", "report", "yes-no"),
                         help="how candidates with a claim are asked (default: models.question)")
     parser.add_argument("--max-questions", type=int, metavar="N", help="model questions per file and rule")
+    parser.add_argument("--feedback", action="store_true",
+                        help="measure what feedback is worth: the model rules' false positives on the test split "
+                             "before and after reporting those of the train split (in a feedback file of its own)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the report as Markdown tables")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
@@ -65,13 +68,23 @@ def run(args: argparse.Namespace) -> int:
         split=args.split, skills=args.skill, levels=args.level, select=args.select, model=args.model,
         backend=args.backend, confirm=args.confirm, question=args.question, use_cache=not args.no_cache, max_candidates=args.max_questions,
     )
+    if args.feedback:
+        if args.split != "all":
+            print("tinyarms: error: --feedback uses both splits (it teaches on train, measures on test); "
+                  "leave out --split", file=sys.stderr)
+            return 2
+        learned = evaluation.run_feedback(corpus, options)
+        return _emit(args, evaluation.feedback_markdown(learned), learned.to_dict())
     report = evaluation.run(corpus, options)
-    text = evaluation.markdown(report)
+    return _emit(args, evaluation.markdown(report), report.to_dict())
+
+
+def _emit(args: argparse.Namespace, text: str, data: dict) -> int:
     if args.markdown:
         try:
             args.markdown.write_text(text, encoding="utf-8")
         except OSError as exc:
             print(f"tinyarms: error: cannot write {args.markdown}: {exc.strerror or exc}", file=sys.stderr)
             return 2
-    sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n" if args.json else text)
+    sys.stdout.write(json.dumps(data, indent=2) + "\n" if args.json else text)
     return 0

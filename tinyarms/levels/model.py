@@ -110,11 +110,12 @@ def prepare(questions: list[Question], model: str, digest: str, level: int, mode
         ).encode()).hexdigest()
 
 
-def attach_counter_examples(questions: list[Question], root: Path | str | None) -> None:
-    """Give each question the repository's false positives most like the code it shows."""
+def attach_counter_examples(questions: list[Question], root: Path | str | None, path: Path | None = None) -> None:
+    """Give each question the repository's false positives most like the code it shows (from the
+    feedback file at ``path``, by default the state directory's)."""
     from tinyarms import feedback
 
-    examples = feedback.Examples.load(root) if questions else None
+    examples = feedback.Examples.load(root, path) if questions else None
     if examples is None:
         return
     for q in questions:
