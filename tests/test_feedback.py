@@ -248,3 +248,20 @@ def test_sarif_suppresses_and_github_demotes_a_known_false_positive() -> None:
     assert suppressed["suppressions"][0]["kind"] == "external" and "suppressions" not in plain
     lines = render("github", LintResult(findings=[known]), {}).splitlines()
     assert lines[0].startswith("::notice ") and "(known false positive)" in lines[0]
+
+
+def test_a_schema_1_file_is_upgraded_in_place_and_keeps_its_entries(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.db"
+    old = sqlite3.connect(path)
+    old.execute(feedback._SCHEMA[0].replace("    kind TEXT,\n", ""))
+    old.execute("INSERT INTO feedback (repo, fingerprint, verdict, rule, path, line, code, message, note, created)"
+                " VALUES (?, 'fp1', 'false-positive', 'simple-dry', 'a.py', 3, 'x = 1', 'dup', NULL, 1.0)", (REPO,))
+    old.execute("PRAGMA user_version=1")
+    old.commit()
+    old.close()
+    with Store(path) as store:
+        [kept] = store.entries(REPO)
+        assert (kept.fingerprint, kept.kind) == ("fp1", None)
+        assert store.record(REPO, "fp2", FALSE_POSITIVE, rule="design-tokens", path="a.css", line=2, code="gap: 1rem;",
+                            message="m", kind="gap:--size").kind == "gap:--size"
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == feedback.SCHEMA_VERSION

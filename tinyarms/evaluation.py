@@ -18,12 +18,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tinyarms.finding import FALSE_POSITIVE, Finding
 from tinyarms.yamlio import ConfigError, Document, load_file, validation_problems
+
+if TYPE_CHECKING:
+    from tinyarms.ruleset import Settings
 
 LABELS = "labels.yaml"
 TEST_SHARE = 30  # percent of groups held out as the test split
@@ -279,19 +282,10 @@ def run(corpus_root: Path, options: EvalOptions) -> Report:
     import time
 
     from tinyarms import files, router
-    from tinyarms.ruleset import load_settings
-    from tinyarms.skills import BUILTIN_SKILLS, load_skills
 
     started = time.monotonic()
     root = corpus_root.resolve()
-    skills = load_skills(root)
-    corpus = load(root, {r.id for skill, _ in skills.values() for r in skill.rules})
-    names = options.skills or list(BUILTIN_SKILLS)
-    settings = load_settings(root, _cli_layer(options), names, options.select)
-    if options.levels is not None:
-        settings.ruleset.rules = [r for r in settings.ruleset.rules if r.level in options.levels]
-    if not settings.ruleset.rules:
-        raise ConfigError(["eval: no rule left to evaluate (check --level, --select and --skill)"])
+    corpus, settings = _load(root, options)
     chosen = corpus.files(options.split)
     namer = files.Namer(root, root)
     collected = files.read_paths([root / rel for rel in chosen], namer, settings.config.max_file_bytes)
@@ -316,6 +310,21 @@ def run(corpus_root: Path, options: EvalOptions) -> Report:
                   result.stats.get("models"), time.monotonic() - started)
 
 
+def _load(root: Path, options: EvalOptions) -> tuple[Corpus, Settings]:
+    from tinyarms.ruleset import load_settings
+    from tinyarms.skills import BUILTIN_SKILLS, load_skills
+
+    skills = load_skills(root)
+    corpus = load(root, {r.id for skill, _ in skills.values() for r in skill.rules})
+    names = options.skills or list(BUILTIN_SKILLS)
+    settings = load_settings(root, _cli_layer(options), names, options.select)
+    if options.levels is not None:
+        settings.ruleset.rules = [r for r in settings.ruleset.rules if r.level in options.levels]
+    if not settings.ruleset.rules:
+        raise ConfigError(["eval: no rule left to evaluate (check --level, --select and --skill)"])
+    return corpus, settings
+
+
 def _cli_layer(options: EvalOptions) -> dict[str, Any]:
     models: dict[str, Any] = {}
     if options.model:
@@ -337,6 +346,8 @@ def _scores(corpus: Corpus, settings: Any, chosen: list[str], rules: dict[str, R
 
     by_key: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
+        if f.feedback == FALSE_POSITIVE:  # a known false positive is reported as one, not as a problem
+            continue
         by_key.setdefault((f.path, f.rule), []).append(f)
     scores = {rule_id: Score() for rule_id in rules}
     mismatches: list[Mismatch] = []
@@ -394,6 +405,7 @@ class Taught:
     rule: str
     line: int
     note: str | None
+    kind: str | None  # what else the report settles (Candidate.kind)
 
 
 @dataclass(slots=True)
@@ -416,13 +428,15 @@ class FeedbackReport:
                 "rules": {r: report.scores[r].to_dict() for r in self.model_rules()},
                 "levels": {str(level): score.to_dict() for level, score in sorted(report.by_level(
                     {r: report.scores[r] for r in self.model_rules()}).items())},
-                "questions": {level: {k: info.get(k) for k in ("model", "questions", "with_counter_examples")}
+                "questions": {level: {k: info.get(k) for k in ("model", "questions", "with_counter_examples",
+                                                               "settled_by_feedback")}
                               for level, info in sorted(levels.items()) if isinstance(info, dict) and info.get("model")},
                 "seconds": round(report.seconds, 1),
             }
 
         return {"corpus": self.before.corpus, "held_out": self.before.files, "training": self.train.files,
-                "taught": [{"path": t.path, "rule": t.rule, "line": t.line, "note": t.note} for t in self.taught],
+                "taught": [{"path": t.path, "rule": t.rule, "line": t.line, "note": t.note, "kind": t.kind}
+                           for t in self.taught],
                 "before": side(self.before), "after": side(self.after)}
 
 
@@ -434,21 +448,27 @@ def run_feedback(corpus_root: Path, options: EvalOptions) -> FeedbackReport:
     import tempfile
 
     from tinyarms.feedback import Store
+    from tinyarms.levels.model import claim_kind
+    from tinyarms.source import Source, make_source
 
     with tempfile.TemporaryDirectory(prefix="tinyarms-eval-") as tmp:
         base = dataclasses.replace(options, feedback_db=Path(tmp) / "feedback.db")
         before = run(corpus_root, dataclasses.replace(base, split="test"))
         train = run(corpus_root, dataclasses.replace(base, split="train"))
-        corpus = load(corpus_root.resolve())
+        corpus, settings = _load(corpus_root.resolve(), options)
+        rules = {r.id: r for r in settings.ruleset.rules}
         taught = []
         with Store(base.feedback_db) as store:
             for miss in train.mismatches:
                 if miss.kind != "fp" or miss.finding is None or train.rules[miss.rule].level == 0:
                     continue
                 note = _fine_note(corpus, miss)
-                lines = (corpus.root / miss.path).read_text(encoding="utf-8", errors="replace").splitlines()
-                store.record_finding(corpus.root, miss.finding, miss.path, lines, FALSE_POSITIVE, note=note)
-                taught.append(Taught(miss.path, miss.rule, miss.line, note))
+                src = make_source(miss.path, miss.path, (corpus.root / miss.path).read_bytes())
+                assert isinstance(src, Source)  # it was linted a moment ago
+                kind = claim_kind(src, rules[miss.rule], miss.line, settings.ruleset.root)
+                store.record_finding(corpus.root, miss.finding, miss.path, src.lines, FALSE_POSITIVE, note=note,
+                                     kind=kind)
+                taught.append(Taught(miss.path, miss.rule, miss.line, note, kind))
         after = run(corpus_root, dataclasses.replace(base, split="test"))
     return FeedbackReport(before, train, after, taught)
 

@@ -17,11 +17,17 @@ a new verdict replaces the old one.
   similar to the code asked about first (Jaccard of token-pair shingles), then the most recent,
   and only those at least ``MIN_SIMILARITY`` alike — so a false positive changes the prompts,
   hence the model-cache keys, of code like it, not of every question about that rule.
-- A confirmation records that a finding is real (``feedback: "confirmed"``); it changes nothing
-  else, and is there for ``status`` and for measuring.
+- When the rule's finder sorts its claims into kinds (design-tokens: the property and the token
+  family, ``font-size:--size``; ``Candidate.kind``), it also settles the other questions of that
+  kind in that repository: they are not asked, and their findings are reported as known false
+  positives that name the report. Measured here, the small models do not heed counter-examples
+  (README, "Teaching it"); this is what makes one report count for the code like it.
+- A confirmation records that a finding is real (``feedback: "confirmed"``); a confirmed finding
+  of a kind hands that kind back to the model, which judges each question of it again.
 
-Measuring what feedback is worth (``tinyarms eval``), on a labelled corpus split in two halves
-laid out under one repository root (entries are per repository)::
+Measuring what feedback is worth (``tinyarms eval --feedback``, ``evaluation.run_feedback``), on a
+labelled corpus split in two halves laid out under one repository root (entries are per
+repository)::
 
     store = Store(tmp_home / "feedback.db")           # with TINYARMS_HOME=tmp_home for the lints
     before = fp_rate(lint(held_out))                  # no feedback yet
@@ -59,7 +65,7 @@ MIN_SIMILARITY = 0.1  # below this, a counter-example says nothing about the cod
 MAX_CONSIDERED = 200  # the most recent false positives of a rule that are ranked at all
 MAX_STORED_LINES = 40  # of a finding's code; prompts show fewer (prompts.MAX_EXAMPLE_LINES)
 MAX_NOTE = 500
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the kind of claim a finding made (Entry.kind)
 
 _SCHEMA = ("""
 CREATE TABLE IF NOT EXISTS feedback (
@@ -74,9 +80,10 @@ CREATE TABLE IF NOT EXISTS feedback (
     message TEXT NOT NULL,
     note TEXT,
     created REAL NOT NULL,
+    kind TEXT,
     UNIQUE (repo, fingerprint)
 )""", "CREATE INDEX IF NOT EXISTS feedback_by_rule ON feedback (repo, rule, verdict, created)")
-_COLUMNS = "id, repo, fingerprint, verdict, rule, path, line, code, message, note, created"
+_COLUMNS = "id, repo, fingerprint, verdict, rule, path, line, code, message, note, created, kind"
 _TOKEN = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\S")
 
 
@@ -97,6 +104,7 @@ class Entry:
     message: str
     note: str | None
     created: float
+    kind: str | None = None  # the kind of claim the finding made, when its finder has kinds (Candidate.kind)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -145,6 +153,9 @@ class Store:
             with self._transaction():
                 for statement in _SCHEMA:
                     self._db.execute(statement)
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(feedback)")}
+                if "kind" not in columns:  # a schema 1 file: its entries keep working, with no kind
+                    self._db.execute("ALTER TABLE feedback ADD COLUMN kind TEXT")
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @classmethod
@@ -165,20 +176,22 @@ class Store:
     # -- writing ------------------------------------------------------------------------------
 
     def record(self, repo: str, fingerprint: str, verdict: str, *, rule: str, path: str, line: int, code: str,
-               message: str, note: str | None = None, now: float | None = None) -> Entry:
+               message: str, note: str | None = None, now: float | None = None, kind: str | None = None) -> Entry:
         """Say ``verdict`` about a finding; a verdict given before for it is replaced."""
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
         if note is not None:
             note = " ".join(note.split())[:MAX_NOTE] or None
-        row = (repo, fingerprint, verdict, rule, path, line, code, message, note, time.time() if now is None else now)
+        row = (repo, fingerprint, verdict, rule, path, line, code, message, note, time.time() if now is None else now,
+               kind)
         try:
             with self._transaction():
                 self._db.execute(
-                    "INSERT INTO feedback (repo, fingerprint, verdict, rule, path, line, code, message, note, created)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repo, fingerprint) DO UPDATE SET"
+                    "INSERT INTO feedback (repo, fingerprint, verdict, rule, path, line, code, message, note, created,"
+                    " kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repo, fingerprint) DO UPDATE SET"
                     " verdict=excluded.verdict, rule=excluded.rule, path=excluded.path, line=excluded.line,"
-                    " code=excluded.code, message=excluded.message, note=excluded.note, created=excluded.created",
+                    " code=excluded.code, message=excluded.message, note=excluded.note, created=excluded.created,"
+                    " kind=excluded.kind",
                     row,
                 )
                 entry = self.lookup(repo, fingerprint)
@@ -188,11 +201,12 @@ class Store:
         return entry
 
     def record_finding(self, root: Path | str | None, finding: Finding, rel: str, lines: Sequence[str], verdict: str,
-                       note: str | None = None, now: float | None = None) -> Entry:
-        """``record`` for a finding of a lint; ``rel`` is its path from the root, ``lines`` its file."""
+                       note: str | None = None, now: float | None = None, kind: str | None = None) -> Entry:
+        """``record`` for a finding of a lint; ``rel`` is its path from the root, ``lines`` its file,
+        ``kind`` the kind of claim its candidate made (``levels.model.claim_kind``)."""
         return self.record(repo_key(root), finding.fingerprint, verdict, rule=finding.rule, path=rel,
                            line=finding.line, code=finding_code(lines, finding), message=finding.message,
-                           note=note, now=now)
+                           note=note, now=now, kind=kind)
 
     def remove(self, entry_id: int) -> bool:
         try:
@@ -246,6 +260,15 @@ class Store:
             if per_rule[entry.rule] <= MAX_CONSIDERED:
                 kept.append(entry)
         return kept
+
+    def confirmed_kinds(self, repo: str) -> set[tuple[str, str]]:
+        """(rule, kind) of a repository's confirmed findings: kinds a false positive may not settle."""
+        try:
+            rows = self._db.execute("SELECT DISTINCT rule, kind FROM feedback WHERE repo = ? AND verdict = ?"
+                                    " AND kind IS NOT NULL", (repo, CONFIRMED)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error("read", exc) from None
+        return {(rule, kind) for rule, kind in rows}
 
     def counter_examples(self, repo: str, rule: str, code: str, limit: int = MAX_EXAMPLES) -> list[Entry]:
         """The false positives of ``rule`` a prompt about ``code`` shows, best first."""
@@ -321,12 +344,17 @@ def rank(entries: Iterable[Entry], code: str, limit: int = MAX_EXAMPLES) -> list
 
 
 class Examples:
-    """A repository's false positives, read once per lint and ranked per question."""
+    """A repository's false positives, read once per lint: ranked per question as counter-examples,
+    and by kind, to settle the questions of a kind developers called false (unless they also
+    confirmed one of that kind: then the model still judges each)."""
 
-    def __init__(self, entries: list[Entry]):
+    def __init__(self, entries: list[Entry], confirmed: set[tuple[str, str]] | None = None):
         self._by_rule: dict[str, list[Entry]] = {}
-        for entry in entries:
+        self._by_kind: dict[tuple[str, str], Entry] = {}
+        for entry in entries:  # newest first: the newest of a kind is the one named
             self._by_rule.setdefault(entry.rule, []).append(entry)
+            if entry.kind is not None and (entry.rule, entry.kind) not in (confirmed or set()):
+                self._by_kind.setdefault((entry.rule, entry.kind), entry)
 
     @classmethod
     def load(cls, root: Path | str | None, path: Path | None = None) -> Examples | None:
@@ -338,14 +366,19 @@ class Examples:
                 return None
             with store:
                 entries = store.false_positives(repo_key(root))
+                confirmed = store.confirmed_kinds(repo_key(root)) if entries else set()
         except FeedbackError as exc:
             _log_error(exc)
             return None
-        return cls(entries) if entries else None
+        return cls(entries, confirmed) if entries else None
 
     def for_code(self, rule: str, code: str, limit: int = MAX_EXAMPLES) -> list[Entry]:
         entries = self._by_rule.get(rule)
         return rank(entries, code, limit) if entries else []
+
+    def settling(self, rule: str, kind: str | None) -> Entry | None:
+        """The false positive that settles a question of this kind, if one does."""
+        return None if kind is None else self._by_kind.get((rule, kind))
 
 
 # -- marking a lint's findings --------------------------------------------------------------------
@@ -368,8 +401,8 @@ def mark(result: LintResult, root: Path | str | None, path: Path | None = None) 
         _log_error(exc)
         result.stats["feedback_error"] = "\n".join(exc.problems)
         return
-    for finding in result.findings:
-        finding.feedback = verdicts.get(finding.fingerprint)
+    for finding in result.findings:  # a verdict on this very finding outranks one a kind of them got
+        finding.feedback = verdicts.get(finding.fingerprint, finding.feedback)
     result.stats["false_positives"] = sum(1 for f in result.findings if f.feedback == FALSE_POSITIVE)
 
 

@@ -225,6 +225,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             "asked": outcome.asked, "cached": outcome.cached, "dropped": outcome.dropped, "pending": len(outcome.pending),
             "seconds": round(outcome.seconds, 3),
             "with_counter_examples": sum(1 for q in questions if q.counter_examples),
+            "settled_by_feedback": outcome.settled,
             "confirm": {"asked": outcome.confirm_asked, "rejected": len(outcome.rejected)} if config.confirm else None,
         }
         if cross_stats is not None:

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from tests.conftest import git
-from tinyarms.candidates.design_tokens import find, normalise, token_index
+from tinyarms.candidates.design_tokens import find, normalise, token_family, token_index
 from tinyarms.source import make_source
 
 
@@ -46,3 +46,21 @@ def test_normalise() -> None:
     assert [normalise(v) for v in ("16", "16px", " 016PX ", "1.50rem", "0.5rem", "-4px")] == [
         "16px", "16px", "16px", "1.5rem", "0.5rem", "-4px",
     ]
+
+
+def test_each_claim_has_a_kind_the_property_and_the_token_family(repo: Path) -> None:
+    """What a reported false positive settles: the same property set to a token of the same
+    family, whatever the value; a Tailwind class by its utility."""
+    project(repo)
+    css = ".card {\n  padding: 16px;\n  border-radius: 8px;\n  padding: 1px 16px;\n}\n"
+    assert [c.kind for c in candidates(repo, "src/card.css", css)] == [
+        "padding:--space", "border-radius:--radius", "padding:--space"]
+    tsx = 'export const C = () => (\n  <div className="p-[24px]" style={{ marginTop: "0.50rem" }} />\n);\n'
+    assert {c.kind for c in candidates(repo, "src/C.tsx", tsx)} == {"tw:p:theme.space", "margin-top:theme.space"}
+
+
+def test_token_family() -> None:
+    names = ["var(--size-3)", "var(--radius-md)", "var(--space-xl)", "var(--font-size-fluid-1)", "var(--gap)",
+             "var(--brand-blue)", "theme.space.4", "theme.radius.md"]
+    assert [token_family(n) for n in names] == [
+        "--size", "--radius", "--space", "--font-size-fluid", "--gap", "--brand-blue", "theme.space", "theme.radius"]

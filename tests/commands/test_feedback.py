@@ -4,6 +4,7 @@ Ollama's API served by the test server for the model rules."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -161,3 +162,66 @@ def test_a_model_false_positive_becomes_a_counter_example_in_the_next_prompt(
 
     lint(repo, "prices.py", "--select", "simple-dry", env=env)
     assert len(ollama_server.calls("/api/chat")) == 2  # the new prompt's answer is cached in turn
+
+
+TOKENS = ":root {\n  --size-3: 1rem;\n  --size-5: 1.5rem;\n}\n"
+CARD = ".card {\n  padding: 1rem;\n  font-size: 1.5rem;\n}\n.title {\n  font-size: 1rem;\n  gap: 1.5rem;\n}\n"
+
+
+def model_saying_yes(request) -> str:
+    """Upholds every candidate, whatever else the prompt says: counter-examples change nothing."""
+    prompt = request.body["messages"][-1]["content"]
+    rule, line = re.search(r"report one violation of rule ([\w-]+) on line (\d+)", prompt).groups()
+    return json.dumps({"violations": [{"rule": rule, "line": int(line), "message": "use the token",
+                                       "suggestion": "use the token", "confidence": 0.9}]})
+
+
+def asked_about(server: FakeOllama, since: int = 0) -> list[int]:
+    """The lines the model was asked about, in calls from number ``since`` on."""
+    return sorted(int(re.search(r"Line (\d+) sets", c.body["messages"][-1]["content"]).group(1))
+                  for c in server.calls("/api/chat")[since:])
+
+
+def test_a_false_positive_settles_its_kind_of_claim_until_one_of_them_is_confirmed(
+    repo: Path, ollama_server: FakeOllama,
+) -> None:
+    """design-tokens claims fall into kinds (the property and the token family): a font size
+    reported false settles the other font sizes equal to a size token without asking the model,
+    which here would say yes to anything; spacing stays the model's to judge. Confirming a font
+    size hands the kind back to the model."""
+    ollama_server.answer(model_saying_yes)
+    env = {"OLLAMA_HOST": ollama_server.host}
+    (repo / "tokens.css").write_text(TOKENS)
+    (repo / "card.css").write_text(CARD)
+    code, out = lint(repo, "card.css", "--select", "design-tokens", env=env)
+    assert code == 1 and sorted(f["line"] for f in out["findings"]) == [2, 3, 6, 7]
+    assert asked_about(ollama_server) == [2, 3, 6, 7]
+
+    done = teach(repo, "false-positive", "card.css:3:design-tokens", "--note", "type sizes are not spacing", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Other design-tokens findings of its kind (font-size:--size) are settled" in done.stdout
+    [entry] = json.loads(teach(repo, "list", "--json").stdout)
+    assert entry["kind"] == "font-size:--size"
+
+    before = len(ollama_server.calls("/api/chat"))
+    code, out = lint(repo, "card.css", "--select", "design-tokens", env=env)
+    by_line = {f["line"]: f for f in out["findings"]}
+    assert sorted(by_line) == [2, 3, 6, 7]
+    assert by_line[6]["feedback"] == "false-positive"  # settled: like the one reported, never asked
+    assert "not asked: like the false positive reported at card.css:3; type sizes are not spacing" in by_line[6]["message"]
+    assert by_line[3]["feedback"] == "false-positive"
+    assert by_line[2]["feedback"] is None and by_line[7]["feedback"] is None
+    assert code == 1  # the spacing findings still fail
+    assert out["stats"]["models"]["2"]["settled_by_feedback"] == 2
+    assert not {3, 6} & set(asked_about(ollama_server, before))
+
+    # A developer confirms a font size: the kind is the model's to judge again, each one.
+    done = teach(repo, "confirm", "card.css:6:design-tokens", env=env)
+    assert done.returncode == 0, done.stderr
+    before = len(ollama_server.calls("/api/chat"))
+    code, out = lint(repo, "card.css", "--select", "design-tokens", "--no-cache", env=env)
+    by_line = {f["line"]: f for f in out["findings"]}
+    assert by_line[6]["feedback"] == "confirmed" and "not asked" not in by_line[6]["message"]
+    assert by_line[3]["feedback"] == "false-positive"  # that one finding is still known false
+    assert out["stats"]["models"]["2"]["settled_by_feedback"] == 0
+    assert asked_about(ollama_server, before) == [2, 3, 6, 7]

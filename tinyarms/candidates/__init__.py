@@ -32,3 +32,7 @@ class Candidate:
     suggestion: str | None = None  # a deterministic suggestion (e.g. the token's name)
     key: str = ""  # what makes this candidate itself (for the cache), besides the shown code
     other: Excerpt | None = None  # the other place a cross-file candidate compares with; findings name it
+    # What kind of claim this is, for finders whose claims fall into kinds (design-tokens: the
+    # property and the token family, "font-size:--size"). A false positive reported for one
+    # candidate settles the others of its kind in that repository (feedback.py).
+    kind: str | None = None

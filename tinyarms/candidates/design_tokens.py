@@ -122,10 +122,11 @@ def find(src: Source, rule: str, limit: int, root: str | None) -> list[Candidate
     if not tokens or src.rel in token_files:
         return []
     out: list[Candidate] = []
-    for line, prop, raw in _raw_values(src):
+    for line, prop, raw, what in _raw_values(src):
         token = tokens.get(normalise(raw))
         if token is None:
             continue
+        kind = f"{what}:{token_family(token)}"
         out.append(Candidate(
             rule=rule, lines=((line, line),), report=(line, line),
             question=(
@@ -133,15 +134,29 @@ def find(src: Source, rule: str, limit: int, root: str | None) -> list[Candidate
                 f"same value. Should line {line} use the token {token} instead of the raw value? If yes, report "
                 f"one violation of rule {rule} on line {line}; if the value is unrelated to the token, report none."
             ),
-            suggestion=f"use {token} instead of {raw}", key=f"{line}:{prop}:{raw}",
+            suggestion=f"use {token} instead of {raw}", key=f"{line}:{prop}:{raw}", kind=kind,
         ))
         if len(out) >= limit:
             break
     return out
 
 
+def token_family(token: str) -> str:
+    """A token's family: its name without the step, ``var(--size-3)`` -> ``--size``,
+    ``var(--radius-md)`` -> ``--radius``, ``theme.space.4`` -> ``theme.space``."""
+    if not token.startswith("var("):
+        return token.rsplit(".", 1)[0]
+    name = token[4:-1]
+    head, _, step = name.rpartition("-")
+    return head if head.strip("-") and _STEP.fullmatch(step) else name
+
+
+_STEP = re.compile(r"\w*\d\w*|x*s|sm|md|lg|x*l")
+
+
 def _raw_values(src: Source):
-    """(line, property, raw value) of every length in a style position."""
+    """(line, property, raw value, what is set) of every length in a style position; what is set
+    is the property, or for a Tailwind class its utility (``p-[16px]``: ``tw:p``)."""
     if src.language == "css":
         for decl in src.captures("declaration"):
             prop_node = decl.child(0)
@@ -153,7 +168,7 @@ def _raw_values(src: Source):
             text = src.node_text(decl)
             for match in _LENGTH.finditer(text):
                 offset = decl.start_byte + len(text[: match.start()].encode())
-                yield src.position(offset)[0], prop, match.group()
+                yield src.position(offset)[0], prop, match.group(), prop
         return
     for node in src.captures("string") + src.captures("number"):
         text = src.node_text(node)
@@ -162,9 +177,10 @@ def _raw_values(src: Source):
             key = src.node_text(pair.child_by_field_name("key")).strip("'\"")
             prop = _CAMEL.sub("-", key).lower()
             if _PROPERTIES.match(prop) and (node.type == "number" or _LENGTH.fullmatch(text.strip("'\"`"))):
-                yield src.position(node.start_byte)[0], prop, text.strip("'\"`")
+                yield src.position(node.start_byte)[0], prop, text.strip("'\"`"), prop
                 continue
         if node.type != "number":
             for match in _TAILWIND.finditer(text):
                 offset = node.start_byte + len(text[: match.start()].encode())
-                yield src.position(offset)[0], "a Tailwind class", match.group(1)
+                utility = match.group().split("-[", 1)[0]
+                yield src.position(offset)[0], "a Tailwind class", match.group(1), f"tw:{utility}"

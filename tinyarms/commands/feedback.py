@@ -70,11 +70,14 @@ def run(args: argparse.Namespace) -> int:
     verdict = FALSE_POSITIVE if action == FALSE_POSITIVE else CONFIRMED
     found = resolve(" ".join(args.finding), root, cwd)  # first: a bad FINDING writes nothing
     with feedback.Store() as store:
-        entry = store.record_finding(root, found.finding, found.rel, found.lines, verdict, args.note)
+        entry = store.record_finding(root, found.finding, found.rel, found.lines, verdict, args.note, kind=found.kind)
     where = f"{found.finding.path}:{found.finding.line}: {found.finding.rule}"
     if verdict == FALSE_POSITIVE:
         print(f"{where} is a known false positive now (fingerprint {entry.fingerprint}): it fails no commit again, "
               f"and the model is shown it as a counter-example for {entry.rule} in this repository.")
+        if entry.kind:
+            print(f"Other {entry.rule} findings of its kind ({entry.kind}) are settled the same way from now on, "
+                  "without asking the model; confirm one of them to have the model judge each again.")
     else:
         print(f"{where} is confirmed (fingerprint {entry.fingerprint}).")
     print(f"Undo with `tinyarms feedback remove {entry.id}`.", file=sys.stderr)
@@ -89,6 +92,7 @@ class Resolved:
     finding: Finding
     rel: str  # from the repository root
     lines: list[str]  # the file's, as linted
+    kind: str | None = None  # the kind of claim a model finding made (levels.model.claim_kind)
 
 
 def resolve(ref: str, root: Path, cwd: Path) -> Resolved:
@@ -127,7 +131,7 @@ def _at(path: str, line: int, column: int | None, rule: str, root: Path, cwd: Pa
     of_rule = [f for f in result.findings if f.rule == rule]
     here = [f for f in of_rule if f.line == line and (column is None or f.column == column)]
     if len(here) == 1:
-        return Resolved(here[0], job.rel, lines)
+        return Resolved(here[0], job.rel, lines, _kind(settings, job, here[0]))
     spot = f"{path}:{line}" + (f":{column}" if column else "")
     if len(here) > 1:
         raise ConfigError([f"{spot}: {len(here)} {rule} findings on this line; name one of them:", *_choices(here)])
@@ -165,7 +169,7 @@ def _by_fingerprint(prefix: str, root: Path, cwd: Path) -> Resolved:
         ])
     [finding] = found.values()
     job = next(j for j in collected.jobs if j.path == finding.path)
-    return Resolved(finding, job.rel, _lines(job))
+    return Resolved(finding, job.rel, _lines(job), _kind(settings, job, finding))
 
 
 def _settings_for_rule(root: Path, rule: str) -> Settings:
@@ -182,6 +186,17 @@ def _settings_for_rule(root: Path, rule: str) -> Settings:
         known = {r.id for skill, _ in defaults.skills.values() for r in skill.rules}
         raise ConfigError([f"no rule {rule!r}{did_you_mean(rule, known)}; `tinyarms rules` lists them"])
     return load_settings(root, skill_names=owners[:1], select=[rule])
+
+
+def _kind(settings: Settings, job: Job, finding: Finding) -> str | None:
+    from tinyarms.levels.model import claim_kind
+    from tinyarms.source import Source, make_source
+
+    rule = next((r for r in settings.ruleset.rules if r.id == finding.rule), None)
+    src = make_source(job.path, job.rel, job.raw, len(job.raw))
+    if finding.engine != "model" or rule is None or not isinstance(src, Source):
+        return None
+    return claim_kind(src, rule, finding.line, settings.ruleset.root)
 
 
 def _lint(settings: Settings, jobs: list[Job], budget: float) -> LintResult:

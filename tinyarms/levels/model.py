@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tinyarms import suppress
 from tinyarms.cache import Cache
 from tinyarms.candidates import Candidate
-from tinyarms.finding import Finding, Skipped, assign_fingerprints
+from tinyarms.finding import FALSE_POSITIVE, Finding, Skipped, assign_fingerprints
 from tinyarms.models import answer, prompts
 from tinyarms.models.base import BAD_ANSWER, BUDGET, MODEL_MISSING, NO_MEMORY, NOT_INSTALLED, SERVER_DOWN, Backend, ModelUnavailable
 from tinyarms.ruleset import ActiveRule
@@ -47,6 +47,9 @@ class Question:
     # This repository's false positives of the rule most like this code (feedback.py); part of
     # the prompt, so of the cache key: answers cached before the feedback are not reused.
     counter_examples: tuple[Entry, ...] = ()
+    # A false positive of the same kind of claim (Candidate.kind) this repository reported: the
+    # question is not asked, its finding is reported as a known false positive.
+    settled_by: Entry | None = None
     yes_no: bool = False  # asked as a yes/no question about the candidate's claim (models.question)
 
 
@@ -60,6 +63,7 @@ class LevelResult:
     cached: int = 0
     dropped: int = 0  # violations an answer gave for rules not asked or lines not shown
     confirm_asked: int = 0
+    settled: int = 0  # questions settled by feedback, not asked
     seconds: float = 0.0
 
 
@@ -120,6 +124,18 @@ def attach_counter_examples(questions: list[Question], root: Path | str | None, 
         return
     for q in questions:
         q.counter_examples = tuple(examples.for_code(q.rule.id, shown_code(q)))
+        q.settled_by = examples.settling(q.rule.id, q.candidate.kind)
+
+
+def claim_kind(src: Source, rule: ActiveRule, line: int, root: str | None) -> str | None:
+    """The kind of claim behind a finding of ``rule`` on ``line`` (None when its finder makes no
+    kinds): what a false positive reported for it settles (``Question.settled_by``)."""
+    if finder_of(rule) != "tokens":  # the only finder whose claims fall into kinds
+        return None
+    return next((c.kind for c in candidates(src, rule, KIND_SEARCH, root) if c.report[0] <= line <= c.report[1]), None)
+
+
+KIND_SEARCH = 10_000  # candidates looked through for the one behind a finding
 
 
 def shown_code(q: Question) -> str:
@@ -133,6 +149,24 @@ def shown_code(q: Question) -> str:
 async def run(
     questions: list[Question], backend: Backend, model: str, level: int, *, deadline: float | None,
     store: Cache | None, concurrency: int, min_confidence: float, confirm: bool = False, mode: str = "report",
+) -> LevelResult:
+    """Ask the questions (those feedback settled are answered without the model, whatever the
+    backend's state) and turn the answers into findings."""
+    settled = [q for q in questions if q.settled_by is not None]
+    out = await _ask(
+        [q for q in questions if q.settled_by is None], backend, model, level, deadline=deadline, store=store,
+        concurrency=concurrency, min_confidence=min_confidence, confirm=confirm, mode=mode)
+    if settled:
+        for i, q in enumerate(settled):
+            q.key = f"settled:{i}"
+        out.settled = len(settled)
+        out.findings += _findings(settled, {q.key: [_settled_answer(q)] for q in settled}, model, level, min_confidence)
+    return out
+
+
+async def _ask(
+    questions: list[Question], backend: Backend, model: str, level: int, *, deadline: float | None,
+    store: Cache | None, concurrency: int, min_confidence: float, confirm: bool, mode: str,
 ) -> LevelResult:
     out = LevelResult()
     started = time.monotonic()
@@ -272,6 +306,16 @@ def _claim_upheld(text: str, q: Question) -> list[answer.Violation]:
                              YES_NO_CONFIDENCE)]
 
 
+def _settled_answer(q: Question) -> dict[str, Any]:
+    entry = q.settled_by
+    assert entry is not None
+    why = f"; {entry.note}" if entry.note else ""
+    return {"line": q.candidate.report[0], "confidence": 1.0, "suggestion": q.candidate.suggestion,
+            "message": (f"{q.rule.message} (not asked: like the false positive reported at {entry.path}:{entry.line}"
+                        f"{why})"),
+            "feedback": FALSE_POSITIVE}
+
+
 def _says_yes(text: str) -> bool:
     try:
         data = json.loads(text, strict=False)
@@ -299,7 +343,7 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
                 end_column=len(src.lines[q.candidate.report[1] - 1]) + 1 if q.candidate.report[1] <= len(src.lines) else 1,
                 rule=q.rule.id, skill=q.rule.skill, severity=severity, message=message,
                 suggestion=q.candidate.suggestion or v.get("suggestion"), level=level, engine="model", model=model,
-                confidence=round(v["confidence"], 3),
+                confidence=round(v["confidence"], 3), feedback=v.get("feedback"),
             ))
             sources[src.rel] = src
     out: list[Finding] = []
