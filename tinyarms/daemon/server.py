@@ -557,6 +557,23 @@ async def _send(writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
     await writer.drain()
 
 
+def exit_now(code: int) -> int:
+    """Exit with ``code`` without waiting for lint threads still stuck after the shutdown grace.
+
+    A thread waiting on a hung model (up to its whole budget, or forever) cannot be cancelled
+    from here, and the interpreter's exit joins pool threads: the daemon would linger after
+    SIGTERM with its socket already gone. By now the cache is closed and the socket and pid
+    file removed, so only the logs are left to flush. Returns when no such thread is left."""
+    if not any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        return code
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def run(home: Path) -> int:
     """``tinyarms daemon run``: serve in the foreground until stopped. Exit 0 also when another
     daemon already holds the lock (two racing starts leave one daemon, and neither is an error)."""
