@@ -303,3 +303,33 @@ def _cannot_create(folder: Path) -> bool:
         return True
     (folder / "probe").unlink()
     return False
+
+
+# -- the daemon's own installation deleted -----------------------------------------------------
+
+
+def test_the_daemons_installation_deleted_it_exits_and_the_next_commit_starts_a_new_one(
+        repo: Path, home: Path, tmp_path: Path) -> None:  # noqa: F811
+    """pre-commit deletes a hook's environment while the daemon started from it runs (``try-repo``
+    at its end, ``gc``): that daemon can no longer read its built-in config, so every commit
+    would fail with a config error until someone stopped it by hand."""
+    import tinyarms
+    from tinyarms import resources
+
+    site = tmp_path / "site"  # an installation of its own, as a pre-commit environment has
+    shutil.copytree(Path(tinyarms.__file__).parent, site / "tinyarms", ignore=shutil.ignore_patterns("__pycache__"))
+    for kind in ("config", "skills"):
+        shutil.copytree(resources.data_dir(kind), site / "tinyarms" / "_data" / kind)
+    subprocess.Popen([sys.executable, "-m", "tinyarms", "daemon", "run"], cwd=tmp_path,
+                     env={**os.environ, **LEVEL0_ENV, "PYTHONPATH": str(site)}, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    old = wait_for(lambda: control.ping(home), 15, "the daemon to answer")["result"]["pid"]
+    assert first_commit_served(repo, home) == old
+
+    shutil.rmtree(site)
+
+    wait_for(lambda: gone(old), 10, "the daemon whose installation was deleted to exit")
+    assert not protocol.socket_path(home).exists() and not control.pid_path(home).exists()
+    second = commit(repo, "second", env=LEVEL0_ENV)
+    assert second.code == 1 and "hardcoded-colors" in second.output, second.output
+    assert "daemon unavailable" not in second.output and daemon_pid(home) != old

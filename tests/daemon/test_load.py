@@ -7,13 +7,16 @@ tell "within the budget" from "a whole budget later", not milliseconds.
 from __future__ import annotations
 
 import base64
+import signal
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.candidates.test_simple_dry import TWINS
-from tests.daemon.test_server import home, make_repo, request  # noqa: F401
+from tests.daemon.test_server import home, make_repo, request, state_files, wait_for  # noqa: F401
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tinyarms.daemon import control
 
@@ -91,3 +94,35 @@ def test_hooks_waiting_on_a_hung_model_do_not_queue_behind_each_other(
     assert all("simple-dry" in skipped_rules(r, "budget") for r in replies)
     # Every hook had its own try at the model within its budget.
     assert len(ollama_server.calls("/api/chat")) - asked >= clients
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_a_lint_stops_the_daemon_within_a_second_and_it_cleans_up(
+        home: Path, tmp_path: Path, ollama_server: FakeOllama, sig: signal.Signals) -> None:  # noqa: F811
+    """The lint waits on a hung model with 30 s of budget left: the daemon gives it a second,
+    cancels it, closes the cache and exits 0, and the client is not left waiting for 30 s."""
+    ollama_server.hang()
+    proc = control.spawn(home)
+    wait_for(lambda: control.ping(home), 15, "the daemon to answer")
+    repo = make_repo(tmp_path / "repo")
+    outcome: list[Any] = []
+
+    def client() -> None:
+        try:
+            outcome.append(request(home, hook_request(repo, ollama_server.host, budget=30.0), timeout=40))
+        except (OSError, ValueError) as exc:  # a hang-up is an answer too
+            outcome.append(exc)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    wait_for(lambda: ollama_server.calls("/api/chat"), 15, "the lint to wait on the model")
+    started = time.monotonic()
+    proc.send_signal(sig)
+
+    assert proc.wait(timeout=15) == 0
+    took = time.monotonic() - started
+    thread.join(timeout=10)
+    assert not thread.is_alive() and outcome, "the client was left waiting"
+    assert took < 5.0, took  # a second's grace, with room for a loaded machine; not the 30 s budget
+    assert state_files(home) == (False, False)
+    assert (home / "cache.db").exists() and not (home / "cache.db-wal").exists()  # closed: WAL checkpointed

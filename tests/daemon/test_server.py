@@ -494,6 +494,34 @@ def test_start_returns_once_answering_and_stop_once_gone(home: Path, tmp_path: P
     assert run_cli("daemon", "stop", cwd=tmp_path).returncode == 0
 
 
+def test_status_shows_every_field_scripts_and_people_read(home: Path, daemon: dict, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    for _ in range(2):  # a miss, then a hit
+        assert request(home, lint_message(repo, "bad.ts"))["ok"] is True
+    code, status = status_json(tmp_path)
+    assert code == 0 and status["running"] is True
+    d = status["daemon"]
+    assert d["pid"] == daemon["result"]["pid"] and d["version"] == tinyarms.__version__
+    assert d["uptime_s"] >= 0 and d["rss_bytes"] > 10 << 20 and d["cpu_percent"] >= 0
+    assert d["socket"] == str(protocol.socket_path(home))
+    assert {"files", "skills", "reload_errors"} <= set(status["config"]) and status["config"]["skills"]
+    assert {"backend", "why", "present", "loaded"} <= set(status["models"])
+    cache = status["cache"]
+    assert cache["entries"] >= 1 and cache["size_bytes"] > 0 and cache["hit_rate"] == 0.5
+    requests = status["requests"]
+    assert requests["served"] >= 3 and requests["by_op"]["lint"] == 2
+    assert requests["latency_ms"]["p50"] > 0 and requests["latency_ms"]["p95"] >= requests["latency_ms"]["p50"]
+    assert isinstance(status["watched_repos"], list)
+    assert {"last", "next"} <= set(status["scan"])  # present whether or not a scan is scheduled
+    assert status["recent_errors"] == []
+    table = run_cli("status", cwd=tmp_path)
+    assert table.returncode == 0
+    shown = {line.split("  ")[0] for line in table.stdout.splitlines()}
+    assert {"daemon", "memory / cpu", "socket", "requests", "cache", "config files", "skills", "models",
+            "models present", "models loaded", "watched repos", "deep scan"} <= shown
+    assert f"pid {d['pid']}" in table.stdout and "hit rate 50%" in table.stdout
+
+
 def test_status_exits_3_without_a_daemon(home: Path, tmp_path: Path) -> None:
     result = run_cli("status", cwd=tmp_path)
     assert result.returncode == 3 and "not running" in result.stderr

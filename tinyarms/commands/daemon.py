@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "run":
         from tinyarms.daemon import server
 
-        return server.run(home)
+        return server.exit_now(server.run(home))
     if args.action in ("stop", "restart"):
         stopped = control.stop(home)
         if args.action == "stop":

@@ -129,6 +129,10 @@ def start(home: Path, timeout: float = START_TIMEOUT) -> dict[str, Any]:
 
     reply = ping(home)
     if reply is not None and reply.get("version") != __version__:
+        # A daemon from before an upgrade. One systemd or launchd runs is restarted by its
+        # manager, so the service keeps owning it; stopped by hand, it would stay stopped there.
+        if restart_service(read_pid(home) or {}, wait=timeout):
+            return _wait_replaced(home, (reply.get("result") or {}).get("pid"), timeout)
         stop(home)
         reply = None
     if reply is not None:
@@ -195,9 +199,10 @@ def restart_in_background(home: Path) -> None:
     spawn(home)
 
 
-def restart_service(info: dict[str, Any]) -> bool:
-    """Ask the service manager named in the daemon's pid file to restart it (without waiting);
-    False when no manager runs it or its tool cannot be started."""
+def restart_service(info: dict[str, Any], wait: float | None = None) -> bool:
+    """Ask the service manager named in the daemon's pid file to restart it; False when no
+    manager runs it or its tool cannot be started. Without ``wait`` the caller does not wait
+    for the manager; with it, up to ``wait`` seconds, and a manager that fails is False too."""
     from tinyarms.commands.service import LABEL, UNIT
 
     manager = info.get("service")
@@ -207,12 +212,28 @@ def restart_service(info: dict[str, Any]) -> bool:
         command = ["launchctl", "kickstart", "-k", f"gui/{os.getuid()}/{LABEL}"]
     else:
         return False
+    quiet: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+                             "start_new_session": True, "close_fds": True}
     try:
-        subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, close_fds=True)
-    except OSError:
+        if wait is None:
+            subprocess.Popen(command, **quiet)
+            return True
+        return subprocess.run(command, timeout=wait, check=False, **quiet).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
         return False
-    return True
+
+
+def _wait_replaced(home: Path, old: int | None, timeout: float) -> dict[str, Any]:
+    """The ping of the daemon that replaced the one with pid ``old``, once it answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reply = ping(home, timeout=0.5)
+        if reply is not None and (reply.get("result") or {}).get("pid") != old:
+            return reply
+        time.sleep(_POLL)
+    manager = (read_pid(home) or {}).get("service") or "its service manager"
+    raise RuntimeError(f"the daemon (pid {old}) was not replaced by {manager} within {timeout:.0f} s; "
+                       f"see {home / 'logs' / 'daemon.out'}")
 
 
 def _wait_unlocked(home: Path, timeout: float) -> bool:

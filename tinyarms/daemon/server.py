@@ -46,6 +46,7 @@ SHUTDOWN_GRACE = 1.0
 SETTINGS_KEPT = 64  # repos x option sets: one client varying its options must not grow us forever
 SOCKET_CHECK = 1.0  # seconds between checks that our socket is still there
 _CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is on another clock
+_INSTALLED = Path(__file__).resolve().parents[1] / "__init__.py"  # the tinyarms package we run from
 
 
 @dataclass(slots=True)
@@ -148,7 +149,7 @@ class Daemon:
     async def _watch_socket(self, path: Path, bound: int | None) -> None:
         """Stop when our socket is gone or replaced (the state directory deleted, say): no client
         can reach us any more, and the next one starts a daemon of its own, so we would linger
-        as an orphan holding memory and a model."""
+        as an orphan holding memory and a model. Stop too when our own installation is gone."""
         assert self._stop is not None
         while True:
             await asyncio.sleep(SOCKET_CHECK)
@@ -156,6 +157,16 @@ class Daemon:
                 self.log.warning("socket_lost", socket=str(path), state_dir=str(self.home),
                                  hint="the state directory was deleted or replaced; this daemon stops")
                 print(f"tinyarms daemon: {path} is gone; stopping (a client starts a new daemon)", file=sys.stderr)
+                self._stop.set()
+                return
+            # Our installation deleted (pre-commit removes a hook's environment: `try-repo` at its
+            # end, `gc`): we cannot read our built-in config any more and would fail every
+            # request; stopped, we leave the next client to start the one installed now.
+            if not _INSTALLED.exists():
+                self.log.warning("installation_lost", package=str(_INSTALLED.parent),
+                                 hint="the environment this daemon runs from was deleted; this daemon stops")
+                print(f"tinyarms daemon: {_INSTALLED.parent} is gone; stopping (a client starts a new daemon)",
+                      file=sys.stderr)
                 self._stop.set()
                 return
 
@@ -544,6 +555,23 @@ async def _send(writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
     except protocol.ProtocolError as exc:  # a result too big for the wire is still an answer
         writer.write(protocol.encode(protocol.reply_error(__version__, exc.code, exc.message)))
     await writer.drain()
+
+
+def exit_now(code: int) -> int:
+    """Exit with ``code`` without waiting for lint threads still stuck after the shutdown grace.
+
+    A thread waiting on a hung model (up to its whole budget, or forever) cannot be cancelled
+    from here, and the interpreter's exit joins pool threads: the daemon would linger after
+    SIGTERM with its socket already gone. By now the cache is closed and the socket and pid
+    file removed, so only the logs are left to flush. Returns when no such thread is left."""
+    if not any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        return code
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def run(home: Path) -> int:
