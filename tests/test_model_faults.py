@@ -96,6 +96,8 @@ OLLAMA_FAULTS = [
     Fault("refuses-connections", lambda s: s.stop(), NOT_ASKED),
     Fault("closes-before-answering", lambda s: s.answer(_hang_up), GONE),
     Fault("hangs", lambda s: s.hang(), TIMED_OUT),
+    # a wedged server: accepts connections, answers nothing, not even the probe or /api/tags
+    Fault("answers-nothing-at-all", lambda s: s.busy(BUDGET + 5), TIMED_OUT),
     Fault("answers-past-the-budget", lambda s: s.slow(BUDGET + 3, answer(violation())), TIMED_OUT),
     Fault("drops-mid-answer", lambda s: s.drop(), GONE | BAD),
     Fault("invalid-json", lambda s: s.garbage(), BAD),

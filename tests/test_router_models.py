@@ -83,6 +83,23 @@ def test_missing_model_degrades_to_level0_with_the_pull_hint(project: Path, olla
     assert {f["rule"] for f in out["findings"]} == {"magic-numbers"}
 
 
+def test_on_model_unavailable_fail_blocks_on_a_model_not_pulled(project: Path, ollama_server: FakeOllama) -> None:
+    ollama_server.remove_model("qwen2.5-coder:3b")
+    result, out, _ = lint(project, ollama_server, "prices.py", "--select", "simple-dry")
+    assert result.returncode == 0 and [s["reason"] for s in out["skipped"]] == ["model-missing"]
+    (project / ".tinyarms.yaml").write_text("on_model_unavailable: fail\n")
+    result, out, _ = lint(project, ollama_server, "prices.py", "--select", "simple-dry")
+    assert result.returncode == 1 and out["findings"] == [], result.stderr
+
+
+def test_on_model_unavailable_fail_lets_a_question_the_budget_cut_pass(project: Path, ollama_server: FakeOllama) -> None:
+    ollama_server.hang()
+    (project / ".tinyarms.yaml").write_text("on_model_unavailable: fail\n")
+    result, out, _ = lint(project, ollama_server, "prices.py", "--select", "simple-dry", budget=1.0)
+    assert [s["reason"] for s in out["skipped"]] == ["budget"]  # answered later, in the background
+    assert result.returncode == 0, out
+
+
 @pytest.mark.parametrize("behaviour", ["garbage", "drop", "wrong_types"])
 def test_bad_answers_are_skips_not_crashes(project: Path, ollama_server: FakeOllama, behaviour: str) -> None:
     if behaviour == "wrong_types":

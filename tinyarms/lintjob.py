@@ -16,6 +16,7 @@ from tinyarms import baseline, feedback, files, router
 from tinyarms.cache import Cache
 from tinyarms.finding import LintResult, fails
 from tinyarms.levels.level0 import Job
+from tinyarms.models.base import UNAVAILABLE
 from tinyarms.ruleset import Settings, load_settings
 from tinyarms.source import too_large
 from tinyarms.yamlio import ConfigError
@@ -147,6 +148,6 @@ def exit_code(settings: Settings, result: LintResult) -> int:
     fail_on = settings.config.fail_on
     if fail_on != "never" and any(fails(f, fail_on) for f in result.findings):
         return 1
-    if settings.config.on_model_unavailable == "fail" and any(s.reason == "model-unavailable" for s in result.skipped):
+    if settings.config.on_model_unavailable == "fail" and any(s.reason in UNAVAILABLE for s in result.skipped):
         return 1
     return 0

@@ -20,6 +20,7 @@ ollama_server_fixture  # noqa: F401``), asks for ``ollama_server``, points the b
         ollama_server.garbage()         # 200 with a body that is not JSON
         ollama_server.error(500, "llama runner process has terminated")
         ollama_server.huge()            # a valid answer with 10 MB of content
+        ollama_server.busy(2.0)         # every request (tags too) waits 2 s first: a loaded machine
         ...
         assert ollama_server.last("/api/chat").body["options"]["temperature"] == 0
 
@@ -164,6 +165,7 @@ class FakeOllama:
         self._connections: set[socket.socket] = set()
         self._embedder: Callable[[str], list[float]] = bag_of_words
         self._speed = Speed()
+        self._busy = 0.0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         for name in models:
@@ -233,6 +235,13 @@ class FakeOllama:
         """Every model loads in ``load`` seconds and runs at these rates (see ``Speed``)."""
         with self._lock:
             self._speed = Speed(load, prompt_tps, eval_tps)
+        return self
+
+    def busy(self, seconds: float) -> FakeOllama:
+        """Every request, on any route, waits ``seconds`` before it is answered: a server on a machine
+        too loaded to answer at once (as opposed to ``hang``/``slow``, which script the model)."""
+        with self._lock:
+            self._busy = seconds
         return self
 
     def is_loaded(self, name: str) -> bool:
@@ -441,6 +450,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, b"404 page not found", "text/plain")
 
     def _guard(self, fn: Callable[[], None]) -> None:
+        if self.fake._busy and self.fake._stopping.wait(self.fake._busy):
+            self.close_connection = True
+            return
         try:
             fn()
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):

@@ -14,9 +14,10 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tinyarms import suppress
 from tinyarms.cache import Cache
@@ -34,7 +35,9 @@ MAX_TOKENS = 256
 CONFIRM_MAX_TOKENS = 16
 YES_NO_CONFIDENCE = 0.8  # a bare yes says nothing about certainty; above min_confidence, below a sure 1.0
 MIN_CALL_SECONDS = 0.3  # a question started with less time than this cannot finish
+NOT_IN_TIME = "not asked within the time budget; queued to be answered in the background"
 _FATAL = frozenset({SERVER_DOWN, MODEL_MISSING, NOT_INSTALLED, NO_MEMORY})
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -171,9 +174,13 @@ async def _ask(
     out = LevelResult()
     started = time.monotonic()
     try:
-        digest = await backend.digest(model)
+        digest = await _by(deadline, backend.digest(model))
     except ModelUnavailable as exc:
         out.skipped += _skips(questions, exc.reason, exc.message, exc.hint, level)
+        return out
+    except TimeoutError:  # a server slow to say even which model it has: every question waits for later
+        out.pending = list(questions)
+        out.skipped += [_skip(q, BUDGET, NOT_IN_TIME, None, level) for q in questions]
         return out
     prepare(questions, model, digest, level, mode)
     cached = store.get_many(q.key for q in questions) if store is not None else {}
@@ -230,8 +237,7 @@ async def _ask(
         out.skipped += _skips(unanswered, exc.reason, exc.message, exc.hint, level)
         out.pending = []
     for q in out.pending:
-        out.skipped.append(_skip(
-            q, BUDGET, "not asked within the time budget; queued to be answered in the background", None, level))
+        out.skipped.append(_skip(q, BUDGET, NOT_IN_TIME, None, level))
     if confirm and not fatal:
         answers, turned_down = await _confirm(
             questions, answers, backend, model, digest, level, deadline=deadline, store=store, gate=gate, out=out)
@@ -365,6 +371,13 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
             seen.add((f.rule, f.line))
             kept.append(f)
     return kept
+
+
+async def _by(deadline: float | None, awaitable: Awaitable[T]) -> T:
+    """``awaitable``'s result, or TimeoutError once ``deadline`` (monotonic) has passed."""
+    if deadline is None:
+        return await awaitable
+    return await asyncio.wait_for(awaitable, max(0.0, deadline - time.monotonic()))
 
 
 def _skip(q: Question, reason: str, message: str, hint: str | None, level: int) -> Skipped:

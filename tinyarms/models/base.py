@@ -19,6 +19,9 @@ NO_MEMORY = "model-no-memory"
 NOT_INSTALLED = "model-not-installed"
 NO_BACKEND = "model-unavailable"
 BUDGET = "budget"
+# The reasons ``on_model_unavailable: fail`` fails on: the model could not give an answer. A
+# question the budget cut (``budget``) is answered in the background, so it never fails a run.
+UNAVAILABLE = frozenset({SERVER_DOWN, MODEL_MISSING, TIMEOUT, BAD_ANSWER, NO_MEMORY, NOT_INSTALLED, NO_BACKEND})
 
 
 MAX_ANSWER_BYTES = 1 << 20  # a model answer over this is refused, and not read past it

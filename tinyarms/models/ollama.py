@@ -184,13 +184,16 @@ class OllamaBackend:
                 BAD_ANSWER, f"{model} returned {len(vectors)} embeddings for {len(texts)} texts"), model)
         return vectors
 
-    async def probe(self, timeout: float = 1.5) -> bool:
-        """Whether an Ollama server answers at ``host`` within ``timeout`` seconds. Only asked once
-        something listens on the port, so waiting a little is cheap, and a busy machine is not
-        mistaken for one without Ollama."""
+    async def probe(self, timeout: float = 1.5) -> bool | None:
+        """Whether an Ollama server answers at ``host``: True when it lists its models within
+        ``timeout`` seconds, False when nothing listens or something that is not Ollama answers,
+        None when a connection was made but no answer came in time — a busy machine or a busy
+        Ollama, which is not the same as no Ollama."""
         try:
             await asyncio.wait_for(self._client.list(), timeout)
-        except Exception:  # noqa: BLE001 - any failure means "not usable now"
+        except (TimeoutError, httpx.ReadTimeout):
+            return None
+        except Exception:  # noqa: BLE001 - any other failure means "not Ollama, or not usable"
             return False
         return True
 

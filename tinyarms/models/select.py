@@ -16,7 +16,8 @@ from tinyarms.config import ModelsConfig
 from tinyarms.models.base import Backend
 
 PROBE_TTL = 5.0
-_probes: dict[str, tuple[float, bool]] = {}
+PROBE_TIMEOUT = 1.5  # seconds for Ollama's answer once something listens on its port
+_probes: dict[str, tuple[float, bool | None]] = {}
 
 
 @dataclass(slots=True)
@@ -32,18 +33,20 @@ def model_for(config: ModelsConfig, backend: str, level: int) -> str:
     return getattr(models, backend) or getattr(ModelsConfig().fast if level == 2 else ModelsConfig().deep, backend)
 
 
-async def ollama_answers(config: ModelsConfig) -> bool:
+async def ollama_answers(config: ModelsConfig) -> bool | None:
+    """True: Ollama answers at the host; False: nothing listens there, or not Ollama; None:
+    something listens but gave no answer within ``PROBE_TIMEOUT`` (see ``OllamaBackend.probe``)."""
     host = config.ollama.host
     seen = _probes.get(host)
     if seen is not None and time.monotonic() - seen[0] < PROBE_TTL:
         return seen[1]
-    up = _port_open(host)
+    up: bool | None = _port_open(host)
     if up:  # something listens: ask it whether it is Ollama
         from tinyarms.models.ollama import OllamaBackend
 
         backend = OllamaBackend(config.ollama)
         try:
-            up = await backend.probe()
+            up = await backend.probe(PROBE_TIMEOUT)
         finally:
             await backend.close()
     _probes[host] = (time.monotonic(), up)
@@ -80,10 +83,18 @@ async def choose(config: ModelsConfig, level: int) -> Choice:
 
         return Choice(OpenAIBackend(config.openai), "openai", f"OpenAI-compatible server at {config.openai.base_url}")
     if wanted in ("auto", "ollama"):
-        if await ollama_answers(config):
+        answers = await ollama_answers(config)
+        # A listener on Ollama's port that is slow to answer is a busy Ollama (a loaded machine,
+        # a model loading), not a missing one: switching to another backend would answer with
+        # another model, or skip every check as if none were installed. Its questions are asked
+        # within the deadline like any other, and a timeout is reported as one.
+        if answers is not False:
             from tinyarms.models.ollama import OllamaBackend
 
-            return Choice(OllamaBackend(config.ollama), "ollama", f"Ollama answers at {config.ollama.host}")
+            why = (f"Ollama answers at {config.ollama.host}" if answers else
+                   f"Ollama at {config.ollama.host} accepts connections but did not answer within "
+                   f"{PROBE_TIMEOUT:g} s (busy?); asking it anyway")
+            return Choice(OllamaBackend(config.ollama), "ollama", why)
         if wanted == "ollama":
             return Choice(None, None, f"Ollama does not answer at {config.ollama.host}",
                           "start Ollama: `ollama serve`")
@@ -100,7 +111,8 @@ async def choose(config: ModelsConfig, level: int) -> Choice:
     model = model_for(config, "embedded", level)
     if registry.local_path(model) is None:
         return Choice(
-            None, None, f"the embedded backend is installed but model {model} is not fetched",
+            None, None, ("" if wanted == "embedded" else f"Ollama does not answer at {config.ollama.host} and ")
+            + f"the embedded backend is installed but model {model} is not fetched",
             f"`tinyarms models fetch {model}` (or start Ollama and `ollama pull {model_for(config, 'ollama', level)}`)",
         )
     from tinyarms.models.llamacpp import EmbeddedBackend
