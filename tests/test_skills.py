@@ -105,6 +105,21 @@ def test_bad_skills_are_usage_errors_naming_file_line_and_field(repo: Path, text
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
+def test_skills_folder_alone_marks_the_project_outside_git(tmp_path: Path) -> None:
+    """No .git, no .tinyarms.yaml: the project's skills still load, and a bad one still fails."""
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "a.py").write_text('print("x")\n')
+    write_skill(project, GOOD_SKILL)
+    result = run_cli("lint", "--format", "text", cwd=project / "src")
+    assert result.returncode == 1 and "a.py:1:1: no-print [warning]" in result.stdout, result.stderr
+
+    write_skill(project, GOOD_SKILL.replace("engine: pattern", "engine: telepathy"))
+    result = run_cli("lint", "--format", "json", cwd=project)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "tinyarms: error: .tinyarms/skills/team.yaml:6: rules[0].engine: 'telepathy' is not one of" in result.stderr
+
+
 def test_one_bad_file_fails_the_whole_load(repo: Path) -> None:
     write_skill(repo, GOOD_SKILL, "a.yaml")
     write_skill(repo, GOOD_SKILL.replace("name: team", "name: other").replace("no-print", "Bad Id"), "b.yaml")
