@@ -84,3 +84,15 @@ def test_a_layer_may_change_one_model_of_a_level(repo: Path) -> None:
     models = load_settings(repo).config.models
     assert models.fast.embedded == "./models/mine.gguf"
     assert models.fast.ollama == "qwen2.5-coder:3b" and models.deep.embedded == "qwen2.5-coder:1.5b"
+
+
+def test_ollama_host_from_the_environment_over_the_user_config(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    user = isolated_env / "user.yaml"
+    user.write_text("models:\n  ollama: {host: 'http://gpu-box:11434'}\n")
+    monkeypatch.setenv("TINYARMS_CONFIG", str(user))
+    assert load_config(None).config.models.ollama.host == "http://gpu-box:11434"
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9999")  # as Ollama's own tools take it: no scheme
+    assert load_config(None).config.models.ollama.host == "http://127.0.0.1:9999"
+    monkeypatch.setenv("TINYARMS_MODELS__OLLAMA__HOST", "http://other:1")  # tinyarms' own variable is more specific
+    assert load_config(None).config.models.ollama.host == "http://other:1"

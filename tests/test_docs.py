@@ -10,3 +10,13 @@ def test_readme_rules_reference_matches_the_skill_yaml() -> None:
     spec.loader.exec_module(module)
     block = module.readme_block((ROOT / "README.md").read_text(encoding="utf-8"))
     assert block == module.generated(), "README rules reference is stale: run python scripts/update_readme.py"
+
+
+def test_ci_runs_exactly_the_readmes_test_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Run the tests", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    install, test = (part.strip() for part in block.strip().split("&&"))
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    assert test in ci, f"{test!r} is not a line of .ci/run"
+    target = install.removeprefix("pip install ")  # CI adds only quieting flags: -q, no version check
+    assert any(line.startswith("python -m pip install ") and line.endswith(f" {target}") for line in ci), target

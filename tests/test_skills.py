@@ -79,13 +79,13 @@ def test_repo_skill_adds_a_regex_rule(repo: Path, lint_code: LintCode) -> None:
         (GOOD_SKILL.replace("engine: pattern", "engine: telepathy"),
          "team.yaml:6: rules[0].engine: 'telepathy' is not one of pattern, ast, model"),
         (GOOD_SKILL.replace("    level: 0\n", "    level: 2\n"),
-         "team.yaml:5: rules[0]: Value error, pattern rules are deterministic and run at level 0"),
+         "team.yaml:5: rules[0]: pattern rules are deterministic and run at level 0"),
         (GOOD_SKILL.replace("scope: code", "scope: code, colour: red"),
          "team.yaml:10: rules[0].params.colour: unknown key"),
         (GOOD_SKILL.replace("'print\\('", "'print('"),
-         "team.yaml:10: rules[0].params.regex: Value error, invalid regular expression"),
+         "team.yaml:10: rules[0].params.regex: invalid regular expression"),
         (GOOD_SKILL.replace("    check: regex\n", "    check: nonsense\n"),
-         "team.yaml:5: rules[0]: Value error, no built-in check 'nonsense'"),
+         "team.yaml:5: rules[0]: no built-in check 'nonsense'"),
         (GOOD_SKILL.replace("description: our own rules\n", ""), "team.yaml:1: description: required field is missing"),
         (GOOD_SKILL.replace("levels: [0]", "levels: [0]\nlevels: [2]"), "team.yaml:4: levels: duplicate key (first defined on line 3)"),
         (GOOD_SKILL.replace("rules:\n", "rules: [\n"), "team.yaml:5: YAML error"),
@@ -103,6 +103,21 @@ def test_bad_skills_are_usage_errors_naming_file_line_and_field(repo: Path, text
     assert result.returncode == 2
     assert f"tinyarms: error: .tinyarms/skills/{message}" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_skills_folder_alone_marks_the_project_outside_git(tmp_path: Path) -> None:
+    """No .git, no .tinyarms.yaml: the project's skills still load, and a bad one still fails."""
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "a.py").write_text('print("x")\n')
+    write_skill(project, GOOD_SKILL)
+    result = run_cli("lint", "--format", "text", cwd=project / "src")
+    assert result.returncode == 1 and "a.py:1:1: no-print [warning]" in result.stdout, result.stderr
+
+    write_skill(project, GOOD_SKILL.replace("engine: pattern", "engine: telepathy"))
+    result = run_cli("lint", "--format", "json", cwd=project)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "tinyarms: error: .tinyarms/skills/team.yaml:6: rules[0].engine: 'telepathy' is not one of" in result.stderr
 
 
 def test_one_bad_file_fails_the_whole_load(repo: Path) -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tinyarms import resources
 from tinyarms.paths import ENV_PREFIX, is_config_env
-from tinyarms.skills import Glob, LanguageName, Severity
+from tinyarms.skills import REPO_SKILLS, Glob, LanguageName, Severity
 from tinyarms.yamlio import ConfigError, Document, load_file, load_text, validation_problems
 
 REPO_CONFIG = ".tinyarms.yaml"
@@ -187,10 +187,12 @@ def user_config_path() -> Path:
 
 
 def find_root(start: Path) -> Path | None:
-    """The nearest ancestor holding ``.tinyarms.yaml`` or ``.git``: the project root."""
+    """The nearest ancestor holding ``.tinyarms.yaml``, ``.tinyarms/skills`` or ``.git``: the
+    project root. The skills folder counts on its own: outside a git repository, a project's
+    skills would otherwise be ignored without a word."""
     start = start.resolve()
     for folder in (start, *start.parents):
-        if (folder / REPO_CONFIG).is_file() or (folder / ".git").exists():
+        if (folder / REPO_CONFIG).is_file() or (folder / REPO_SKILLS).is_dir() or (folder / ".git").exists():
             return folder
     return None
 

@@ -16,6 +16,11 @@ def set_verbosity(verbosity: int) -> None:
     _verbosity = verbosity
 
 
+def verbose() -> bool:
+    """Whether ``-v`` was given: callers skip building info lines (and importing structlog) otherwise."""
+    return _verbosity > 0
+
+
 def configure(verbosity: int = 0) -> None:
     """Human-readable lines on stderr. verbosity: -1 quiet (errors only), 0 warnings, 1 info, 2+ debug."""
     global _configured

@@ -25,6 +25,7 @@ LanguageName = Literal["python", "javascript", "typescript", "tsx", "css"]
 assert set(LanguageName.__args__) == set(LANGUAGE_NAMES)  # type: ignore[attr-defined]
 
 BUILTIN_SKILLS = ("code-linting-fast", "code-linting-deep")
+REPO_SKILLS = ".tinyarms/skills"  # a repository's own skills, *.yaml
 # How a model rule finds what to ask about: clone pairs, values equal to design tokens, each
 # function on its own (the default), or pairs across files (the deep scan).
 MODEL_FINDERS = ("clones", "tokens", "functions", "cross-file")
@@ -166,7 +167,7 @@ def builtin_skill_paths() -> dict[str, Path]:
 
 
 def repo_skill_paths(root: Path) -> list[Path]:
-    return sorted((root / ".tinyarms" / "skills").glob("*.yaml"))
+    return sorted((root / REPO_SKILLS).glob("*.yaml"))
 
 
 def load_skills(root: Path | None) -> dict[str, tuple[Skill, str]]:

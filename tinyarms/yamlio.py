@@ -177,6 +177,8 @@ def _message(item: dict[str, Any], loc: Loc) -> str:
         return "unknown key"
     if kind == "missing":
         return "required field is missing"
+    if kind == "value_error":  # our validators' own words, without pydantic's "Value error, " in front
+        return str(ctx.get("error") or item["msg"])
     return item["msg"]
 
 

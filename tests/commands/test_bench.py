@@ -53,6 +53,15 @@ def test_bench_json_and_compare(ollama_server: FakeOllama, tmp_path: Path) -> No
     assert "same verdict  1/1 (100%)" in text.stdout
 
 
+def test_bench_without_sizes_asks_about_the_three_shipped_files(ollama_server: FakeOllama, tmp_path: Path) -> None:
+    ollama_server.speed(prompt_tps=5000.0, eval_tps=500.0)
+    result = run_cli("bench", "--backend", "ollama", "--model", FAST, "--runs", "1", "--json",
+                     cwd=tmp_path, env=env(ollama_server))
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["sizes"] == [50, 100, 300]
+
+
 def test_a_model_that_cannot_run_fails_with_its_fix(ollama_server: FakeOllama, tmp_path: Path) -> None:
     result = run_cli("bench", "--backend", "ollama", "--model", "nope:1b", "--runs", "1", "--sizes", "50",
                      cwd=tmp_path, env=env(ollama_server))

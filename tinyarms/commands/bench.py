@@ -4,12 +4,11 @@ memory and answer validity on the router's own questions, kept under the state d
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import Any
 
-from tinyarms import bench
+# tinyarms.bench and asyncio are imported in run(): every command, lint too, builds this parser.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("auto", "ollama", "embedded", "openai"),
                         help="default: models.backend from config")
     parser.add_argument("--runs", type=_positive, default=3, help="runs per model (default 3): medians and spread")
-    parser.add_argument("--sizes", type=_sizes, default=bench.SIZES, metavar="N,N,...",
+    parser.add_argument("--sizes", type=_sizes, default=None, metavar="N,N,...",
                         help="file sizes in lines, at most 300 (default 50,100,300)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per question (default 120)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -44,6 +43,9 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tinyarms import bench
     from tinyarms.config import load_config
 
     config = load_config(None).config.models
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     async def measure() -> dict[str, Any]:
         try:
-            return await bench.bench(backend, models, args.runs, sizes=args.sizes, timeout=args.timeout)
+            return await bench.bench(backend, models, args.runs, sizes=args.sizes or bench.SIZES, timeout=args.timeout)
         finally:
             await backend.close()
 

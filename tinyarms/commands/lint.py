@@ -12,8 +12,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tinyarms import log
+
 if TYPE_CHECKING:
+    from tinyarms.finding import LintResult
     from tinyarms.lintjob import LintJob
+    from tinyarms.ruleset import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +61,8 @@ def run_lint(args: argparse.Namespace) -> int:
         answered = client.lint_through_daemon(args, color)
         if answered is not None:
             output, code = answered
+            if log.verbose():
+                log.get_logger().info("lint_answered_by_daemon", exit_code=code)
             sys.stdout.write(output)
             return code
     from tinyarms import lintjob, render
@@ -65,8 +71,23 @@ def run_lint(args: argparse.Namespace) -> int:
     cwd = Path.cwd()
     settings = lintjob.load(job, cwd)
     result = lintjob.execute(job, cwd, settings)
+    if log.verbose():  # structlog is imported only when asked for
+        _log_summary(settings, result)
     sys.stdout.write(render.render(args.format, result, settings.ruleset.meta(), fail_on=settings.config.fail_on, color=color))
     return lintjob.exit_code(settings, result)
+
+
+def _log_summary(settings: Settings, result: LintResult) -> None:
+    """What ``-v`` shows: where the settings came from and what the run cost."""
+    stats = result.stats
+    log.get_logger().info(
+        "lint_done", root=str(settings.root) if settings.root else None,
+        config=[layer.doc.path for layer in settings.loaded.layers],
+        skills={rule.skill: settings.skills[rule.skill][1] for rule in settings.ruleset.rules},
+        rules=len(settings.ruleset.rules), files=stats.get("files"), findings=stats.get("findings"),
+        skipped=len(result.skipped), cache_hits=stats.get("cache_hits"), cache_misses=stats.get("cache_misses"),
+        duration_ms=stats.get("duration_ms"),
+    )
 
 
 def run_baseline_write(args: argparse.Namespace) -> int:
