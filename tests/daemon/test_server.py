@@ -670,3 +670,26 @@ def test_lint_replaces_a_daemon_of_another_version(home: Path, daemon: dict, tmp
     assert gone(old)
     new = wait_for(lambda: (control.ping(home) or {}).get("result", {}).get("pid"), 10, "a new daemon")
     assert new != old
+
+
+def test_status_of_a_daemon_that_answers_with_an_error_says_it_runs(home: Path, tmp_path: Path) -> None:
+    """Not "not running": the daemon is there, and the user needs its error, not a start hint."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(home / "daemon.sock"))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(1 << 16)
+            conn.sendall(protocol.encode(protocol.reply_error("0", "internal", "status failed: disk I/O error")))
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        code, status = status_json(tmp_path)
+    finally:
+        thread.join(5)
+        server.close()
+    assert code == 1
+    assert status == {"running": True, "state_dir": str(home), "error": "internal: status failed: disk I/O error"}

@@ -24,7 +24,15 @@ def run(args: argparse.Namespace) -> int:
             reply = conn.request({"op": "status"}, timeout=10.0)
     except (OSError, protocol.ProtocolError):
         reply = None
-    if reply is None or not reply.get("ok"):
+    if reply is not None and not reply.get("ok"):  # it runs, but could not say how it is
+        error = reply.get("error") or {}
+        message = f"{error.get('code', 'error')}: {error.get('message', 'no message')}"
+        if args.json:
+            print(json.dumps({"running": True, "state_dir": str(home), "error": message}))
+        print(f"tinyarms daemon is running (state directory {home}) but its status failed: {message}\n"
+              "Its log is in logs/daemon.log there; `tinyarms daemon restart` starts a fresh one.", file=sys.stderr)
+        return 1
+    if reply is None:
         if args.json:
             print(json.dumps({"running": False, "state_dir": str(home)}))
         print(f"tinyarms daemon is not running (state directory {home}).\n"
