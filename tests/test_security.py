@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ import pytest
 
 from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import git, run_cli
+from tests.timing import scaled
 from tests.models.ollama_server import FakeOllama, Request
 from tinyarms import lintjob, protocol, scan
 from tinyarms.daemon import control
+from tinyarms.rules import regex as regex_rule
 from tinyarms.ruleset import load_settings
 from tinyarms.yamlio import ConfigError
 
@@ -289,6 +292,39 @@ def test_shell_looking_text_in_a_skill_is_only_data(repo: Path, tmp_path: Path) 
     assert [(f.line, f.message) for f in result.findings] == [
         (1, f"found $(touch {marker}) && touch {marker}"), (2, f"found `touch {marker}` && touch {marker}")]
     assert not marker.exists()
+
+
+BACKTRACKING_SKILL = r"""
+name: team
+description: a pattern that backtracks for ever on a run of a's with no end
+levels: [0]
+rules:
+  - id: runaway
+    engine: pattern
+    level: 0
+    check: regex
+    languages: [python]
+    params: {regex: '(a|aa)+$', scope: all}
+    description: catastrophic backtracking
+    message: "found {value}"
+"""
+
+
+def test_a_skill_pattern_that_backtracks_for_ever_costs_that_file_half_a_second_not_the_lint(
+        repo: Path) -> None:
+    (repo / ".tinyarms" / "skills").mkdir(parents=True)
+    (repo / ".tinyarms" / "skills" / "team.yaml").write_text(BACKTRACKING_SKILL)
+    (repo / "run.py").write_text("x = '" + "a" * 60 + "!'\nprint(3 * 7)\n")
+    job = lintjob.LintJob(paths=["run.py"], select=["runaway", "magic-numbers"], no_cache=True)
+    started = time.monotonic()
+    result = lintjob.execute(job, repo, lintjob.load(job, repo))
+    took = time.monotonic() - started
+    budget, margin = scaled(regex_rule.SECONDS_PER_FILE, 2.0)
+    assert took < budget + margin, took  # plain re would still be matching (2**60 ways to split the a's)
+    [skipped] = [s for s in result.skipped if s.rule == "runaway"]
+    assert skipped.reason == "rule-timeout" and "(a|aa)+$" in skipped.message and "backtracking" in skipped.message
+    assert skipped.hint == "fix the pattern of rule runaway in skill team"
+    assert {f.rule for f in result.findings} == {"magic-numbers"}  # the other rules' findings are all there
 
 
 # -- model output is data ----------------------------------------------------------------------

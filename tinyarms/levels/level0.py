@@ -14,7 +14,7 @@ from typing import Any
 
 from tinyarms import suppress
 from tinyarms.finding import Finding, Skipped, assign_fingerprints
-from tinyarms.rules import CHECKS, Context, load_check
+from tinyarms.rules import CHECKS, Context, PatternTimeout, load_check
 from tinyarms.ruleset import ActiveRule, RuleSet
 from tinyarms.skills import format_message
 from tinyarms.source import Source, make_source
@@ -89,6 +89,9 @@ class Linter:
                 check, params = self._compile(rule)
                 for hit in check(src, params, self.context):
                     outcome.findings.append(self._finding(src, rule, hit))
+            except PatternTimeout as exc:  # a skill's own pattern, not our bug: the skill's author can fix it
+                outcome.skipped.append(Skipped(src.path, "rule-timeout", f"{rule.id}: {exc}", rule=rule.id, level=0,
+                                               hint=f"fix the pattern of rule {rule.id} in skill {rule.skill}"))
             except Exception as exc:  # a check's bug must not cost the other rules' findings
                 outcome.skipped.append(Skipped(
                     src.path, "internal-error", f"{rule.id} failed on this file: {type(exc).__name__}: {exc}",

@@ -68,6 +68,10 @@ class LineReferencesParams(Params):
     pass
 
 
+class PatternTimeout(Exception):
+    """A skill's own pattern ran past its time limit on one file (rules/regex.py)."""
+
+
 class RegexParams(Params):
     regex: str
     scope: Literal["code", "comments", "strings", "all"] = "all"
