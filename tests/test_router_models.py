@@ -57,6 +57,24 @@ def test_level2_findings_at_the_right_lines_then_from_the_cache(project: Path, o
     assert again["findings"] == out["findings"] and again["stats"]["models"]["2"]["cached"] == 1
 
 
+def test_prompts_name_the_file_from_the_project_root_wherever_the_lint_runs(
+        tmp_path: Path, ollama_server: FakeOllama) -> None:
+    """The prompt is the cache key: a clone elsewhere, or a lint from a subfolder, asks the same."""
+    ollama_server.answer(agreeing_model)
+    runs = []
+    for where in ("one", "two"):
+        root = tmp_path / where
+        (root / "shop").mkdir(parents=True)
+        (root / ".tinyarms.yaml").write_text("fail_on: never\n")
+        (root / "shop" / "prices.py").write_text(TWINS)
+        result, out, _ = lint(root / "shop", ollama_server, "prices.py", "--select", "simple-dry")
+        assert result.returncode == 0, result.stderr
+        runs.append(out["stats"]["models"]["2"])
+    [asked] = [c.body["messages"][-1]["content"] for c in ollama_server.calls("/api/chat")]
+    assert "Code from shop/prices.py (line numbers on the left)" in asked and str(tmp_path) not in asked
+    assert (runs[0]["asked"], runs[1]["asked"], runs[1]["cached"]) == (1, 0, 1)  # the second clone's answer was cached
+
+
 def test_low_confidence_becomes_info(project: Path, ollama_server: FakeOllama) -> None:
     ollama_server.answer(lambda req: agreeing_model(req).replace("0.9", "0.2"))
     result, out, _ = lint(project, ollama_server, "prices.py", "--select", "simple-dry")

@@ -105,11 +105,11 @@ def prepare(questions: list[Question], model: str, digest: str, level: int, mode
     for q in questions:
         q.yes_no = mode == "yes-no" and finder_of(q.rule) in CLAIM_FINDERS
         if q.yes_no:
-            q.prompt = prompts.yes_no_prompt(q.rule.id, q.rule.description, q.src.path, q.src.lines, q.candidate,
+            q.prompt = prompts.yes_no_prompt(q.rule.id, q.rule.description, q.src.rel, q.src.lines, q.candidate,
                                              q.counter_examples)
         else:
             q.prompt = prompts.user_prompt(
-                q.rule.id, q.rule.description, list(q.rule.examples), q.src.path, q.src.lines, q.candidate,
+                q.rule.id, q.rule.description, list(q.rule.examples), q.src.rel, q.src.lines, q.candidate,
                 q.counter_examples)
         system = prompts.YES_NO_SYSTEM if q.yes_no else prompts.SYSTEM
         q.key = "model:" + hashlib.sha256(json.dumps(
@@ -261,7 +261,7 @@ async def _confirm(
     keys: list[str] = []
     texts: list[str] = []
     for q, v in items:
-        text = prompts.confirm_prompt(q.rule.id, q.rule.description, q.src.path, q.src.lines, q.candidate,
+        text = prompts.confirm_prompt(q.rule.id, q.rule.description, q.src.rel, q.src.lines, q.candidate,
                                       v["line"], v["message"])
         texts.append(text)
         keys.append("confirm:" + hashlib.sha256(json.dumps(
