@@ -356,3 +356,9 @@ def test_feedback_settles_a_kind_of_claim_on_the_held_out_split_when_the_model_i
     assert [(t.path, t.line, t.kind) for t in report.taught] == [("train.css", 3, "font-size:--size")]
     assert (after.tp, after.fp, after.fn) == (1, 0, 0)  # settled without the model; the gap is still found
     assert report.after.models["2"]["settled_by_feedback"] == 1
+
+    # Counter-examples alone do not move a model that ignores them.
+    alone = evaluation.run_feedback(root, evaluation.EvalOptions(select=["design-tokens"], backend="ollama",
+                                                                 confirm=False, settle=False))
+    assert [t.kind for t in alone.taught] == [None]
+    assert alone.after.scores["design-tokens"].fp == 1 and alone.after.models["2"]["settled_by_feedback"] == 0

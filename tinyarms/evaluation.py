@@ -276,6 +276,7 @@ class EvalOptions:
     use_cache: bool = True
     max_candidates: int | None = None
     feedback_db: Path | None = None  # false positives the prompts learn from; None: the state dir's
+    settle: bool = True  # run_feedback: teach kinds too (False: counter-examples alone)
 
 
 def run(corpus_root: Path, options: EvalOptions) -> Report:
@@ -465,7 +466,7 @@ def run_feedback(corpus_root: Path, options: EvalOptions) -> FeedbackReport:
                 note = _fine_note(corpus, miss)
                 src = make_source(miss.path, miss.path, (corpus.root / miss.path).read_bytes())
                 assert isinstance(src, Source)  # it was linted a moment ago
-                kind = claim_kind(src, rules[miss.rule], miss.line, settings.ruleset.root)
+                kind = claim_kind(src, rules[miss.rule], miss.line, settings.ruleset.root) if options.settle else None
                 store.record_finding(corpus.root, miss.finding, miss.path, src.lines, FALSE_POSITIVE, note=note,
                                      kind=kind)
                 taught.append(Taught(miss.path, miss.rule, miss.line, note, kind))

@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feedback", action="store_true",
                         help="measure what feedback is worth: the model rules' false positives on the test split "
                              "before and after reporting those of the train split (in a feedback file of its own)")
+    parser.add_argument("--counter-examples-only", action="store_true",
+                        help="with --feedback: teach no kinds of claim, so only the prompts' counter-examples can help")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the report as Markdown tables")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
@@ -73,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             print("tinyarms: error: --feedback uses both splits (it teaches on train, measures on test); "
                   "leave out --split", file=sys.stderr)
             return 2
+        options.settle = not args.counter_examples_only
         learned = evaluation.run_feedback(corpus, options)
         return _emit(args, evaluation.feedback_markdown(learned), learned.to_dict())
     report = evaluation.run(corpus, options)
