@@ -489,9 +489,11 @@ def feedback_markdown(report: FeedbackReport) -> str:
         b, a = report.before.scores[rule], report.after.scores[rule]
         rows.append(f"| `{rule}` | {b.fp} | {a.fp} | {_cell(b.fp_per_file)} | {_cell(a.fp_per_file)} "
                     f"| {_cell(b.precision)} | {_cell(a.precision)} | {_cell(b.recall)} | {_cell(a.recall)} |")
-    with_examples = sum(int(info.get("with_counter_examples") or 0) for info in (report.after.models or {}).values()
-                        if isinstance(info, dict))
+    def after(key: str) -> int:
+        return sum(int(info.get(key) or 0) for info in (report.after.models or {}).values() if isinstance(info, dict))
+
     head = (f"Feedback on corpus `{report.before.corpus}`: {len(report.taught)} false positives of the training split "
             f"({report.train.files} files) reported; held-out split ({report.before.files} files) linted before and "
-            f"after; {with_examples} questions after carried counter-examples.")
+            f"after; after, {after('with_counter_examples')} questions carried counter-examples and "
+            f"{after('settled_by_feedback')} were settled by a reported kind without the model.")
     return "\n".join([head, "", *rows]) + "\n"
