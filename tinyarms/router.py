@@ -200,9 +200,10 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
                     stats["1"] = embed_stats
             model_level.attach_counter_examples(questions, settings.root, options.feedback_db)
             outcome = await model_level.run(
-                questions, _yielding(choice.backend, options.yield_to), model, level, deadline=deadline, store=store,
+                questions, choice.backend, model, level, deadline=deadline, store=store,
                 concurrency=config.concurrency, min_confidence=config.min_confidence, confirm=config.confirm,
-                mode=question_mode(config, choice.name))
+                mode=question_mode(config, choice.name), slots=_slots(choice.backend, config.concurrency),
+                defer=options.yield_to)
         except Exception as exc:  # a bug in the model level must not cost Level 0's findings
             from tinyarms.log import get_logger
 
@@ -316,10 +317,11 @@ def answer_pending(work: PendingWork, store: result_cache.Cache | None,
             return 0
         try:
             outcome = await model_level.run(
-                work.questions, _yielding(choice.backend, yield_to), select.model_for(work.models, choice.name or "", work.level),
+                work.questions, choice.backend, select.model_for(work.models, choice.name or "", work.level),
                 work.level, deadline=None, store=store, concurrency=work.models.concurrency,
                 min_confidence=work.models.min_confidence, confirm=work.models.confirm,
-                mode=question_mode(work.models, choice.name))
+                mode=question_mode(work.models, choice.name), slots=_slots(choice.backend, work.models.concurrency),
+                defer=yield_to)
         finally:
             await choice.backend.close()
         return outcome.asked
@@ -327,24 +329,9 @@ def answer_pending(work: PendingWork, store: result_cache.Cache | None,
     return asyncio.run(go())
 
 
-class _Yielding:
-    """A backend that, before each question, waits while ``busy()`` says a request is waiting:
-    background work gives way between questions (one already asked runs to its end)."""
+def _slots(backend: Any, limit: int) -> Any:
+    """The process's slots for this backend: ``models.concurrency`` questions in flight at once,
+    across every lint and the background (models/slots.py)."""
+    from tinyarms.models import slots
 
-    def __init__(self, backend: Any, busy: Callable[[], bool]):
-        self._backend = backend
-        self._busy = busy
-
-    async def complete(self, *args: Any, **kwargs: Any) -> Any:
-        import asyncio
-
-        while self._busy():
-            await asyncio.sleep(0.02)
-        return await self._backend.complete(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
-
-
-def _yielding(backend: Any, busy: Callable[[], bool] | None) -> Any:
-    return backend if busy is None else _Yielding(backend, busy)
+    return slots.for_backend(slots.backend_key(backend), limit)

@@ -157,6 +157,8 @@ class FakeOllama:
 
     def __init__(self, models: tuple[str, ...] | list[str] = DEFAULT_MODELS) -> None:
         self.requests: list[Request] = []
+        self.in_flight = 0  # /api/chat and /api/generate requests being answered now
+        self.max_in_flight = 0  # the most there were at once
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._models: dict[str, FakeModel] = {}
@@ -503,7 +505,17 @@ class _Handler(BaseHTTPRequestHandler):
             # gin's binding error text
             self._error(400, "invalid character '<' looking for beginning of value" if raw else "missing request body")
             return
-        route[request.path](request)
+        if request.path not in ("/api/chat", "/api/generate"):
+            route[request.path](request)
+            return
+        with self.fake._lock:
+            self.fake.in_flight += 1
+            self.fake.max_in_flight = max(self.fake.max_in_flight, self.fake.in_flight)
+        try:
+            route[request.path](request)
+        finally:
+            with self.fake._lock:
+                self.fake.in_flight -= 1
 
     def _show(self, request: Request) -> None:
         name = request.body.get("model") or request.body.get("name") or ""

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,7 +24,17 @@ from tinyarms.cache import Cache
 from tinyarms.candidates import Candidate
 from tinyarms.finding import FALSE_POSITIVE, Finding, Skipped, assign_fingerprints
 from tinyarms.models import answer, prompts
-from tinyarms.models.base import BAD_ANSWER, BUDGET, MODEL_MISSING, NO_MEMORY, NOT_INSTALLED, SERVER_DOWN, Backend, ModelUnavailable
+from tinyarms.models.base import (
+    BAD_ANSWER,
+    BUDGET,
+    MODEL_MISSING,
+    NO_MEMORY,
+    NOT_INSTALLED,
+    SERVER_DOWN,
+    Backend,
+    ModelUnavailable,
+)
+from tinyarms.models.slots import Slots
 from tinyarms.ruleset import ActiveRule
 from tinyarms.source import Source
 
@@ -152,13 +162,16 @@ def shown_code(q: Question) -> str:
 async def run(
     questions: list[Question], backend: Backend, model: str, level: int, *, deadline: float | None,
     store: Cache | None, concurrency: int, min_confidence: float, confirm: bool = False, mode: str = "report",
+    slots: Slots | None = None, defer: Callable[[], bool] | None = None,
 ) -> LevelResult:
     """Ask the questions (those feedback settled are answered without the model, whatever the
-    backend's state) and turn the answers into findings."""
+    backend's state) and turn the answers into findings. ``slots``: the process's for this
+    backend (``models/slots.py``; None: ``concurrency`` of this run's own); ``defer``: while it
+    says so, no question is started (background work giving way)."""
     settled = [q for q in questions if q.settled_by is not None]
     out = await _ask(
         [q for q in questions if q.settled_by is None], backend, model, level, deadline=deadline, store=store,
-        concurrency=concurrency, min_confidence=min_confidence, confirm=confirm, mode=mode)
+        turns=slots or Slots(concurrency), defer=defer, min_confidence=min_confidence, confirm=confirm, mode=mode)
     if settled:
         for i, q in enumerate(settled):
             q.key = f"settled:{i}"
@@ -169,7 +182,8 @@ async def run(
 
 async def _ask(
     questions: list[Question], backend: Backend, model: str, level: int, *, deadline: float | None,
-    store: Cache | None, concurrency: int, min_confidence: float, confirm: bool, mode: str,
+    store: Cache | None, turns: Slots, defer: Callable[[], bool] | None, min_confidence: float, confirm: bool,
+    mode: str,
 ) -> LevelResult:
     out = LevelResult()
     started = time.monotonic()
@@ -187,11 +201,13 @@ async def _ask(
     answers: dict[str, list[dict[str, Any]]] = {k: v["violations"] for k, v in cached.items()}
     out.cached = len(answers)
     todo = [q for q in questions if q.key not in answers]
-    gate = asyncio.Semaphore(concurrency)
     fatal: list[ModelUnavailable] = []
 
     async def ask(q: Question) -> None:
-        async with gate:
+        async with turns.turn(deadline, defer) as mine:
+            if not mine:  # every slot busy until the deadline: for the background, like any the budget cut
+                out.pending.append(q)
+                return
             if fatal:
                 return
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -240,7 +256,7 @@ async def _ask(
         out.skipped.append(_skip(q, BUDGET, NOT_IN_TIME, None, level))
     if confirm and not fatal:
         answers, turned_down = await _confirm(
-            questions, answers, backend, model, digest, level, deadline=deadline, store=store, gate=gate, out=out)
+            questions, answers, backend, model, digest, level, deadline=deadline, store=store, turns=turns, out=out)
         out.rejected = _findings(questions, turned_down, model, level, min_confidence)
     out.findings = _findings(questions, answers, model, level, min_confidence)
     out.seconds = time.monotonic() - started
@@ -249,7 +265,7 @@ async def _ask(
 
 async def _confirm(
     questions: list[Question], answers: dict[str, list[dict[str, Any]]], backend: Backend, model: str, digest: str,
-    level: int, *, deadline: float | None, store: Cache | None, gate: asyncio.Semaphore, out: LevelResult,
+    level: int, *, deadline: float | None, store: Cache | None, turns: Slots, out: LevelResult,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
     """Ask one yes/no question per violation the first pass reported; split ``answers`` into the
     confirmed and the turned down. A "no", or an answer that is not yes or no, turns a violation
@@ -271,7 +287,9 @@ async def _confirm(
         verdicts = {k: bool(v.get("yes")) for k, v in store.get_many(keys).items()}
 
     async def ask(key: str, text: str) -> None:
-        async with gate:
+        async with turns.turn(deadline) as mine:
+            if not mine:
+                return
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining < MIN_CALL_SECONDS:
                 return
