@@ -161,3 +161,32 @@ def test_a_staged_change_asks_only_about_candidates_it_touches(repo: Path, ollam
     out = json.loads(run_cli("lint", "--no-daemon", "--staged", "--format", "json", cwd=repo, env=env).stdout)
     assert out["stats"]["models"]["2"]["questions"] == 1
     assert [f["line"] for f in out["findings"] if f["level"] == 2] == [12]
+
+
+def test_a_question_another_lint_is_answering_is_asked_once(
+        project: Path, ollama_server: FakeOllama, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two lints of the same code at once in one process (the daemon: a commit's `lint --staged`
+    while the background answers what the hook's budget cut): the second waits for the slot the
+    first holds, then finds the answer in the cache instead of asking again."""
+    import threading
+
+    from tinyarms import files, router
+    from tinyarms.ruleset import load_settings
+
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.host)
+    ollama_server.slow(0.5, agreeing_model)
+    settings = load_settings(project, {"models": {"backend": "ollama"}}, None, ["simple-dry"])
+    jobs = files.read_paths([project / "prices.py"], files.Namer(project, project), settings.config.max_file_bytes).jobs
+    results: list = [None, None]
+
+    def lint_in_thread(i: int) -> None:
+        results[i] = router.run(settings, jobs, router.LintOptions(budget=None))
+
+    threads = [threading.Thread(target=lint_in_thread, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(ollama_server.calls("/api/chat")) == 1, [r.stats for r in results]
+    assert [[(f.rule, f.line) for f in r.findings] for r in results] == [[("simple-dry", 12)]] * 2
+    assert sorted(r.stats["models"]["2"]["asked"] for r in results) == [0, 1]
