@@ -40,6 +40,7 @@ import hashlib
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -152,6 +153,14 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4) if text else 0
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a deadline cancelled its question) is no server error: Ollama
+        logs nothing for it either. Anything else is printed as the stdlib does."""
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            super().handle_error(request, client_address)
+
+
 class FakeOllama:
     """The server; use as a context manager or through the ``ollama_server`` fixture."""
 
@@ -177,7 +186,7 @@ class FakeOllama:
 
     def start(self) -> Self:
         handler = type("Handler", (_Handler,), {"fake": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd = _Server(("127.0.0.1", 0), handler)
         # A hanging handler must not keep stop() waiting; stop() closes its socket instead.
         httpd.block_on_close = False
         httpd.daemon_threads = True
