@@ -180,3 +180,24 @@ def test_damage_deep_in_the_file_is_recovered_on_first_use(tmp_path) -> None:
     cache.put_many([(k, {"ok": True})])
     assert cache.get_many([k]) == {k: {"ok": True}}
     cache.close()
+
+
+def test_processes_creating_the_cache_at_once_all_get_it(tmp_path: Path) -> None:
+    """Two hooks on a fresh machine: SQLite refuses the second WAL switch at once ("database
+    is locked", no busy wait); opening tries again instead of running without a cache."""
+    import threading
+
+    errors = []
+    for trial in range(40):
+        path = tmp_path / str(trial) / "cache.db"
+        path.parent.mkdir()
+        opened: list[Cache] = []
+        threads = [threading.Thread(target=lambda: opened.append(Cache(path))) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        errors += [c.error for c in opened if c.error]
+        for cache in opened:
+            cache.close()
+    assert errors == []

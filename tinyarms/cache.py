@@ -13,11 +13,13 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tinyarms import __version__
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -27,6 +29,23 @@ CREATE TABLE IF NOT EXISTS results (
 )
 """
 _CHUNK = 500  # stay well under SQLite's bound-parameter limit
+
+
+LOCKED_SECONDS = 2.0  # how long opening waits for another process setting up the same file
+
+
+def when_unlocked(open_: Callable[[], T], seconds: float = LOCKED_SECONDS) -> T:
+    """``open_()``, again while SQLite says the file is locked. Two processes creating one
+    database at once (two hooks on a fresh machine) collide on switching it to WAL, and SQLite
+    answers that at once, without waiting out the busy timeout."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return open_()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _is_corruption(exc: Exception) -> bool:
@@ -83,10 +102,17 @@ class Cache:
             self._fail("recover", again)
 
     def _connect(self) -> sqlite3.Connection:
+        return when_unlocked(self._connect_once)
+
+    def _connect_once(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(_SCHEMA)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
         return db
 
     def _fail(self, what: str, exc: Exception) -> None:

@@ -56,6 +56,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Self
 
+from tinyarms.cache import when_unlocked
 from tinyarms.errors import ConfigError
 from tinyarms.finding import CONFIRMED, FALSE_POSITIVE, Finding, LintResult
 
@@ -138,7 +139,7 @@ class Store:
         except sqlite3.Error as exc:
             raise self._error("open", exc) from None
         try:
-            self._prepare()
+            when_unlocked(self._prepare)  # the daemon and a `feedback` command may create it together
         except (sqlite3.Error, FeedbackError) as exc:
             self._db.close()
             raise exc if isinstance(exc, FeedbackError) else self._error("open", exc) from None
