@@ -102,30 +102,16 @@ def test_installed_command_finds_a_hardcoded_colour(installed: Installed) -> Non
 def test_installed_command_lints_a_mixed_folder_outside_git_and_refuses_a_broken_skill(installed: Installed) -> None:
     """The issue's "done when", against the wheel: TSX, Python, CSS, binary, latin-1 and empty
     files in a plain folder (no git); then a broken skill is exit 2 naming file, line and field."""
-    from tests.commands.test_lint import CSS, PY, TSX
-    from tests.conftest import at
+    from tests.commands.test_lint import MIXED_FINDINGS, write_mixed
 
     project = installed.outside / "mixed"
-    (project / "src/features/cart").mkdir(parents=True)
-    (project / "src/features/cart/Badge.tsx").write_text(TSX)
-    (project / "src/retry.py").write_text(PY)
-    (project / "src/card.css").write_text(CSS)
-    (project / "src/logo.py").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    (project / "src/legacy.py").write_bytes("s = 'caf\xe9'\n".encode("latin-1"))
-    (project / "src/empty.ts").write_text("")
+    write_mixed(project)
 
     result = installed.run(installed.tool("tinyarms"), "lint", "--format", "json", cwd=project)
 
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
-    assert [(f["path"], f["line"], f["column"], f["rule"]) for f in report["findings"]] == [
-        ("src/card.css", *at(CSS, 2, "#e5e7eb"), "hardcoded-colors"),
-        ("src/features/cart/Badge.tsx", *at(TSX, 1, '"../../'), "import-aliases"),
-        ("src/features/cart/Badge.tsx", *at(TSX, 4, "#ff0000"), "hardcoded-colors"),
-        ("src/features/cart/Badge.tsx", *at(TSX, 5, "1999"), "magic-numbers"),
-        ("src/retry.py", *at(PY, 5, "line 12"), "line-references"),
-        ("src/retry.py", *at(PY, 6, "37"), "magic-numbers"),
-    ]
+    assert [(f["path"], f["line"], f["column"], f["rule"]) for f in report["findings"]] == MIXED_FINDINGS
     assert report["stats"]["suppressed"] == 1  # the colour under `tinyarms: ignore[hardcoded-colors]`
     assert {(s["path"], s["reason"]) for s in report["skipped"] if s["rule"] is None} == {
         ("src/logo.py", "binary"), ("src/legacy.py", "encoding")}

@@ -30,15 +30,31 @@ CSS = """\
 """
 
 
+# What Level 0 finds in the folder ``write_mixed`` makes: (path, line, column, rule).
+MIXED_FINDINGS = [
+    ("src/card.css", *at(CSS, 2, "#e5e7eb"), "hardcoded-colors"),
+    ("src/features/cart/Badge.tsx", *at(TSX, 1, '"../../'), "import-aliases"),
+    ("src/features/cart/Badge.tsx", *at(TSX, 4, "#ff0000"), "hardcoded-colors"),
+    ("src/features/cart/Badge.tsx", *at(TSX, 5, "1999"), "magic-numbers"),
+    ("src/retry.py", *at(PY, 5, "line 12"), "line-references"),
+    ("src/retry.py", *at(PY, 6, "37"), "magic-numbers"),
+]
+
+
+def write_mixed(root: Path) -> None:
+    """TSX, Python and CSS with findings and a suppression, a binary, a latin-1 and an empty file."""
+    (root / "src/features/cart").mkdir(parents=True)
+    (root / "src/features/cart/Badge.tsx").write_text(TSX)
+    (root / "src/retry.py").write_text(PY)
+    (root / "src/card.css").write_text(CSS)
+    (root / "src/logo.py").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (root / "src/legacy.py").write_bytes("s = 'caf\xe9'\n".encode("latin-1"))
+    (root / "src/empty.ts").write_text("")
+
+
 @pytest.fixture
 def project(repo: Path) -> Path:
-    (repo / "src/features/cart").mkdir(parents=True)
-    (repo / "src/features/cart/Badge.tsx").write_text(TSX)
-    (repo / "src/retry.py").write_text(PY)
-    (repo / "src/card.css").write_text(CSS)
-    (repo / "src/logo.py").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    (repo / "src/legacy.py").write_bytes("s = 'caf\xe9'\n".encode("latin-1"))
-    (repo / "src/empty.ts").write_text("")
+    write_mixed(repo)
     (repo / "README.md").write_text("# not linted: no rule applies\n")
     return repo
 
@@ -54,14 +70,7 @@ def test_mixed_files_give_right_findings_skips_and_exit_1(project: Path) -> None
     assert code == 1
     assert set(out) == {"findings", "skipped", "stats"}
     got = [(f["path"], f["line"], f["column"], f["rule"]) for f in out["findings"]]
-    assert got == [
-        ("src/card.css", *at(CSS, 2, "#e5e7eb"), "hardcoded-colors"),
-        ("src/features/cart/Badge.tsx", *at(TSX, 1, '"../../'), "import-aliases"),
-        ("src/features/cart/Badge.tsx", *at(TSX, 4, "#ff0000"), "hardcoded-colors"),
-        ("src/features/cart/Badge.tsx", *at(TSX, 5, "1999"), "magic-numbers"),
-        ("src/retry.py", *at(PY, 5, "line 12"), "line-references"),
-        ("src/retry.py", *at(PY, 6, "37"), "magic-numbers"),
-    ]
+    assert got == MIXED_FINDINGS
     first = out["findings"][1]
     assert first["suggestion"] == "import from '@/utils/format'"
     assert {k for k in first} == {
