@@ -352,9 +352,10 @@ class Examples:
     def __init__(self, entries: list[Entry], confirmed: set[tuple[str, str]] | None = None):
         self._by_rule: dict[str, list[Entry]] = {}
         self._by_kind: dict[tuple[str, str], Entry] = {}
+        confirmed = confirmed or set()
         for entry in entries:  # newest first: the newest of a kind is the one named
             self._by_rule.setdefault(entry.rule, []).append(entry)
-            if entry.kind is not None and (entry.rule, entry.kind) not in (confirmed or set()):
+            if entry.kind is not None and (entry.rule, entry.kind) not in confirmed:
                 self._by_kind.setdefault((entry.rule, entry.kind), entry)
 
     @classmethod

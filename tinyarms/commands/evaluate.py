@@ -68,14 +68,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     options = evaluation.EvalOptions(
         split=args.split, skills=args.skill, levels=args.level, select=args.select, model=args.model,
-        backend=args.backend, confirm=args.confirm, question=args.question, use_cache=not args.no_cache, max_candidates=args.max_questions,
+        backend=args.backend, confirm=args.confirm, question=args.question, use_cache=not args.no_cache,
+        max_candidates=args.max_questions, settle=not args.counter_examples_only,
     )
     if args.feedback:
         if args.split != "all":
             print("tinyarms: error: --feedback uses both splits (it teaches on train, measures on test); "
                   "leave out --split", file=sys.stderr)
             return 2
-        options.settle = not args.counter_examples_only
         learned = evaluation.run_feedback(corpus, options)
         return _emit(args, evaluation.feedback_markdown(learned), learned.to_dict())
     report = evaluation.run(corpus, options)
