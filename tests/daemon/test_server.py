@@ -29,6 +29,7 @@ import pytest
 
 import tinyarms
 from tests.conftest import at, git, run_cli
+from tests.servers import Listener
 from tinyarms import client, protocol
 from tinyarms.daemon import control
 
@@ -674,13 +675,14 @@ def test_lint_replaces_a_daemon_of_another_version(home: Path, daemon: dict, tmp
 
 def test_status_of_a_daemon_that_answers_with_an_error_says_it_runs(home: Path, tmp_path: Path) -> None:
     """Not "not running": the daemon is there, and the user needs its error, not a start hint."""
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(home / "daemon.sock"))
-    server.listen(1)
+    server = Listener(home / "daemon.sock")
 
     def answer() -> None:
-        conn, _ = server.accept()
+        conn = server.accept(timeout=10)
+        if conn is None:
+            return
         with conn:
+            conn.settimeout(5)
             conn.recv(1 << 16)
             conn.sendall(protocol.encode(protocol.reply_error("0", "internal", "status failed: disk I/O error")))
 

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import json
 import math
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from hypothesis import strategies as st
 
 from tests.daemon.test_server import assert_serving, exchange, shared  # noqa: F401 - a fixture
 from tests.fuzz.strategies import ERROR_CODES, JSON_SCALARS, JSON_VALUES, TEXT, deeply_nested, frames, typed_lint_requests
+from tests.servers import Listener
 from tinyarms import protocol
 from tinyarms.daemon.server import Daemon
 
@@ -75,17 +75,14 @@ def garbage_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[P
     """A Unix socket that answers each request with whatever bytes the test put in ``replies``."""
     path = tmp_path_factory.mktemp("garbage") / "s.sock"
     replies: list[bytes] = []
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen()
+    server = Listener(path)
     stop = threading.Event()
 
     def serve() -> None:
         while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
+            conn = server.accept(timeout=0.5, stopping=stop)
+            if conn is None:
+                continue
             with conn:
                 conn.settimeout(2)
                 try:

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.conftest import at, git, run_cli
+from tests.servers import Listener
 from tests.timing import scaled
 from tinyarms.daemon import control
 
@@ -276,23 +277,20 @@ class FakeDaemon:
         self.accepted = 0
         self.held: list[socket.socket] = []
         self._stop = threading.Event()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
-        self.sock.listen(8)
-        self.sock.settimeout(0.05)
+        self.listener = Listener(path)
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
         while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
+            conn = self.listener.accept(0.5, self._stop)
+            if conn is None:
                 continue
             self.accepted += 1
             if self.behaviour == "silent":
                 self.held.append(conn)  # read nothing, answer nothing, never hang up
             elif self.behaviour == "garbage":
+                conn.settimeout(5)
                 conn.recv(1 << 16)
                 conn.sendall(b"this is not json\n")
                 conn.close()
@@ -304,7 +302,7 @@ class FakeDaemon:
         self._thread.join(5)
         for conn in self.held:
             conn.close()
-        self.sock.close()
+        self.listener.close()
 
 
 @pytest.fixture

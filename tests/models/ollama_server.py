@@ -40,16 +40,18 @@ import hashlib
 import json
 import re
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 
 import pytest
+
+from tests import servers
+from tests.servers import LoopbackHTTPServer
 
 HUGE_BYTES = 10 << 20
 # Go's net/http sets Content-Length only when the whole body fits its pre-chunking buffer.
@@ -153,14 +155,6 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4) if text else 0
 
 
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up (a deadline cancelled its question) is no server error: Ollama
-        logs nothing for it either. Anything else is printed as the stdlib does."""
-        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
-            super().handle_error(request, client_address)
-
-
 class FakeOllama:
     """The server; use as a context manager or through the ``ollama_server`` fixture."""
 
@@ -177,7 +171,7 @@ class FakeOllama:
         self._embedder: Callable[[str], list[float]] = bag_of_words
         self._speed = Speed()
         self._busy = 0.0
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
         for name in models:
             self.add_model(name)
@@ -185,23 +179,16 @@ class FakeOllama:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> Self:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        httpd = _Server(("127.0.0.1", 0), handler)
-        # A hanging handler must not keep stop() waiting; stop() closes its socket instead.
-        httpd.block_on_close = False
-        httpd.daemon_threads = True
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-ollama", daemon=True)
-        self._thread.start()
+        # A hanging handler must not keep stop() waiting: stop() closes its socket instead.
+        self._httpd = LoopbackHTTPServer(type("Handler", (_Handler,), {"fake": self}))
+        self._thread = servers.serve(self._httpd, "fake-ollama")
         return self
 
     def stop(self) -> None:
         self._stopping.set()
         if self._httpd is None:
             return
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        httpd, self._httpd = self._httpd, None
         with self._lock:
             connections = list(self._connections)
         for conn in connections:
@@ -209,9 +196,7 @@ class FakeOllama:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        if self._thread:
-            self._thread.join(timeout=2)
-        self._httpd = None
+        servers.stop(httpd, self._thread)
 
     def __enter__(self) -> Self:
         return self.start()

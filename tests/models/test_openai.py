@@ -18,13 +18,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests import servers
+from tests.servers import LoopbackHTTPServer
 from tinyarms.config import OpenAIConfig
 from tinyarms.models import answer, base, openai, prompts, registry
 from tinyarms.models.openai import (
@@ -162,11 +164,8 @@ class FakeOpenAI:
                 with contextlib.suppress(OSError):  # the client stopped reading: some tests want that
                     self.wfile.write(data)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
+        self._httpd = LoopbackHTTPServer(Handler)
+        self._thread = servers.serve(self._httpd, "fake-openai")
 
     @property
     def root(self) -> str:
@@ -192,8 +191,7 @@ class FakeOpenAI:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        servers.stop(self._httpd, self._thread)
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
-
+from http.server import BaseHTTPRequestHandler
 import pytest
 
+from tests import servers
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tests.models.test_ollama import closed_port  # noqa: F401
+from tests.servers import LoopbackHTTPServer
 from tinyarms.config import ModelsConfig, OllamaConfig
 from tinyarms.models import select
 
@@ -41,12 +41,10 @@ def not_ollama() -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+    httpd = LoopbackHTTPServer(Handler)
+    thread = servers.serve(httpd, "not-ollama")
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    servers.stop(httpd, thread)
 
 
 def test_auto_picks_ollama_when_it_answers(ollama_server: FakeOllama) -> None:
