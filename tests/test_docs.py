@@ -18,5 +18,8 @@ def test_ci_runs_exactly_the_readmes_test_command() -> None:
     install, test = (part.strip() for part in block.strip().split("&&"))
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
     assert test in ci, f"{test!r} is not a line of .ci/run"
-    target = install.removeprefix("pip install ")  # CI adds only quieting flags: -q, no version check
+    flags = 'CMAKE_ARGS="$(python3 tinyarms/models/buildflags.py)" '  # llama.cpp built for this CPU
+    assert install.startswith(flags), install
+    assert "CMAKE_ARGS=${CMAKE_ARGS:-$(python tinyarms/models/buildflags.py)}" in ci  # the same flags
+    target = install.removeprefix(flags).removeprefix("pip install ")  # CI adds only -q, no version check
     assert any(line.startswith("python -m pip install ") and line.endswith(f" {target}") for line in ci), target
