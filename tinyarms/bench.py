@@ -16,8 +16,11 @@ Each figure comes from where it is really measured, or is None ("n/a"), never es
 - prompt-eval and generation tokens/s: Ollama's ``prompt_eval_*``/``eval_*`` fields, llama.cpp's
   perf counters (tokens it evaluated: a prefix kept from the previous question is not re-read,
   as in the daemon). Summed over a run, then median and spread over runs.
-- peak RSS: this process, sampled while the embedded model loads and answers; for a server
-  backend the model lives in another process: n/a.
+- peak RSS: this process and its model workers (the embedded model lives in a worker process
+  of its own), sampled while the model loads and answers; for a server backend the model lives
+  in a process that is not ours: n/a.
+- worker round trip (embedded): each question's wall time here minus the time the worker
+  measured for it: what running llama.cpp in another process costs per question.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class Answer:
     schema_valid: bool = False
     lines: list[int] | None = None  # the lines it flagged (after validation); None: no usable answer
     error: str | None = None
+    wire_seconds: float | None = None  # wall time here minus the worker's own (embedded)
 
 
 @dataclass(slots=True)
@@ -124,21 +128,31 @@ def judge(text: str, question: Question) -> tuple[bool, bool, list[int] | None]:
 
 
 class PeakRss:
-    """This process's resident memory, sampled in a thread: the peak while the block ran."""
+    """The resident memory of this process and its children (the model workers), sampled in a
+    thread: the peak of their sum while the block ran."""
 
     def __init__(self, interval: float = 0.02) -> None:
         import psutil
 
         self._process = psutil.Process()
         self.interval = interval
-        self.before = self._process.memory_info().rss
+        self.before = self.now()
         self.peak = self.before
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="bench-rss", daemon=True)
 
+    def now(self) -> int:
+        import psutil
+
+        total = self._process.memory_info().rss
+        for child in self._process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # a worker that just exited
+                total += child.memory_info().rss
+        return total
+
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self._process.memory_info().rss)
+            self.peak = max(self.peak, self.now())
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -147,7 +161,7 @@ class PeakRss:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
+        self.peak = max(self.peak, self.now())
 
 
 async def load(backend: Backend, model: str, timeout: float) -> float | None:
@@ -179,8 +193,9 @@ async def ask(backend: Backend, model: str, question: Question, timeout: float) 
         return Answer(question.size, time.monotonic() - started, error=exc.reason)
     seconds = time.monotonic() - started
     json_valid, schema_valid, lines = judge(done.text, question)
+    wire = seconds - done.seconds if backend.name == "embedded" and done.load_seconds is None else None
     return Answer(question.size, seconds, done.first_token_seconds, done.prompt_eval_tokens, done.prompt_eval_seconds,
-                  done.eval_tokens, done.eval_seconds, json_valid, schema_valid, lines)
+                  done.eval_tokens, done.eval_seconds, json_valid, schema_valid, lines, wire_seconds=wire)
 
 
 async def measure(backend: Backend, model: str, questions: list[Question], runs: int, timeout: float) -> list[Run]:
@@ -234,6 +249,7 @@ def summarize(model: str, backend: str, runs: list[Run], questions: list[Questio
         "prompt_tps": stat(prompt_rates),
         "gen_tps": stat(gen_rates),
         "question_s": stat([a.seconds for a in answers if a.error is None]),
+        "wire_ms": stat([a.wire_seconds * 1000 for a in answers if a.wire_seconds is not None]),
         "file_s": {str(size): stat([r.file_seconds[size] for r in runs if size in r.file_seconds])
                    for size in sorted({q.size for q in questions})},
         "answers": len(answers),

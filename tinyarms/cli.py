@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(run=lint.run_baseline_write)
 
     from tinyarms.commands import bench as bench_command
-    from tinyarms.commands import daemon, evaluate, feedback, hook, models, repo, scan, service, status
+    from tinyarms.commands import daemon, doctor, evaluate, feedback, hook, models, repo, scan, service, status
 
     # One module per subcommand, each with add_arguments(parser) and run(args); `models` sets
     # `run` per action on its own sub-parsers.
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("feedback", feedback, "teach it: mark a finding a false positive (or confirm it); list and undo"),
         ("bench", bench_command, "each model's speed, memory and valid answers on this machine (--compare A B)"),
         ("eval", evaluate, "precision and recall of the rules on a labelled corpus (default: the built-in one)"),
+        ("doctor", doctor, "can a model answer here: load the fast model in a worker, ask it, say what to fix"),
     ):
         p = commands.add_parser(name, help=summary)
         module.add_arguments(p)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from tinyarms import resources
 from tinyarms.paths import ENV_PREFIX, is_config_env
@@ -76,12 +76,27 @@ class OpenAIConfig(BaseModel):
     timeout: float = Field(120.0, gt=0)
 
 
+def _seconds(value: Any) -> Any:
+    """'90', '30s', '5m', '1h' -> seconds; numbers pass through (pydantic checks the rest)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None)
+        try:
+            return float(text[:-1]) * unit if unit else float(text)
+        except ValueError:
+            return value
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds)]
+
+
 class EmbeddedConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     n_ctx: int = Field(4096, ge=512)
     threads: int | None = Field(None, ge=1, description="null: every core")
-    idle_unload: float = Field(600.0, gt=0, description="seconds unused before a loaded model is freed")
+    idle_unload: float | None = Field(None, gt=0, description="deprecated: models.keep_alive, for the embedded backend only")
 
 
 class ModelsConfig(BaseModel):
@@ -93,6 +108,10 @@ class ModelsConfig(BaseModel):
     ollama: OllamaConfig = OllamaConfig()
     openai: OpenAIConfig = OpenAIConfig()
     embedded: EmbeddedConfig = EmbeddedConfig()
+    keep_alive: Duration = Field(300.0, gt=0, description="seconds (or 30s, 5m, 1h) an embedded model's worker "
+                                 "process stays loaded unused before it exits and frees its memory, as Ollama's")
+    preload: bool = Field(True, description="the daemon loads the embedded fast model when it starts, so the "
+                          "first commit does not spend its budget on the load")
     concurrency: int = Field(1, ge=1, le=16, description="model requests in flight at once per backend")
     min_confidence: float = Field(0.5, ge=0, le=1, description="model findings below this become info")
     max_candidates: int = Field(8, ge=1, description="model questions per file and rule within a commit's budget")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 ENV_PREFIX = "TINYARMS_"
 # Environment variables that locate things rather than set config keys.
-ENV_RESERVED = frozenset({"TINYARMS_HOME", "TINYARMS_CONFIG", "TINYARMS_LOG_LEVEL", "TINYARMS_SERVICE"})
+ENV_RESERVED = frozenset({"TINYARMS_HOME", "TINYARMS_CONFIG", "TINYARMS_LOG_LEVEL", "TINYARMS_SERVICE",
+                          "TINYARMS_MODEL_WORKER"})
 _ENV_RESERVED_PREFIX = "TINYARMS_HOOK_"  # the git hook's own settings
 
 

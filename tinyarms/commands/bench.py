@@ -113,6 +113,8 @@ def table(doc: dict[str, Any]) -> str:
             ("generation", [_cell(e, "gen_tps", "tok/s") for e in models]),
             ("per question", [_cell(e, "question_s", "s") for e in models]),
         ]
+        if any(e.get("wire_ms") for e in ok):
+            rows.append(("worker round trip", [_cell(e, "wire_ms", "ms") for e in models]))
         for size in doc["sizes"]:
             rows.append((f"{size}-line file", [_file(e, str(size)) for e in models]))
         rows += [
@@ -169,7 +171,7 @@ def _cell(e: dict[str, Any], key: str, unit: str) -> str:
     s = e.get(key)
     if not s:
         return "n/a"
-    digits = 0 if unit == "tok/s" and s["median"] >= 100 else (1 if unit == "tok/s" else 2)
+    digits = 0 if unit == "tok/s" and s["median"] >= 100 else (1 if unit in ("tok/s", "ms") else 2)
     return f"{s['median']:.{digits}f} {unit} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
 from tinyarms import protocol
@@ -66,6 +67,7 @@ def table(s: dict[str, Any]) -> str:
                    + (f" — {models['hint']}" if models.get("hint") else "")),
         ("models present", ", ".join(models.get("present") or []) or "-"),
         ("models loaded", ", ".join(models.get("loaded") or []) or "-"),
+        *_workers(models.get("embedded_workers")),
         ("background", f"{s['background']['queued']} queued, {s['background']['answered']} answered"),
         ("watched repos", _watched(s["watched_repos"])),
         ("lint-on-save", _watcher(s.get("watcher"))),
@@ -83,6 +85,23 @@ def table(s: dict[str, Any]) -> str:
         rows.append(("recent error", f"{error['code']} ({error['op']}): {error['message']}"))
     width = max(len(k) for k, _ in rows)
     return "".join(f"{k:<{width}}  {v}\n" for k, v in rows)
+
+
+def _workers(w: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A row per embedded model worker, and the crashes (nothing while there was neither)."""
+    if not w:
+        return []
+    rows = [("model worker", f"pid {x['pid']}, {x['model']}, "
+             + (f"{x['rss'] / (1 << 20):,.0f} MiB RSS" if x.get("rss") else "RSS unknown")
+             + f", up {_duration(x['uptime'])}, {x['questions']} question{'s' if x['questions'] != 1 else ''}"
+             + ("" if x["ready"] else ", loading")) for x in w["workers"]]
+    if w["crashes"]:
+        last = w["last_crash"]
+        rows.append(("worker crashes", f"{w['crashes']}; last: {last['model']} (pid {last['pid']}) {last['cause']}, "
+                     f"{_duration(time.time() - last['at'])} ago — {last['hint']}"))
+    if w.get("broken"):
+        rows.append(("EMBEDDED BROKEN", w["broken"]))
+    return rows
 
 
 def _watched(repos: list[dict[str, Any]]) -> str:

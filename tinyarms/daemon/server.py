@@ -37,12 +37,14 @@ from tinyarms.daemon.scans import Scans
 from tinyarms.daemon.scheduler import DeepScanScheduler
 from tinyarms.daemon.watcher import Watcher
 from tinyarms.log import get_logger
+from tinyarms.models.worker import client as workers
 from tinyarms.ruleset import Settings
 from tinyarms.yamlio import ConfigError, format_loc, validation_messages
 
 LINT_THREADS = 64
 BACKGROUND_QUEUE = 100
 SHUTDOWN_GRACE = 1.0
+PRELOAD_TIMEOUT = 300.0  # seconds for the embedded fast model to load at start-up
 SETTINGS_KEPT = 64  # repos x option sets: one client varying its options must not grow us forever
 SOCKET_CHECK = 1.0  # seconds between checks that our socket is still there
 _CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is on another clock
@@ -110,6 +112,7 @@ class Daemon:
         self.watcher.start()
         if self.scheduler is not None:
             self.scheduler.start()
+        threading.Thread(target=self._preload, name="preload", daemon=True).start()
         self.log.info("daemon_started", pid=os.getpid(), socket=str(path), version=__version__)
         try:
             await self._stop.wait()
@@ -125,6 +128,7 @@ class Daemon:
             self.watcher.stop()
             await self._drain()
             self.executor.shutdown(wait=False, cancel_futures=True)
+            workers.pool.stop_all()  # their memory goes with the daemon (exit_now skips atexit)
             self.store.close()
             self.log.info("daemon_stopped", served=sum(self.served.values()))
 
@@ -429,6 +433,31 @@ class Daemon:
         reports = {str(root): report.latest(self.home, root) for root in roots}
         return {**schedule, "reports": reports, "running": [v for v in self.scans.status() if v["state"] == "running"]}
 
+    def _preload(self) -> None:
+        """Load the embedded fast model now (``models.preload``), so the first commit after start-up
+        does not spend its budget on the load. Nothing when Ollama or no model answers."""
+        from tinyarms.config import load_config
+        from tinyarms.models import select
+
+        async def load() -> str | None:
+            config = load_config(None).config.models
+            if not config.preload:
+                return None
+            choice = await select.choose(config, 2)
+            if choice.name != "embedded" or choice.backend is None:
+                return None
+            model = select.model_for(config, "embedded", 2)
+            await choice.backend.load(model, timeout=PRELOAD_TIMEOUT)  # type: ignore[attr-defined]
+            return model
+
+        try:
+            model = asyncio.run(load())
+        except Exception as exc:  # noqa: BLE001 - a failed preload is the first question's to report
+            self.log.warning("preload_failed", error=str(exc))
+        else:
+            if model:
+                self.log.info("preloaded", model=model)
+
     def _models_status(self) -> dict[str, Any]:
         """Which backend model checks use now and why, and what it has (the daemon's own config)."""
         import asyncio as aio
@@ -452,9 +481,11 @@ class Daemon:
             return out
 
         try:
-            return aio.run(probe())
+            out = aio.run(probe())
         except Exception as exc:  # noqa: BLE001 - status must answer even when a backend misbehaves
-            return {"backend": None, "why": f"could not check the model backends: {exc}"}
+            out = {"backend": None, "why": f"could not check the model backends: {exc}"}
+        out["embedded_workers"] = workers.pool.status()
+        return out
 
 
 def _sent(path: str, content_b64: str | None, size: int | None,

@@ -9,12 +9,14 @@ way to get a model.
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from dataclasses import dataclass
 
 from tinyarms.config import ModelsConfig
 from tinyarms.models.base import Backend
 
+HOOK_NO_MODELS = "TINYARMS_HOOK_NO_MODELS"  # set by the git hook's fallback: why no model is asked
 PROBE_TTL = 5.0
 PROBE_TIMEOUT = 1.5  # seconds for Ollama's answer once something listens on its port
 _probes: dict[str, tuple[float, bool | None]] = {}
@@ -73,6 +75,9 @@ def embedded_installed() -> bool:
 
 async def choose(config: ModelsConfig, level: int) -> Choice:
     wanted = config.backend
+    held_back = os.environ.get(HOOK_NO_MODELS)
+    if held_back:  # the hook's in-process fallback: Level 0 only, and it says why, not "turned off"
+        return Choice(None, None, held_back, "the model checks run again once the daemon answers: `tinyarms daemon status`")
     if wanted == "none":
         return Choice(None, None, "model checks are turned off (models.backend: none)")
     if wanted == "openai":
@@ -116,6 +121,11 @@ async def choose(config: ModelsConfig, level: int) -> Choice:
             f"`tinyarms models fetch {model}` (or start Ollama and `ollama pull {model_for(config, 'ollama', level)}`)",
         )
     from tinyarms.models.llamacpp import EmbeddedBackend
+    from tinyarms.models.worker.client import pool
 
-    return Choice(EmbeddedBackend(config.embedded), "embedded", f"embedded llama.cpp with {model}")
+    broken = pool.broken()
+    if broken is not None:  # its workers kept dying: every model check says so, with the fix
+        return Choice(None, None, ("" if wanted == "embedded" else f"Ollama does not answer at {config.ollama.host} and ")
+                      + broken.message, broken.hint)
+    return Choice(EmbeddedBackend(config.embedded, config.keep_alive), "embedded", f"embedded llama.cpp with {model}")
 
