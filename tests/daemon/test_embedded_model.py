@@ -66,3 +66,24 @@ def test_the_budget_holds_with_the_real_model(daemon: Path, tmp_path: Path) -> N
     # `auto` in the daemon's own config: no Ollama here, the embedded backend with its model
     models = json.loads(run_cli("status", "--json", cwd=tmp_path).stdout)["models"]
     assert (models["backend"], models["fast"], models["loaded"]) == ("embedded", MODEL, [MODEL])
+
+
+def test_the_daemon_loads_the_fast_model_when_it_starts_and_the_first_lint_uses_it(daemon: Path, tmp_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:  # nothing has been linted: the daemon loads the fast model by itself (models.preload)
+        workers = json.loads(run_cli("status", "--json", cwd=tmp_path).stdout)["models"]["embedded_workers"]
+        if workers["workers"] and workers["workers"][0]["ready"]:
+            break
+        assert time.monotonic() < deadline, f"the fast model was not preloaded: {workers}"
+        time.sleep(0.2)
+    [preloaded] = workers["workers"]
+    assert preloaded["model"] == MODEL and preloaded["questions"] == 0
+    assert preloaded["rss"] > 200 << 20  # the weights live in the worker
+    daemon_rss = json.loads(run_cli("status", "--json", cwd=tmp_path).stdout)["daemon"]["rss_bytes"]
+    assert daemon_rss < preloaded["rss"] / 2  # ...and not in the daemon
+
+    (tmp_path / "prices.py").write_text(TWINS)
+    out, _ = lint(tmp_path, "--budget", "120", "prices.py")
+    assert out["stats"]["models"]["2"]["asked"] == 1
+    [used] = json.loads(run_cli("status", "--json", cwd=tmp_path).stdout)["models"]["embedded_workers"]["workers"]
+    assert used["pid"] == preloaded["pid"] and used["questions"] == 1  # the preloaded worker answered
