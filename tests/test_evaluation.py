@@ -49,7 +49,7 @@ def test_level0_is_exact_on_the_shipped_corpus() -> None:
 
 
 def test_the_shipped_corpus_covers_every_rule_and_language() -> None:
-    loaded = evaluation.load(BUILTIN, set(RULE_IDS))
+    loaded = evaluation.load(evaluation.prepared(BUILTIN), set(RULE_IDS))
     files = loaded.files()
     assert len(files) >= 40
     languages = Counter(language_of(rel) for rel in files)
@@ -64,11 +64,11 @@ def test_the_shipped_corpus_covers_every_rule_and_language() -> None:
 
 
 def test_the_split_is_deterministic_and_keeps_groups_together() -> None:
-    loaded = evaluation.load(BUILTIN)
+    loaded = evaluation.load(evaluation.prepared(BUILTIN))
     train, test = loaded.files("train"), loaded.files("test")
     assert train and test and not set(train) & set(test)
     assert sorted(train + test) == loaded.files()
-    assert evaluation.load(BUILTIN).files("test") == test  # the same on every load
+    assert evaluation.load(evaluation.prepared(BUILTIN)).files("test") == test  # the same on every load
     pair = ["py/sqlalchemy/dialects/mysql/json.py", "py/sqlalchemy/dialects/sqlite/json.py"]
     assert len({loaded.split_of(rel) for rel in pair}) == 1
 

@@ -16,6 +16,7 @@ generalises.
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,12 +54,21 @@ class FileLabels(BaseModel):
     group: str | None = Field(None, description="files that belong together share a split (default: each file alone)")
     source: str | None = Field(None, description="the PROVENANCE.md entry this file comes from")
     note: str | None = None
+    # Where the text comes from (tinyarms.corpus): a registry archive, the file in it and its hash,
+    # and this project's own edit as a patch; or a file written here (synthetic).
+    pypi: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+==[A-Za-z0-9.!+_-]+$", description="NAME==VERSION")
+    npm: str | None = Field(None, pattern=r"^(@[a-z0-9._~-]+/)?[a-z0-9._~-]+@[A-Za-z0-9.+_-]+$", description="NAME@VERSION")
+    dist: Literal["sdist", "wheel"] | None = Field(None, description="pypi: which archive (default sdist)")
+    path: str | None = Field(None, description="the file inside the archive, below its top folder")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="of the file as the archive holds it")
+    patch: str | None = Field(None, description="a unified diff in the corpus folder, applied after the fetch")
+    synthetic: bool = Field(False, description="written for this corpus, not taken from anywhere")
 
 
 class LabelsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: Literal[1]
+    version: Literal[1, 2]
     tolerance: dict[str, int] = Field({}, description="lines a finding may be off by, per rule id")
     files: dict[str, FileLabels]
 
@@ -110,8 +120,16 @@ def _check(root: Path, labels: LabelsFile, doc: Document, known_rules: set[str] 
     problems = []
     for rel, item in labels.files.items():
         where = f"{doc.path}:{doc.line_of(('files', rel))}"
+        fetched = item.pypi or item.npm
+        if fetched and not (item.path and item.sha256):
+            problems.append(f"{where}: files.{rel}: a file from {'pypi' if item.pypi else 'npm'} needs its path "
+                            "in the archive and its sha256")
+        if item.pypi and item.npm:
+            problems.append(f"{where}: files.{rel}: pypi and npm both given; a file comes from one archive")
         if not (root / rel).is_file():
-            problems.append(f"{where}: files.{rel}: no such file in the corpus")
+            problems.append(f"{where}: files.{rel}: no such file in the corpus" + (
+                " (it is fetched from its registry: run `tinyarms eval` on the corpus, not on this folder)"
+                if fetched else ""))
         for key, entries in (("expect", item.expect), ("fine", item.fine)):
             problems += _check_entries(doc, rel, key, entries, known_rules)
     for path in sorted(root.rglob("*")):
@@ -277,6 +295,19 @@ class EvalOptions:
     max_candidates: int | None = None
     feedback_db: Path | None = None  # false positives the prompts learn from; None: the state dir's
     settle: bool = True  # run_feedback: teach kinds too (False: counter-examples alone)
+    corpus_cache: Path | None = None  # where fetched corpus files are kept (None: the state directory's)
+
+
+def prepared(corpus_root: Path, cache: Path | None = None) -> Path:
+    """The folder to evaluate: the corpus itself, or its files fetched from their registries
+    (``tinyarms.corpus``) with a progress bar. A fetch that fails is a ``ConfigError`` (exit 2)."""
+    from tinyarms import corpus
+
+    progress = corpus.print_progress if sys.stderr.isatty() else None
+    try:
+        return corpus.prepare(corpus_root.resolve(), cache, progress)
+    except corpus.CorpusError as exc:
+        raise ConfigError([f"{corpus_root / LABELS}: {p}" for p in exc.problems]) from None
 
 
 def run(corpus_root: Path, options: EvalOptions) -> Report:
@@ -285,7 +316,7 @@ def run(corpus_root: Path, options: EvalOptions) -> Report:
     from tinyarms import files, router
 
     started = time.monotonic()
-    root = corpus_root.resolve()
+    root = prepared(corpus_root, options.corpus_cache)
     corpus, settings = _load(root, options)
     chosen = corpus.files(options.split)
     namer = files.Namer(root, root)
@@ -456,7 +487,7 @@ def run_feedback(corpus_root: Path, options: EvalOptions) -> FeedbackReport:
         base = dataclasses.replace(options, feedback_db=Path(tmp) / "feedback.db")
         before = run(corpus_root, dataclasses.replace(base, split="test"))
         train = run(corpus_root, dataclasses.replace(base, split="train"))
-        corpus, settings = _load(corpus_root.resolve(), options)
+        corpus, settings = _load(prepared(corpus_root, options.corpus_cache), options)
         rules = {r.id: r for r in settings.ruleset.rules}
         taught = []
         with Store(base.feedback_db) as store:

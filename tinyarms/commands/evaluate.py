@@ -16,7 +16,9 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Only the standard library here: every command's parser is built at start-up.
     parser.add_argument("corpus", nargs="?", type=Path, metavar="CORPUS",
-                        help="a folder with labels.yaml (default: the built-in corpus)")
+                        help="a folder with labels.yaml, or that file (default: the built-in corpus)")
+    parser.add_argument("--corpus-cache", type=Path, metavar="DIR",
+                        help="where files fetched from registries are kept and reused (default: the state directory)")
     parser.add_argument("--split", choices=("all", "train", "test"), default="all",
                         help="evaluate a deterministic part of the corpus: test is the held-out 30%%")
     parser.add_argument("--level", type=_levels, metavar="LEVELS", help="only rules of these levels, e.g. 0 or 2,3")
@@ -63,13 +65,15 @@ def run(args: argparse.Namespace) -> int:
     from tinyarms import evaluation
 
     corpus = args.corpus or evaluation.builtin_corpus()
+    if corpus.is_file() and corpus.name == evaluation.LABELS:
+        corpus = corpus.parent
     if not corpus.is_dir():
         print(f"tinyarms: error: {corpus}: no such directory", file=sys.stderr)
         return 2
     options = evaluation.EvalOptions(
         split=args.split, skills=args.skill, levels=args.level, select=args.select, model=args.model,
         backend=args.backend, confirm=args.confirm, question=args.question, use_cache=not args.no_cache,
-        max_candidates=args.max_questions, settle=not args.counter_examples_only,
+        max_candidates=args.max_questions, settle=not args.counter_examples_only, corpus_cache=args.corpus_cache,
     )
     if args.feedback:
         if args.split != "all":
