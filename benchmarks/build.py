@@ -45,7 +45,8 @@ def measure(python: str, model: Path, threads: int) -> dict[str, object]:
     if done.returncode != 0:
         died = (f"died of {signal.Signals(-done.returncode).name}" if done.returncode < 0
                 else f"exited with status {done.returncode}")
-        return {"error": f"{died}: {done.stderr.strip().splitlines()[-1:] or ''}"}
+        last = done.stderr.strip().splitlines()[-1:]
+        return {"error": died + (f": {last[0]}" if last else "")}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -108,6 +108,9 @@ def test_the_hints_say_what_to_do_about_each_death(fake: Fake) -> None:
     assert buildflags.reinstall_command() in client.crash_hint(-signal.SIGILL, fake.spec)
     assert "OOM killer" in client.crash_hint(-signal.SIGKILL, fake.spec)
     assert "tinyarms doctor" in client.crash_hint(-signal.SIGSEGV, fake.spec)
+    # a -march=native build with AMX kernels died of SIGSEGV on this very machine's CPU
+    amx = client.crash_hint(-signal.SIGSEGV, fake.spec, "CPU : AVX2 = 1 | AVX512 = 1 | AMX_INT8 = 1 |")
+    assert "AMX" in amx and buildflags.reinstall_command() in amx
 
 
 def test_a_hung_worker_is_killed_and_the_question_is_a_timeout(fake: Fake) -> None:

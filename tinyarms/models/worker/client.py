@@ -85,12 +85,16 @@ def death(code: int) -> str:
     return f"status {code}"
 
 
-def crash_hint(code: int, spec: Spec) -> str:
+def crash_hint(code: int, spec: Spec, system_info: str = "") -> str:
+    """What to do about a worker that ended with ``code``; ``system_info`` is its llama.cpp build's."""
     from tinyarms.models import buildflags
 
+    rebuild = f"{buildflags.reinstall_command()}, then `tinyarms doctor`"
     if code == -signal.SIGILL:
-        return ("this llama.cpp build uses CPU instructions this machine does not run; reinstall it for this CPU: "
-                f"{buildflags.reinstall_command()}, then `tinyarms doctor`")
+        return f"this llama.cpp build uses CPU instructions this machine does not run; reinstall it for this CPU: {rebuild}"
+    if "AMX" in system_info and code in (-signal.SIGSEGV, -signal.SIGBUS):
+        # seen here: a -march=native build's AMX kernels die on VMs that advertise AMX
+        return f"this llama.cpp build uses AMX (it was built with -march=native), which crashes on many VMs; reinstall it without: {rebuild}"
     if code == -signal.SIGKILL:
         return ("killed from outside, most likely by the kernel's OOM killer (`journalctl -k | grep -i oom`): "
                 "free memory, lower models.embedded.n_ctx, or use a smaller model (`tinyarms models recommend`)")
@@ -450,7 +454,7 @@ class Pool:
         """Record a failure of ``worker`` (dead, killed or garbled) and the error for its question."""
         if cause is None:
             cause = f"died of {death(code)}" if code is not None and code < 0 else f"exited with {death(code or 0)}"
-        hint = crash_hint(code, worker.spec) if code is not None else crash_hint(0, worker.spec)
+        hint = crash_hint(code if code is not None else 0, worker.spec, str((worker.ready or {}).get("system_info", "")))
         crash = Crash(worker.spec.name, worker.pid, cause, hint)
         with self._lock:
             if self._workers.get(worker.spec.path) is worker:
