@@ -43,6 +43,8 @@ def test_level2_findings_at_the_right_lines_then_from_the_cache(project: Path, o
     assert (model_finding["rule"], model_finding["line"], model_finding["end_line"]) == ("simple-dry", 12, 16)
     assert (model_finding["engine"], model_finding["model"], model_finding["confidence"]) == ("model", "qwen2.5-coder:3b", 0.9)
     assert model_finding["severity"] == "warning" and model_finding["fingerprint"]
+    # whatever the model wrote, the finding names the other copy
+    assert model_finding["message"] == "total_us repeats total_eu (same logic as lines 5-9, in total_eu())"
     assert any(f["rule"] == "magic-numbers" for f in out["findings"])  # Level 0 is there too
     request = ollama_server.last("/api/chat").body
     assert request["model"] == "qwen2.5-coder:3b" and request["stream"] is False

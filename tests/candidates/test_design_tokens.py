@@ -30,6 +30,7 @@ def test_raw_values_matching_a_token_are_candidates_with_the_token_named(repo: P
     assert [(c.report, c.suggestion) for c in found] == [
         ((2, 2), "use var(--space-4) instead of 16px"), ((3, 3), "use var(--radius-md) instead of 8px"),
     ]
+    assert found[0].where == "16px is the value of the token var(--space-4)"  # the finding's message says so
     tsx = 'export const C = () => (\n  <div className="p-[24px]" style={{ padding: 16, marginTop: "0.50rem" }} />\n);\n'
     assert {c.suggestion for c in candidates(repo, "src/C.tsx", tsx)} == {
         "use theme.space.6 instead of 24px", "use var(--space-4) instead of 16", "use theme.space.2 instead of 0.50rem",

@@ -37,6 +37,18 @@ def test_renamed_twin_blocks_are_one_candidate() -> None:
     assert candidate.lines == ((5, 9), (12, 16))
     assert candidate.report == (12, 16)
     assert "simple-dry" in candidate.question and "line 12" in candidate.question
+    assert candidate.where == "same logic as lines 5-9, in total_eu()"  # the finding's message says where
+
+
+def test_the_other_copy_is_named_by_its_innermost_function_or_by_lines_alone() -> None:
+    body = "    total = 0\n    for item in items:\n        total += item.price * item.qty\n    return total * 1.2\n"
+    in_method = "class Cart:\n    def total(self, items):\n" + body.replace("    ", "        ", 1).replace(
+        "\n    ", "\n        ") + "\n\ndef total_us(items):\n" + body
+    [candidate] = find(src(in_method), "simple-dry", 8)
+    assert candidate.where == "same logic as lines 3-6, in total()"
+    top_level = "if True:\n" + body + "\n\ndef total_us(items):\n" + body
+    [candidate] = find(src(top_level), "simple-dry", 8)
+    assert candidate.where == "same logic as lines 2-5"  # no function holds the first copy
 
 
 def test_look_alike_statements_and_imports_are_not_candidates() -> None:

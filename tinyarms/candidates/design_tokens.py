@@ -135,6 +135,7 @@ def find(src: Source, rule: str, limit: int, root: str | None) -> list[Candidate
                 f"one violation of rule {rule} on line {line}; if the value is unrelated to the token, report none."
             ),
             suggestion=f"use {token} instead of {raw}", key=f"{line}:{prop}:{raw}", kind=kind,
+            where=f"{raw} is the value of the token {token}",
         ))
         if len(out) >= limit:
             break

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from tinyarms.candidates import Candidate
+from tinyarms.candidates.functions import spans
 from tinyarms.source import Source
 
 WINDOW = 4
@@ -73,6 +74,7 @@ def find(src: Source, rule: str, limit: int) -> list[Candidate]:
                     covered.add((i + k, j + k))
                 pairs.append((length, i, j))
     pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+    functions = spans(src) if pairs else []
     out: list[Candidate] = []
     taken: list[tuple[int, int, int]] = []
     for length, i, j in pairs:
@@ -93,5 +95,14 @@ def find(src: Source, rule: str, limit: int) -> list[Candidate]:
                 f"If it is, report one violation of rule {rule} on line {second[0]}; if not, report none."
             ),
             key=f"{first}{second}",
+            where=where(first, functions),
         ))
     return out
+
+
+def where(block: tuple[int, int], functions: list[tuple[int, int, str]]) -> str:
+    """'same logic as lines 5-11, in invoice_eu()': the first copy, and the innermost function
+    holding it, if one does."""
+    inside = [f for f in functions if f[0] <= block[0] and block[1] <= f[1]]
+    name = min(inside, key=lambda f: f[1] - f[0])[2] if inside else None
+    return f"same logic as lines {block[0]}-{block[1]}" + (f", in {name}()" if name else "")

@@ -369,6 +369,8 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
             message = v["message"]
             if q.candidate.other is not None:  # a cross-file finding names the other place, whatever the model said
                 message = f"{message} (other place: {q.candidate.other.path}:{q.candidate.other.start})"
+            elif q.candidate.where and q.candidate.where not in message:  # so does a clone pair's
+                message = f"{message} ({q.candidate.where})"
             by_file.setdefault(src.rel, []).append(Finding(
                 path=src.path, line=line, column=indent + 1, end_line=max(line, q.candidate.report[1]),
                 end_column=len(src.lines[q.candidate.report[1] - 1]) + 1 if q.candidate.report[1] <= len(src.lines) else 1,
