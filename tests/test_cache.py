@@ -201,3 +201,13 @@ def test_processes_creating_the_cache_at_once_all_get_it(tmp_path: Path) -> None
         for cache in opened:
             cache.close()
     assert errors == []
+
+
+def test_the_cache_key_follows_the_rules_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edited rule or finder (a checkout between releases) never answers from the old code's cache."""
+    from tinyarms import ruleset
+
+    before = ruleset.load_settings(None).ruleset.digest
+    assert before == ruleset.load_settings(None).ruleset.digest  # stable for the same code
+    monkeypatch.setattr(ruleset, "_code_stamp", lambda: "edited")
+    assert ruleset.load_settings(None).ruleset.digest != before

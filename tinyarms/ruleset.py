@@ -7,6 +7,7 @@ result made with the old value stops matching.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -52,7 +53,7 @@ class RuleSet:
     @cached_property
     def digest(self) -> str:
         payload = json.dumps(
-            [__version__, self.exclude, [asdict(r) for r in self.rules]],
+            [__version__, _code_stamp(), self.exclude, [asdict(r) for r in self.rules]],
             sort_keys=True, default=str,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
@@ -199,3 +200,16 @@ def ruleset_paths_root(paths: list[Path]) -> Path | None:
 
     start = paths[0] if paths else Path.cwd()
     return find_root(start if start.is_dir() else start.parent)
+
+
+@functools.lru_cache(maxsize=1)
+def _code_stamp() -> str:
+    """A hash of the rules' and finders' source: cached results are keyed by it, so an edited
+    rule in a checkout never answers with what the old code found (a release changes
+    ``__version__`` anyway). About 20 small files, read once per process."""
+    root = Path(__file__).parent
+    digest = hashlib.sha256()
+    for folder in ("rules", "candidates"):
+        for path in sorted((root / folder).glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -69,3 +69,26 @@ def test_short_hex_counts_where_the_string_reads_as_css(lint_code: LintCode) -> 
         'const c = "see PR #123 and #456";\n'
     )
     assert spans(lint_code(code, "x.ts", rule=RULE)) == expect(code, (1, "#ccc"), (2, "#abc"))
+
+
+def test_hsl_hue_in_any_angle_unit(lint_code: LintCode) -> None:
+    code = (
+        ".a { color: hsl(120deg 50% 50%); background: hsl(2.1rad 50% 50%); }\n"
+        ".b { color: hsl(0.25turn 50% 50%); border-color: hsla(100grad, 50%, 50%, 0.5); }\n"
+    )
+    assert spans(lint_code(code, "app.css", rule=RULE)) == expect(
+        code, (1, "hsl(120deg"), (1, "hsl(2.1rad"), (2, "hsl(0.25turn"), (2, "hsla(100grad,")
+    )
+    js = 'const s = { color: "hsl(0.25turn 50% 50%)", fill: "hsl(2.1rad 40% 60%)" };\n'
+    assert spans(lint_code(js, "src/s.ts", rule=RULE)) == expect(js, (1, "hsl(0.25turn"), (1, "hsl(2.1rad"))
+
+
+def test_svg_fragment_references_are_no_colours(lint_code: LintCode) -> None:
+    css = ".icon { fill: url(#gradient1); stroke: url(#abc); mask: url(#a1b2c3), #a1b2c3; }\n"
+    assert spans(lint_code(css, "icon.css", rule=RULE)) == [(*at(css, 1, "#a1b2c3", nth=1), "#a1b2c3")]
+    js = (
+        'const Icon = styled.svg`fill: url(#aabbcc); stroke: #aabbcc;`;\n'
+        'const path = { fill: "url(#a1b2c3)", stroke: "url(#abc)" };\n'
+        'const Dot = () => <circle fill="url(#fade)" stroke="url( #123456 )" />;\n'
+    )
+    assert spans(lint_code(js, "src/Icon.tsx", rule=RULE)) == [(*at(js, 1, "#aabbcc", nth=1), "#aabbcc")]

@@ -58,9 +58,54 @@ def test_tests_are_exempt(lint_code: LintCode) -> None:
     assert len(lint_code(code, "src/add.py", rule=RULE)) == 2
 
 
-def test_jsx_props_are_named(lint_code: LintCode) -> None:
-    code = "export const G = () => <Grid cols={3} gap={17} />;\nconst n = compute(17);\n"
-    assert values(lint_code(code, "G.tsx", rule=RULE)) == [(*at(code, 2, "17"), "17")]
+def test_jsx_props_do_not_name_their_numbers(lint_code: LintCode) -> None:
+    # as in ESLint's no-magic-numbers: the prop says where a number goes, not what it means
+    code = (
+        "export const F = () => (\n"
+        "  <form>\n"
+        "    <input maxLength={10} tabIndex={-1} />\n"
+        "    <Chart data={[1, 2, 3]} height={100} />\n"
+        "  </form>\n"
+        ");\n"
+    )
+    assert values(lint_code(code, "F.tsx", rule=RULE)) == [(*at(code, 3, "10"), "10"), (*at(code, 4, "3"), "3")]
+    assert values(lint_code(code, "F.jsx", rule=RULE)) == [(*at(code, 3, "10"), "10"), (*at(code, 4, "3"), "3")]
+
+
+def test_destructuring_defaults_are_named(lint_code: LintCode) -> None:
+    code = (
+        "const Bars = ({ barWidth = 3, fftSize = 256, offset = -8 }) => null;\n"
+        "function poll({ retries = 5, backoff: { factor = 1.5 } } = {}) {}\n"
+        "const { gap = 14, radius: r = 6 } = props;\n"
+        "const [first = 7] = queue;\n"
+        "const { limit } = props, pageSize = limit * 25;\n"
+    )
+    for path in ("src/bars.js", "src/bars.ts", "src/Bars.tsx"):
+        assert values(lint_code(code, path, rule=RULE)) == [(*at(code, 5, "25"), "25")]
+
+
+def test_lower_case_const_names_only_a_value_made_of_literals(lint_code: LintCode) -> None:
+    code = (
+        "const value = data[i] || 0.1;\n"
+        "const scaled = width * 0.75 + margin;\n"
+        "const fallback = 0.1;\n"
+        "const RATIO = 16 / 9;\n"
+        "const ratio = 16 / 9;\n"
+        "const sizes = [8, 16];\n"
+        "const steps = { small: 4, large: 32 } as const;\n"
+        "const MIN_WIDTH = base + 40;\n"
+        "class K { readonly scale = 2.5; readonly shift = n * 3; }\n"
+    )
+    assert values(lint_code(code, "src/layout.ts", rule=RULE)) == [
+        (*at(code, 1, "0.1"), "0.1"), (*at(code, 2, "0.75"), "0.75"), (*at(code, 9, "3;"), "3"),
+    ]
+
+
+def test_python_assignments_are_named_by_upper_case_names_only(lint_code: LintCode) -> None:
+    code = "value = data[i] or 0.1\nratio = 16 / 9\nRATIO = 16 / 9\nLIMIT = base + 40\n"
+    assert values(lint_code(code, "layout.py", rule=RULE)) == [
+        (*at(code, 1, "0.1"), "0.1"), (*at(code, 2, "9"), "9"),
+    ]
 
 
 def test_python_annotations_and_class_field_defaults(lint_code: LintCode) -> None:

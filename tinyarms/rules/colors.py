@@ -16,14 +16,16 @@ from tinyarms.source import Source
 
 _COLOR = re.compile(
     r"(?<![\w&/?#-])#(?:[0-9a-fA-F]{8}|[0-9a-fA-F]{6}|[0-9a-fA-F]{3,4})(?![\w-])"
-    r"|\b(?:rgba?|hsla?)\(\s*-?[\d.]+(?:deg|%)?\s*[,\s]\s*-?[\d.]+%?[^)]*\)",
+    r"|\b(?:rgba?|hsla?)\(\s*-?[\d.]+(?:deg|g?rad|turn|%)?\s*[,\s]\s*-?[\d.]+%?[^)]*\)",
     re.ASCII,
 )
 _SHORT_HEX = re.compile(r"#[0-9a-fA-F]{3,4}")
 # "#add", "issue #123": short hex is a word or a number as often as a colour, so in a string it
 # counts only where the string reads as CSS (a declaration, a Tailwind value, a border shorthand).
 _CSS_LIKE = re.compile(r"[:;\[]|\d(?:px|r?em|%|vh|vw)\b|\b(?:solid|dashed|dotted|double)\b")
-_CSS_HIDDEN = re.compile(r"\bvar\([^()]*(?:\([^()]*\)[^()]*)*\)|\burl\([^)]*\)|/\*.*?\*/", re.S)
+_URL = r"\burl\([^)]*\)"  # url(#a1b2c3) is an SVG fragment reference (an element id), not a colour
+_CSS_HIDDEN = re.compile(r"\bvar\([^()]*(?:\([^()]*\)[^()]*)*\)|" + _URL + r"|/\*.*?\*/", re.S)
+_STRING_HIDDEN = re.compile(_URL)
 
 
 def check(src: Source, params: HardcodedColorsParams, ctx: Context) -> Iterator[Hit]:
@@ -52,7 +54,8 @@ def _strings(src: Source, ignore_attributes: frozenset[str]) -> Iterator[Hit]:
         if "#" not in text and "(" not in text:
             continue
         css_like = None
-        for hit in _hits(src, node.start_byte, text, text):
+        masked = _STRING_HIDDEN.sub(lambda m: " " * len(m.group()), text) if "url(" in text else text
+        for hit in _hits(src, node.start_byte, text, masked):
             if _SHORT_HEX.fullmatch(hit.values["value"]):
                 if css_like is None:
                     inner = text.strip("'\"`").strip()

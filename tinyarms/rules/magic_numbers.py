@@ -1,9 +1,13 @@
 """magic-numbers: numeric literals whose meaning has no name.
 
 A number is fine when it is on the allow-list, or when something names it: a constant
-definition (``MAX_RETRIES = 5``, ``const TIMEOUT_MS = 3000``), a default argument, a keyword
-argument or JSX prop, an enum member, an array index, a literal type. Tests are exempt through
-the rule's ``exclude`` globs. Python and JS/TS only: CSS values are the design-tokens rule's.
+definition (``MAX_RETRIES = 5``, ``const TIMEOUT_MS = 3000``), a default argument or a
+destructuring default (``({ fftSize = 256 }) => ...``), a keyword argument, an enum member, an
+array index, a literal type. A lower-case ``const`` names its value only when that value is made
+of literals alone (``const ratio = 16 / 9``), not a number inside a computation
+(``const value = data[i] || 0.1``). A JSX prop does not name its number (``maxLength={10}``), as
+in ESLint's no-magic-numbers. Tests are exempt through the rule's ``exclude`` globs. Python and
+JS/TS only: CSS values are the design-tokens rule's.
 """
 
 from __future__ import annotations
@@ -25,10 +29,17 @@ _TRANSPARENT = frozenset({
 })
 _NAMED_OWNERS = frozenset({
     "default_parameter", "typed_default_parameter", "keyword_argument",  # Python
-    "assignment_pattern", "required_parameter", "optional_parameter",  # JS/TS defaults
-    "enum_assignment", "enum_body", "literal_type", "jsx_expression", "jsx_attribute",
+    "assignment_pattern", "object_assignment_pattern",  # JS/TS defaults: (a = 3), ({ a = 3 })
+    "required_parameter", "optional_parameter", "enum_assignment", "enum_body", "literal_type",
     "type",  # Python annotations: Literal[0, 2, 3]
 })
+# What a value made of literals alone may hold besides transparent nodes: `const ratio = 16 / 9`,
+# `const sizes = [8, 16]`, `const gaps = { small: 4, large: 16 }`.
+_LITERALS = frozenset({
+    "number", "string", "string_fragment", "escape_sequence", "true", "false", "null", "undefined",
+    "property_identifier", "comment",
+})
+_TYPED = frozenset({"as_expression", "satisfies_expression"})  # `[1, 2] as const`: the type is no value
 _ENUM_BASES = re.compile(r"\b(?:Enum|IntEnum|StrEnum|Flag|IntFlag)\b")
 
 
@@ -37,6 +48,7 @@ def check(src: Source, params: MagicNumbersParams, ctx: Context) -> Iterator[Hit
         return
     allow = frozenset(params.allow)
     walked: dict[int, tuple[bool, Any, Any]] = {}
+    literal: dict[int, bool] = {}
     for node in src.captures("number"):
         value = _value(src.node_text(node))
         if value is None:
@@ -50,7 +62,7 @@ def check(src: Source, params: MagicNumbersParams, ctx: Context) -> Iterator[Hit
                 parent = parent.parent
         if value in allow:
             continue
-        if _is_named(src, outer, walked):
+        if _is_named(src, outer, walked, literal):
             continue
         text = src.data[outer.start_byte : outer.end_byte].decode("utf-8", "replace")
         yield Hit(outer.start_byte, outer.end_byte, {"value": text})
@@ -92,7 +104,7 @@ def _climb(node, walked: dict[int, tuple[bool, Any, Any]]) -> tuple[bool, Any, A
     return outcome
 
 
-def _is_named(src: Source, node, walked: dict[int, tuple[bool, Any, Any]]) -> bool:
+def _is_named(src: Source, node, walked: dict[int, tuple[bool, Any, Any]], literal: dict[int, bool]) -> bool:
     keyed, child, parent = _climb(node, walked)
     if keyed:
         return True
@@ -114,15 +126,46 @@ def _is_named(src: Source, node, walked: dict[int, tuple[bool, Any, Any]]) -> bo
     if kind == "variable_declarator":  # JS/TS
         name = parent.child_by_field_name("name")
         declaration = parent.parent
+        if name is not None and _is_constant_name(src, name):
+            return True
         is_const = declaration is not None and declaration.type == "lexical_declaration" and (
             src.data[declaration.start_byte : declaration.start_byte + 5] == b"const"
         )
-        return is_const or (name is not None and _is_constant_name(src, name))
+        return is_const and _is_literal(child, literal)
     if kind in ("public_field_definition", "field_definition"):
         name = parent.child_by_field_name("name") or parent.child_by_field_name("property")
-        head = src.data[parent.start_byte : child.start_byte]
-        return b"readonly" in head or (name is not None and _is_constant_name(src, name))
+        if name is not None and _is_constant_name(src, name):
+            return True
+        return b"readonly" in src.data[parent.start_byte : child.start_byte] and _is_literal(child, literal)
     return False
+
+
+def _is_literal(value, known: dict[int, bool]) -> bool:
+    """Whether a value is made of literals alone (`16 / 9`, `[8, 16]`, `-0.5`): then a lower-case
+    constant names the value it computes. A number inside a computation with anything else
+    (`data[i] || 0.1`) is one term of it, and the name is the result's, not the number's.
+    ``known`` keeps the answer per value, so the numbers of one long literal walk it once."""
+    answer = known.get(value.id)
+    if answer is not None:
+        return answer
+    answer = True
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        kind = node.type
+        if kind in _LITERALS:
+            continue
+        if kind == "template_string":  # literal unless it has a ${substitution}
+            stack.extend(node.named_children)
+        elif kind not in _TRANSPARENT:
+            answer = False
+            break
+        elif kind in _TYPED:
+            stack.append(node.named_child(0))
+        else:
+            stack.extend(child for child in node.named_children if child.type != "type_arguments")
+    known[value.id] = answer
+    return answer
 
 
 def _is_constant_name(src: Source, node) -> bool:
