@@ -260,8 +260,13 @@ def test_eval_with_the_real_model_on_a_small_subset(tmp_path: Path, fetched: Pat
     assert level2["asked"] == 1 and report["rules"]["simple-dry"]["skipped"] == 0  # the model answered
     dry = report["rules"]["simple-dry"]
     assert dry["tp"] + dry["fn"] == 1 and dry["fp"] == 0  # one question, about the labelled block
-    before = report["without_confirm"]["rules"]["simple-dry"]
-    assert before["tp"] >= dry["tp"] and level2["confirm"]["asked"] == before["tp"]  # asked only about a yes
+    # the verdict is P(yes): the finder alone next to finder + model, and the ranking figures
+    verdict = report["verdicts"]["simple-dry"]
+    assert level2["verdict"] == "probability" and (verdict["candidates"], verdict["real"]) == (1, 1)
+    assert verdict["finder_alone"]["tp"] == 1
+    assert [verdict["with_model"][k] for k in ("tp", "fp", "fn")] == [dry[k] for k in ("tp", "fp", "fn")]
+    assert verdict["roc_auc"] is None and verdict["average_precision"] == 1.0  # no false candidate to rank
+    assert "without_confirm" not in report and level2["confirm"]["asked"] == 0  # a probability is not re-asked
     assert report["rules"]["magic-numbers"]["precision"] == 1.0 and report["rules"]["magic-numbers"]["recall"] == 1.0
 
 

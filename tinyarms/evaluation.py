@@ -248,6 +248,7 @@ class Report:
     mismatches: list[Mismatch]
     models: dict[str, Any] | None
     seconds: float
+    verdicts: dict[str, Verdicts] = field(default_factory=dict)  # per scored model rule
 
     def by_level(self, scores: dict[str, Score]) -> dict[int, Score]:
         out: dict[int, Score] = {}
@@ -270,6 +271,8 @@ class Report:
             "mismatches": [{"path": m.path, "rule": m.rule, "line": m.line, "kind": m.kind, "message": m.message}
                            for m in self.mismatches],
         }
+        if self.verdicts:
+            out["verdicts"] = {rule: v.to_dict() for rule, v in sorted(self.verdicts.items())}
         if self.unconfirmed is not None:
             out["without_confirm"] = {
                 "rules": {rule_id: score.to_dict() for rule_id, score in sorted(self.unconfirmed.items())},
@@ -298,6 +301,25 @@ class EvalOptions:
     corpus_cache: Path | None = None  # where fetched corpus files are kept (None: the state directory's)
 
 
+def calibrate(report: Report) -> dict[str, dict[str, float]]:
+    """Fit each scored rule's threshold on ``report``'s candidates (the F1-best P(yes)) and keep
+    it in the state directory for that model, where ``thresholds_for`` reads it. Returns the
+    thresholds fitted now, {rule: {model: threshold}}."""
+    import json
+
+    from tinyarms.levels.model import CALIBRATED, calibrated
+    from tinyarms.paths import state_dir
+
+    models = {rule: info.get("model") for info in (report.models or {}).values() if isinstance(info, dict)
+              for rule in (info.get("thresholds") or {})}
+    fitted = {rule: {str(models[rule]): v.best_threshold()} for rule, v in report.verdicts.items() if models.get(rule)}
+    kept = calibrated()
+    for rule, by_model in fitted.items():
+        kept.setdefault(rule, {}).update(by_model)
+    (state_dir() / CALIBRATED).write_text(json.dumps(kept, indent=2, sort_keys=True) + "\n")
+    return fitted
+
+
 def prepared(corpus_root: Path, cache: Path | None = None) -> Path:
     """The folder to evaluate: the corpus itself, or its files fetched from their registries
     (``tinyarms.corpus``) with a progress bar. A fetch that fails is a ``ConfigError`` (exit 2)."""
@@ -322,8 +344,15 @@ def run(corpus_root: Path, options: EvalOptions) -> Report:
     namer = files.Namer(root, root)
     collected = files.read_paths([root / rel for rel in chosen], namer, settings.config.max_file_bytes)
     lint_options = router.LintOptions(use_cache=options.use_cache, budget=None, cross_file="run",
-                                      max_candidates=options.max_candidates, feedback_db=options.feedback_db)
+                                      max_candidates=options.max_candidates, feedback_db=options.feedback_db,
+                                      every_candidate=True)
     result = router.run(settings, collected.jobs, lint_options)
+    # Scored claims came back whatever their P(yes): the finder alone is all of them, the model's
+    # findings those at its threshold, and P(yes) ranks them (what the model adds, in numbers).
+    thresholds = _scored_thresholds(result.stats.get("models"))
+    candidates = {rule: [f for f in result.findings if f.rule == rule] for rule in thresholds}
+    result.findings = [f for f in result.findings
+                       if f.rule not in thresholds or f.confidence >= thresholds[f.rule]]
 
     rules = {r.id: RuleInfo(r.id, r.level) for r in settings.ruleset.rules}
     for s in collected.skipped + result.skipped:
@@ -336,10 +365,84 @@ def run(corpus_root: Path, options: EvalOptions) -> Report:
         model_rules = {r for r, info in rules.items() if info.level > 0}
         before = _scores(corpus, settings, chosen, rules, result.findings + result.rejected)
         unconfirmed = {r: s for r, s in before[0].items() if r in model_rules}
-    elif settings.config.models.confirm and any(info.level > 0 for info in rules.values()):
-        unconfirmed = {r: s for r, s in confirmed[0].items() if rules[r].level > 0}  # nothing was dropped
+    elif settings.config.models.confirm and any(info.level > 0 and r not in thresholds for r, info in rules.items()):
+        # nothing was dropped (scored verdicts are never confirmed: they are probabilities already)
+        unconfirmed = {r: s for r, s in confirmed[0].items() if rules[r].level > 0 and r not in thresholds}
+    verdicts = {rule: _verdicts(corpus, settings, chosen, rules, rule, found, thresholds[rule])
+                for rule, found in candidates.items()}
     return Report(str(corpus_root), options.split, len(chosen), rules, confirmed[0], unconfirmed, confirmed[1],
-                  result.stats.get("models"), time.monotonic() - started)
+                  result.stats.get("models"), time.monotonic() - started, verdicts)
+
+
+@dataclass(slots=True)
+class Verdicts:
+    """A scored rule: the finder alone next to finder + model at ``threshold``, and how well
+    P(yes) ranks the real candidates above the false ones."""
+
+    threshold: float
+    finder: Score
+    model: Score
+    ranked: list[tuple[float, bool]]  # (P(yes), a real violation) per candidate
+
+    @property
+    def auc(self) -> float | None:
+        """ROC AUC: the chance a real candidate gets a higher P(yes) than a false one (0.5: chance)."""
+        real = [p for p, ok in self.ranked if ok]
+        false = [p for p, ok in self.ranked if not ok]
+        if not real or not false:
+            return None
+        wins = sum(1.0 if r > f else 0.5 if r == f else 0.0 for r in real for f in false)
+        return wins / (len(real) * len(false))
+
+    @property
+    def average_precision(self) -> float | None:
+        ranked = sorted(self.ranked, key=lambda pair: -pair[0])
+        real = sum(ok for _, ok in ranked)
+        if not real:
+            return None
+        hits, total = 0, 0.0
+        for i, (_, ok) in enumerate(ranked, 1):
+            if ok:
+                hits += 1
+                total += hits / i
+        return total / real
+
+    def best_threshold(self) -> float:
+        """The P(yes) that maximises F1 on these candidates (ties: the higher, fewer findings)."""
+        best, best_f1 = self.threshold, -1.0
+        real_total = self.finder.tp + self.finder.fn
+        for t in sorted({p for p, _ in self.ranked}, reverse=True):
+            tp = sum(ok for p, ok in self.ranked if p >= t)
+            fp = sum(not ok for p, ok in self.ranked if p >= t)
+            f1 = 2 * tp / (2 * tp + fp + (real_total - tp)) if tp else 0.0
+            if f1 > best_f1 + 1e-12:
+                best, best_f1 = t, f1
+        return round(best, 4)
+
+    def to_dict(self) -> dict[str, Any]:
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 3)
+
+        return {"threshold": self.threshold, "finder_alone": self.finder.to_dict(), "with_model": self.model.to_dict(),
+                "roc_auc": rounded(self.auc), "average_precision": rounded(self.average_precision),
+                "candidates": len(self.ranked), "real": sum(ok for _, ok in self.ranked)}
+
+
+def _scored_thresholds(stats: dict[str, Any] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for level in (stats or {}).values():
+        if isinstance(level, dict) and level.get("verdict") == "probability":
+            out.update(level.get("thresholds") or {})
+    return out
+
+
+def _verdicts(corpus: Corpus, settings: Any, chosen: list[str], rules: dict[str, RuleInfo], rule: str,
+              found: list[Finding], threshold: float) -> Verdicts:
+    finder, misses = _scores(corpus, settings, chosen, {rule: rules[rule]}, found)
+    false = {id(m.finding) for m in misses if m.kind == "fp" and m.finding is not None}
+    ranked = [(f.confidence, id(f) not in false) for f in found if f.feedback != FALSE_POSITIVE]
+    model, _ = _scores(corpus, settings, chosen, {rule: rules[rule]}, [f for f in found if f.confidence >= threshold])
+    return Verdicts(threshold, finder[rule], model[rule], ranked)
 
 
 def _load(root: Path, options: EvalOptions) -> tuple[Corpus, Settings]:
@@ -385,6 +488,8 @@ def _scores(corpus: Corpus, settings: Any, chosen: list[str], rules: dict[str, R
     mismatches: list[Mismatch] = []
     for rel in chosen:
         for rule in settings.ruleset.rules_for(rel, language_of(rel)):
+            if rule.id not in scores:
+                continue
             score, misses = score_file(corpus, rel, rule.id, by_key.get((rel, rule.id), []))
             scores[rule.id].add(score)
             mismatches += misses
@@ -419,6 +524,17 @@ def markdown(report: Report) -> str:
     for level_number, total in sorted(report.by_level(report.scores).items()):
         lines.append(f"| {level_number} | {total.tp} | {total.fp} | {total.fn} | {_cell(total.precision)} "
                      f"| {_cell(total.recall)} | {_cell(total.f1)} | {_cell(total.fp_per_file)} |")
+    if report.verdicts:
+        lines += ["", "What the model adds: every candidate of the finder alone, then those whose P(yes) reaches "
+                  "the rule's threshold; ROC AUC and average precision say how well P(yes) ranks real candidates "
+                  "above false ones (AUC 0.5: no better than chance).", "",
+                  "| rule | candidates (real) | finder alone P / R | threshold | finder + model P / R | ROC AUC | AP |",
+                  "|---|---|---|---|---|---|---|"]
+        for rule_id, v in sorted(report.verdicts.items()):
+            real = sum(ok for _, ok in v.ranked)
+            lines.append(f"| `{rule_id}` | {len(v.ranked)} ({real}) | {_cell(v.finder.precision)} / "
+                         f"{_cell(v.finder.recall)} | {v.threshold:.2f} | {_cell(v.model.precision)} / "
+                         f"{_cell(v.model.recall)} | {_cell(v.auc)} | {_cell(v.average_precision)} |")
     if report.unconfirmed is not None:
         lines += ["", "Model rules without the confirm pass (every finding the first question produced):", "",
                   "| rule | TP | FP | FN | precision | recall |", "|---|---|---|---|---|---|"]

@@ -43,6 +43,9 @@ class LintOptions:
     #   only  - only the cross-file rules (``run_cross_file`` sets it)
     cross_file: str = "skip"
     feedback_db: Path | None = None  # where false positives are read from; None: the state dir's (eval uses its own)
+    # Scored yes/no claims become findings whatever their P(yes) (confidence carries it): eval
+    # ranks every candidate and compares the finder alone with finder + model at the threshold.
+    every_candidate: bool = False
 
 
 @dataclass(slots=True)
@@ -203,7 +206,8 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
                 questions, choice.backend, model, level, deadline=deadline, store=store,
                 concurrency=config.concurrency, min_confidence=config.min_confidence, confirm=config.confirm,
                 mode=question_mode(config, choice.name), slots=_slots(choice.backend, config.concurrency),
-                defer=options.yield_to)
+                defer=options.yield_to,
+                thresholds={"*": 0.0} if options.every_candidate else model_level.thresholds_for(config, model))
         except Exception as exc:  # a bug in the model level must not cost Level 0's findings
             from tinyarms.log import get_logger
 
@@ -224,6 +228,9 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
         stats[str(level)] = {
             "backend": choice.name, "model": model, "why": choice.why, "questions": len(questions),
             "asked": outcome.asked, "cached": outcome.cached, "dropped": outcome.dropped, "pending": len(outcome.pending),
+            "verdict": "probability" if outcome.scored else "answer",
+            "thresholds": {r: model_level.threshold(model_level.thresholds_for(config, model), r)
+                           for r in sorted({rule.id for _, rule in pairs})} if outcome.scored else None,
             "seconds": round(outcome.seconds, 3),
             "with_counter_examples": sum(1 for q in questions if q.counter_examples),
             "settled_by_feedback": outcome.settled,
@@ -316,12 +323,13 @@ def answer_pending(work: PendingWork, store: result_cache.Cache | None,
         if choice.backend is None:
             return 0
         try:
+            model = select.model_for(work.models, choice.name or "", work.level)
             outcome = await model_level.run(
-                work.questions, choice.backend, select.model_for(work.models, choice.name or "", work.level),
+                work.questions, choice.backend, model,
                 work.level, deadline=None, store=store, concurrency=work.models.concurrency,
                 min_confidence=work.models.min_confidence, confirm=work.models.confirm,
                 mode=question_mode(work.models, choice.name), slots=_slots(choice.backend, work.models.concurrency),
-                defer=yield_to)
+                defer=yield_to, thresholds=model_level.thresholds_for(work.models, model))
         finally:
             await choice.backend.close()
         return outcome.asked

@@ -234,7 +234,9 @@ def _add_model_stats(into: dict[str, Any], more: dict[str, Any]) -> None:
         if name in _SUMMED and isinstance(value, int | float) and not isinstance(value, bool):
             into[name] = round(into.get(name, 0) + value, 3)
         elif isinstance(value, dict):
-            _add_model_stats(into.setdefault(name, {}), value)
+            if not isinstance(into.get(name), dict):  # None in an earlier batch (no model question there)
+                into[name] = {}
+            _add_model_stats(into[name], value)
         elif value is not None or name not in into:
             into[name] = value  # backend, model, why: the latest batch says
 

@@ -5,8 +5,10 @@ place of llama.cpp, run the way the real one is (``TINYARMS_MODEL_WORKER`` names
 Each question takes the first line of the plan file (``FAKE_WORKER_PLAN``; none left: ``answer``)
 and does what it says:
 
-    answer            a valid answer built from the question's JSON schema ("yes" where asked)
+    answer            a valid answer built from the question's JSON schema ("yes" where asked);
+                      scored (``score``): P(first choice) 0.9
     answer TEXT       TEXT as the answer
+    score P           scored: P(first choice) = P
     sigill | sigsegv | sigkill | sigabrt   the worker kills itself with that signal
     exit N            the worker exits with status N
     hang              it never answers and ignores cancel (the parent must kill it)
@@ -133,8 +135,37 @@ class ScriptedEngine:
         return {"text": text, "seconds": time.monotonic() - started, "prompt_tokens": len(prompt) // 4,
                 "completion_tokens": len(text) // 4}
 
+    def score(self, system: str, prompt: str, prefix: str, choices: list[str], deadline: Deadline) -> dict[str, Any]:
+        """The plan's faults apply as for ``complete``; ``answer`` scores the first choice 0.9,
+        ``score P`` scores it P (the others share the rest)."""
+        import math
+
+        step = take_step()
+        mode, _, arg = step.partition(" ")
+        if mode not in ("answer", "score"):
+            _push_back(step)  # the faults are played by complete(), which reads the step again
+            self.complete(system, prompt, {}, 1, deadline)
+        p = float(arg) if mode == "score" else 0.9
+        rest = (1 - p) / max(1, len(choices) - 1)
+        log = os.environ.get("FAKE_WORKER_LOG")
+        if log:
+            with open(log, "a") as out:
+                out.write(f"{os.getpid()} {mode}\n")
+        return {"logprobs": {c: math.log(p if i == 0 else rest) for i, c in enumerate(choices)}, "seconds": 0.001,
+                "prompt_eval_tokens": len(prompt) // 4}
+
     def close(self) -> None:
         pass
+
+
+def _push_back(step: str) -> None:
+    path = os.environ["FAKE_WORKER_PLAN"]
+    with open(path, "r+") as plan:
+        fcntl.flock(plan, fcntl.LOCK_EX)
+        rest = plan.read()
+        plan.seek(0)
+        plan.truncate()
+        plan.write(f"{step}\n{rest}")
 
 
 def make(args: argparse.Namespace) -> ScriptedEngine:

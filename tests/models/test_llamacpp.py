@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
@@ -321,3 +322,19 @@ def test_a_worker_killed_mid_question_costs_that_question_and_the_next_gets_a_ne
     assert done.text and done.load_seconds is not None  # a new worker loaded the model again
     assert worker_status()["pid"] != victim
     assert llamacpp._pool.status()["last_crash"]["pid"] == victim
+
+
+def test_a_scored_verdict_is_a_probability_from_one_forward_pass(backend: EmbeddedBackend) -> None:
+    from tinyarms.levels.model import YES_PREFIX
+
+    prompt = prompts.yes_no_prompt(RULE, "Numeric literals should be named.", "src/shop.py", CODE, CANDIDATE, ())
+    first = run(backend.score(MODEL, prompts.YES_NO_SYSTEM, prompt, YES_PREFIX, ["yes", "no"], timeout=120))
+    assert set(first.logprobs) == {"yes", "no"} and all(lp < 0 for lp in first.logprobs.values())
+    assert sum(math.exp(lp) for lp in first.logprobs.values()) <= 1.0 + 1e-9  # over the whole vocabulary
+    p = first.probability("yes")
+    assert 0 < p < 1 and abs(p + first.probability("no") - 1) < 1e-9
+    again = run(backend.score(MODEL, prompts.YES_NO_SYSTEM, prompt, YES_PREFIX, ["yes", "no"], timeout=120))
+    assert again.logprobs == first.logprobs  # deterministic, whether the prompt was read now or kept
+    assert again.prompt_eval_tokens == 1  # the kept prompt is not read again: only the scored position
+    assert "llama_cpp" not in sys.modules
+    print(f"\nP(yes) {p:.3f}; first {first.seconds:.2f} s ({first.prompt_eval_tokens} tokens read), again {again.seconds:.3f} s")

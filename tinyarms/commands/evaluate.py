@@ -19,8 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a folder with labels.yaml, or that file (default: the built-in corpus)")
     parser.add_argument("--corpus-cache", type=Path, metavar="DIR",
                         help="where files fetched from registries are kept and reused (default: the state directory)")
-    parser.add_argument("--split", choices=("all", "train", "test"), default="all",
-                        help="evaluate a deterministic part of the corpus: test is the held-out 30%%")
+    parser.add_argument("--split", choices=("all", "train", "test"),
+                        help="evaluate a deterministic part of the corpus: test is the held-out 30%% "
+                             "(default: all; with --calibrate, train)")
     parser.add_argument("--level", type=_levels, metavar="LEVELS", help="only rules of these levels, e.g. 0 or 2,3")
     parser.add_argument("--skill", action="append", metavar="NAME",
                         help="skill to evaluate (repeatable; default: the built-in fast and deep skills)")
@@ -42,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "before and after reporting those of the train split (in a feedback file of its own)")
     parser.add_argument("--counter-examples-only", action="store_true",
                         help="with --feedback: teach no kinds of claim, so only the prompts' counter-examples can help")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="fit each scored model rule's P(yes) threshold on the split (default: train) and keep "
+                             "it for this model (thresholds.json in the state directory; models.thresholds overrides)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the report as Markdown tables")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
@@ -71,18 +75,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"tinyarms: error: {corpus}: no such directory", file=sys.stderr)
         return 2
     options = evaluation.EvalOptions(
-        split=args.split, skills=args.skill, levels=args.level, select=args.select, model=args.model,
+        split=args.split or ("train" if args.calibrate else "all"), skills=args.skill, levels=args.level, select=args.select, model=args.model,
         backend=args.backend, confirm=args.confirm, question=args.question, use_cache=not args.no_cache,
         max_candidates=args.max_questions, settle=not args.counter_examples_only, corpus_cache=args.corpus_cache,
     )
     if args.feedback:
-        if args.split != "all":
+        if args.split not in (None, "all"):
             print("tinyarms: error: --feedback uses both splits (it teaches on train, measures on test); "
                   "leave out --split", file=sys.stderr)
             return 2
         learned = evaluation.run_feedback(corpus, options)
         return _emit(args, evaluation.feedback_markdown(learned), learned.to_dict())
     report = evaluation.run(corpus, options)
+    if args.calibrate:
+        fitted = evaluation.calibrate(report)
+        if not fitted:
+            print("tinyarms: error: --calibrate: no model rule was scored (the backend gives no log probabilities, "
+                  "or models.verdict is answer)", file=sys.stderr)
+            return 2
+        for rule, by_model in sorted(fitted.items()):
+            for model, threshold in by_model.items():
+                print(f"calibrated {rule} for {model}: P(yes) >= {threshold:.4f}", file=sys.stderr)
     return _emit(args, evaluation.markdown(report), report.to_dict())
 
 

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 MAX_TOKENS = 256
 CONFIRM_MAX_TOKENS = 16
 YES_NO_CONFIDENCE = 0.8  # a bare yes says nothing about certainty; above min_confidence, below a sure 1.0
+YES_PREFIX = '{"answer": "'  # what a yes/no answer starts with; the next token is scored
+DEFAULT_THRESHOLD = 0.5  # P(yes) for a finding where no threshold was fitted for the rule and model
+# P(yes) thresholds fitted on the corpus's train split (`tinyarms eval --calibrate`), per rule and model.
+DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {}
 MIN_CALL_SECONDS = 0.3  # a question started with less time than this cannot finish
 NOT_IN_TIME = "not asked within the time budget; queued to be answered in the background"
 _FATAL = frozenset({SERVER_DOWN, MODEL_MISSING, NOT_INSTALLED, NO_MEMORY})
@@ -78,6 +82,7 @@ class LevelResult:
     confirm_asked: int = 0
     settled: int = 0  # questions settled by feedback, not asked
     seconds: float = 0.0
+    scored: bool = False  # yes/no claims were answered by P(yes) (Backend.score), not by a generated word
 
 
 def candidates(src: Source, rule: ActiveRule, limit: int, root: str | None) -> list[Candidate]:
@@ -111,7 +116,10 @@ def touches(candidate: Candidate, changed: tuple[tuple[int, int], ...] | None) -
 CLAIM_FINDERS = frozenset({"clones", "tokens", "cross-file"})
 
 
-def prepare(questions: list[Question], model: str, digest: str, level: int, mode: str = "report") -> None:
+def prepare(questions: list[Question], model: str, digest: str, level: int, mode: str = "report",
+            scored: bool = False) -> None:
+    """Each question's prompt and cache key. ``scored``: yes/no questions are answered by the
+    probability of "yes" (``Backend.score``), which is cached as such."""
     for q in questions:
         q.yes_no = mode == "yes-no" and finder_of(q.rule) in CLAIM_FINDERS
         if q.yes_no:
@@ -122,8 +130,9 @@ def prepare(questions: list[Question], model: str, digest: str, level: int, mode
                 q.rule.id, q.rule.description, list(q.rule.examples), q.src.rel, q.src.lines, q.candidate,
                 q.counter_examples)
         system = prompts.YES_NO_SYSTEM if q.yes_no else prompts.SYSTEM
+        how = ["p(yes)"] if q.yes_no and scored else []
         q.key = "model:" + hashlib.sha256(json.dumps(
-            [prompts.PROMPT_VERSION, model, digest, level, q.rule.id, q.rule.severity, system, q.prompt],
+            [prompts.PROMPT_VERSION, model, digest, level, q.rule.id, q.rule.severity, system, q.prompt, *how],
         ).encode()).hexdigest()
 
 
@@ -162,7 +171,7 @@ def shown_code(q: Question) -> str:
 async def run(
     questions: list[Question], backend: Backend, model: str, level: int, *, deadline: float | None,
     store: Cache | None, concurrency: int, min_confidence: float, confirm: bool = False, mode: str = "report",
-    slots: Slots | None = None, defer: Callable[[], bool] | None = None,
+    slots: Slots | None = None, defer: Callable[[], bool] | None = None, thresholds: dict[str, float] | None = None,
 ) -> LevelResult:
     """Ask the questions (those feedback settled are answered without the model, whatever the
     backend's state) and turn the answers into findings. ``slots``: the process's for this
@@ -171,7 +180,8 @@ async def run(
     settled = [q for q in questions if q.settled_by is not None]
     out = await _ask(
         [q for q in questions if q.settled_by is None], backend, model, level, deadline=deadline, store=store,
-        turns=slots or Slots(concurrency), defer=defer, min_confidence=min_confidence, confirm=confirm, mode=mode)
+        turns=slots or Slots(concurrency), defer=defer, min_confidence=min_confidence, confirm=confirm, mode=mode,
+        thresholds=thresholds)
     if settled:
         for i, q in enumerate(settled):
             q.key = f"settled:{i}"
@@ -183,7 +193,7 @@ async def run(
 async def _ask(
     questions: list[Question], backend: Backend, model: str, level: int, *, deadline: float | None,
     store: Cache | None, turns: Slots, defer: Callable[[], bool] | None, min_confidence: float, confirm: bool,
-    mode: str,
+    mode: str, thresholds: dict[str, float] | None = None,
 ) -> LevelResult:
     out = LevelResult()
     started = time.monotonic()
@@ -196,12 +206,26 @@ async def _ask(
         out.pending = list(questions)
         out.skipped += [_skip(q, BUDGET, NOT_IN_TIME, None, level) for q in questions]
         return out
-    prepare(questions, model, digest, level, mode)
+    scored = thresholds is not None and callable(getattr(backend, "score", None))
+    prepare(questions, model, digest, level, mode, scored)
+    out.scored = scored and any(q.yes_no for q in questions)
+    by_key = {q.key: q for q in questions}
     cached = store.get_many(q.key for q in questions) if store is not None else {}
-    answers: dict[str, list[dict[str, Any]]] = {k: v["violations"] for k, v in cached.items()}
+    answers: dict[str, list[dict[str, Any]]] = {
+        k: _verdict(by_key[k], v["p_yes"], thresholds) if "p_yes" in v and thresholds is not None else v["violations"]
+        for k, v in cached.items()}
     out.cached = len(answers)
     todo = [q for q in questions if q.key not in answers]
     fatal: list[ModelUnavailable] = []
+
+    def unavailable(q: Question, exc: ModelUnavailable) -> None:
+        """A question the model could not answer: fatal for all, for later at the deadline, or skipped."""
+        if exc.reason in _FATAL:
+            fatal.append(exc)
+        elif deadline is not None and time.monotonic() >= deadline - 0.05:
+            out.pending.append(q)
+        else:
+            out.skipped.append(_skip(q, exc.reason, exc.message, exc.hint, level))
 
     async def ask(q: Question) -> None:
         async with turns.turn(deadline, defer) as mine:
@@ -214,12 +238,28 @@ async def _ask(
             # finishing what a commit's budget cut, a parallel hook): then it is answered.
             hit = store.get_many([q.key]).get(q.key) if store is not None else None
             if hit is not None:
-                answers[q.key] = hit["violations"]
+                answers[q.key] = (_verdict(q, hit["p_yes"], thresholds) if "p_yes" in hit and thresholds is not None
+                                  else hit["violations"])
                 out.cached += 1
                 return
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining < MIN_CALL_SECONDS:
                 out.pending.append(q)
+                return
+            if q.yes_no and scored:
+                assert thresholds is not None
+                try:
+                    verdict = await backend.score(  # type: ignore[attr-defined]
+                        model, prompts.YES_NO_SYSTEM, q.prompt, YES_PREFIX, ["yes", "no"],
+                        timeout=remaining if remaining is not None else 600.0)
+                except ModelUnavailable as exc:
+                    unavailable(q, exc)
+                    return
+                out.asked += 1
+                p_yes = verdict.probability("yes")
+                answers[q.key] = _verdict(q, p_yes, thresholds)
+                if store is not None:
+                    store.put_many([(q.key, {"violations": answers[q.key], "p_yes": p_yes, "model": model})])
                 return
             schema = prompts.CONFIRM_SCHEMA if q.yes_no else answer.schema([q.rule.id])
             system = prompts.YES_NO_SYSTEM if q.yes_no else prompts.SYSTEM
@@ -239,12 +279,7 @@ async def _ask(
                     out.skipped.append(_skip(q, BAD_ANSWER, f"the model's answer was unusable: {exc}", None, level))
                     return
                 except ModelUnavailable as exc:
-                    if exc.reason in _FATAL:
-                        fatal.append(exc)
-                    elif deadline is not None and time.monotonic() >= deadline - 0.05:
-                        out.pending.append(q)
-                    else:
-                        out.skipped.append(_skip(q, exc.reason, exc.message, exc.hint, level))
+                    unavailable(q, exc)
                     return
                 out.asked += 1
                 out.dropped += dropped
@@ -261,7 +296,7 @@ async def _ask(
         out.pending = []
     for q in out.pending:
         out.skipped.append(_skip(q, BUDGET, NOT_IN_TIME, None, level))
-    if confirm and not fatal:
+    if confirm and not fatal and not out.scored:  # a scored verdict is already a probability: no second question
         answers, turned_down = await _confirm(
             questions, answers, backend, model, digest, level, deadline=deadline, store=store, turns=turns, out=out)
         out.rejected = _findings(questions, turned_down, model, level, min_confidence)
@@ -337,6 +372,50 @@ def _claim_upheld(text: str, q: Question) -> list[answer.Violation]:
                              YES_NO_CONFIDENCE)]
 
 
+def _verdict(q: Question, p_yes: float, thresholds: dict[str, float] | None) -> list[dict[str, Any]]:
+    """A scored claim: one violation, of confidence P(yes), when P(yes) reaches the rule's threshold."""
+    threshold = globals()["threshold"](thresholds, q.rule.id)
+    if p_yes < threshold:
+        return []
+    found = answer.Violation(q.rule.id, q.candidate.report[0], q.rule.message,
+                             q.candidate.suggestion or q.rule.suggestion, round(p_yes, 4))
+    return [{**asdict(found), "threshold": threshold}]
+
+
+def threshold(thresholds: dict[str, float] | None, rule: str) -> float:
+    """The P(yes) a claim of ``rule`` needs ("*": every rule's, as eval's every-candidate run sets)."""
+    table = thresholds or {}
+    return table.get(rule, table.get("*", DEFAULT_THRESHOLD))
+
+
+def thresholds_for(config: Any, model: str) -> dict[str, float] | None:
+    """Per rule, the P(yes) at which a scored claim becomes a finding for ``model``: the config's
+    ``models.thresholds``, else the ones shipped for the built-in models; None when verdicts are
+    not scored (``models.verdict: answer``)."""
+    if getattr(config, "verdict", "probability") != "probability":
+        return None
+    out: dict[str, float] = {}
+    for table in (DEFAULT_THRESHOLDS, calibrated(), getattr(config, "thresholds", None) or {}):
+        for rule, by_model in table.items():
+            if model in by_model:
+                out[rule] = float(by_model[model])
+    return out
+
+
+CALIBRATED = "thresholds.json"  # in the state directory: what `tinyarms eval --calibrate` fitted
+
+
+def calibrated() -> dict[str, dict[str, float]]:
+    """The thresholds `tinyarms eval --calibrate` fitted on this machine ({} when none were)."""
+    from tinyarms.paths import state_dir
+
+    try:
+        data = json.loads((state_dir(create=False) / CALIBRATED).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _settled_answer(q: Question) -> dict[str, Any]:
     entry = q.settled_by
     assert entry is not None
@@ -365,7 +444,7 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
             line = v["line"]
             text = src.lines[line - 1] if line <= len(src.lines) else ""
             indent = len(text) - len(text.lstrip())
-            severity = q.rule.severity if v["confidence"] >= min_confidence else "info"
+            severity = q.rule.severity if v["confidence"] >= v.get("threshold", min_confidence) else "info"
             message = v["message"]
             if q.candidate.other is not None:  # a cross-file finding names the other place, whatever the model said
                 message = f"{message} (other place: {q.candidate.other.path}:{q.candidate.other.start})"

@@ -63,6 +63,24 @@ class Completion:
 
 
 @dataclass(slots=True)
+class Scored:
+    """A backend's log probabilities for the first token of each choice (``score``)."""
+
+    logprobs: dict[str, float]
+    model: str
+    seconds: float
+    prompt_eval_tokens: int | None = None
+
+    def probability(self, choice: str) -> float:
+        """P(choice), normalised over the choices alone (the rest of the vocabulary left out)."""
+        import math
+
+        top = max(self.logprobs.values())
+        weights = {c: math.exp(lp - top) for c, lp in self.logprobs.items()}
+        return weights[choice] / sum(weights.values())
+
+
+@dataclass(slots=True)
 class ModelInfo:
     """What ``status`` shows about a backend."""
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from tinyarms.config import EmbeddedConfig
 from tinyarms.models import registry
-from tinyarms.models.base import MODEL_MISSING, NOT_INSTALLED, Completion, ModelInfo, ModelUnavailable
+from tinyarms.models.base import MODEL_MISSING, NOT_INSTALLED, Completion, ModelInfo, ModelUnavailable, Scored
 from tinyarms.models.worker import client
 from tinyarms.models.worker.client import Spec, memory_needed  # noqa: F401 - memory_needed: recommend, tests
 
@@ -75,6 +75,23 @@ class EmbeddedBackend:
             from tinyarms.models.base import BAD_ANSWER
 
             raise ModelUnavailable(BAD_ANSWER, f"the model worker's answer is malformed: {exc!r}") from None
+
+    async def score(self, model: str, system: str, prompt: str, prefix: str, choices: list[str], *,
+                    timeout: float) -> Scored:
+        """Log probabilities of each choice's first token after ``prefix`` in the answer: a
+        verdict as a probability, from one forward pass (no token generated)."""
+        spec = self._spec(model)
+        result, _ = await self._ask(spec, "score", time.monotonic() + timeout, system=system, prompt=prompt,
+                                    prefix=prefix, choices=choices)
+        try:
+            logprobs = {str(k): float(v) for k, v in dict(result["logprobs"]).items()}
+            if set(logprobs) != set(choices):
+                raise ValueError(f"scored {sorted(logprobs)}, asked {sorted(choices)}")
+            return Scored(logprobs, model, float(result["seconds"]), result.get("prompt_eval_tokens"))
+        except (KeyError, TypeError, ValueError) as exc:
+            from tinyarms.models.base import BAD_ANSWER
+
+            raise ModelUnavailable(BAD_ANSWER, f"the model worker's scores are malformed: {exc!r}") from None
 
     async def digest(self, model: str) -> str:
         path = self._path(model)

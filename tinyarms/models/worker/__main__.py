@@ -30,6 +30,8 @@ class Engine(Protocol):
 
     def complete(self, system: str, prompt: str, schema: dict[str, Any], max_tokens: int, deadline: Any) -> dict[str, Any]: ...
 
+    def score(self, system: str, prompt: str, prefix: str, choices: list[str], deadline: Any) -> dict[str, Any]: ...
+
     def close(self) -> None: ...
 
 
@@ -105,7 +107,7 @@ def serve(make_engine: Callable[[argparse.Namespace], Engine], argv: list[str] |
         if op == "ping":
             send({"id": rid, "ok": True, "result": {"questions": questions}})
             continue
-        if op != "complete":
+        if op not in ("complete", "score"):
             send({"id": rid, "ok": False, "error": {"reason": BAD_ANSWER, "message": f"unknown op {op!r}", "hint": None}})
             continue
         deadline = deadline_type(float(request.get("timeout", 60.0)))
@@ -114,8 +116,12 @@ def serve(make_engine: Callable[[argparse.Namespace], Engine], argv: list[str] |
             cancelled.discard(rid)
             current[rid] = deadline
         try:
-            result = engine.complete(request["system"], request["prompt"], request["schema"],
-                                     int(request["max_tokens"]), deadline)
+            if op == "score":
+                result = engine.score(request["system"], request["prompt"], request["prefix"],
+                                      list(request["choices"]), deadline)
+            else:
+                result = engine.complete(request["system"], request["prompt"], request["schema"],
+                                         int(request["max_tokens"]), deadline)
             send({"id": rid, "ok": True, "result": result})
         except ModelUnavailable as exc:
             send({"id": rid, "ok": False, "error": _error(exc)})

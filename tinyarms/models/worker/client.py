@@ -419,7 +419,7 @@ class Pool:
                 return ready, loaded
             fields["timeout"] = max(0.0, deadline - time.monotonic())
             reply = worker.request(op, deadline, abandoned, **fields)
-            worker.questions += op == "complete"
+            worker.questions += op in ("complete", "score")
         except TimeoutError:  # the worker did not answer by deadline + grace, nor stop when told: killed
             # Not counted towards "broken": a slow machine is no broken build.
             self._failed(worker, None, "did not stop at its deadline and was killed", counts=False)

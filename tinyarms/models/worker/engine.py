@@ -147,6 +147,54 @@ class Engine:
             "eval_tokens": perf.n_eval, "eval_seconds": perf.t_eval_ms / 1000, **timings,
         }
 
+    def score(self, system: str, prompt: str, prefix: str, choices: list[str], deadline: Deadline) -> dict[str, Any]:
+        """The log probabilities of each choice's first token right after ``prefix`` in the
+        answer (``{"answer": "`` then ``yes`` or ``no``): one forward pass, no token generated.
+        The prompt's prefix kept from the last question is not read again."""
+        import numpy as np
+
+        import llama_cpp
+
+        llm = self.llm
+        ctx = llm._ctx.ctx
+
+        @llama_cpp.ggml_abort_callback
+        def abort(_data: Any) -> bool:
+            return deadline.passed()
+
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+        chat = self.formatter(messages=messages)
+        tokens = llm.tokenize((chat.prompt + prefix).encode("utf-8"), add_bos=not chat.added_special, special=True)
+        kept = 0
+        for old, new in zip(llm.input_ids[: llm.n_tokens], tokens[:-1], strict=False):
+            if old != new:
+                break
+            kept += 1
+        llm.n_tokens = kept  # eval() drops the cache past it and reads the rest
+        started = time.monotonic()
+        llama_cpp.llama_set_abort_callback(ctx, abort, None)
+        try:
+            # The last token alone, always: logits from a one-token batch are the same whether
+            # the rest was read now or kept from the last question (a batch's differ slightly).
+            if tokens[kept:-1]:
+                llm.eval(tokens[kept:-1])
+            llm.eval(tokens[-1:])
+        except RuntimeError:
+            llm.n_tokens = 0  # half-read: nothing of it can be reused
+            if deadline.passed():
+                raise timeout(self.name, "reading the prompt") from None
+            raise ModelUnavailable(BAD_ANSWER, "llama.cpp failed to read the prompt") from None
+        finally:
+            llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(), None)
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(llm.n_vocab(),)).astype(np.float64)
+        top = float(logits.max())
+        log_total = top + float(np.log(np.exp(logits - top).sum()))
+        logprobs = {}
+        for choice in choices:
+            first = llm.tokenize(choice.encode("utf-8"), add_bos=False, special=False)[0]
+            logprobs[choice] = float(logits[first]) - log_total
+        return {"logprobs": logprobs, "seconds": time.monotonic() - started, "prompt_eval_tokens": len(tokens) - kept}
+
     def close(self) -> None:
         self.llm.close()
 
