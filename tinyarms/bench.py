@@ -56,6 +56,7 @@ class Question:
     schema: dict[str, Any]
     shown: frozenset[int]
     max_tokens: int
+    yes_no: str = ""  # the same candidate as a yes/no claim (what the embedded backend asks by default)
 
 
 @dataclass(slots=True)
@@ -79,6 +80,9 @@ class Run:
     load_seconds: float | None
     file_seconds: dict[int, float] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
+    # the yes/no claims, answered by a generated word and by P(yes) (backends that score)
+    generated_yes_no: list[float] = field(default_factory=list)
+    scored_yes_no: list[float] = field(default_factory=list)
 
 
 def source(lines: int) -> str:
@@ -105,8 +109,9 @@ def workload(sizes: tuple[int, ...] = SIZES) -> list[Question]:
         assert isinstance(src, Source), src  # the shipped source is plain UTF-8 text
         asked = [model_level.Question(src, rule, c) for c in model_level.candidates(src, rule, limit, None)]
         model_level.prepare(asked, "", "", 2)
+        claims = [prompts.yes_no_prompt(rule.id, rule.description, src.rel, src.lines, q.candidate, ()) for q in asked]
         out += [Question(size, q.prompt, answer.schema([rule.id]), frozenset(prompts.shown_lines(q.candidate)),
-                         model_level.MAX_TOKENS) for q in asked]
+                         model_level.MAX_TOKENS, claim) for q, claim in zip(asked, claims, strict=True)]
     return out
 
 
@@ -209,8 +214,31 @@ async def measure(backend: Backend, model: str, questions: list[Question], runs:
             for question in (q for q in questions if q.size == size):
                 run.answers.append(await ask(backend, model, question, timeout))
             run.file_seconds[size] = time.monotonic() - started
+        if callable(getattr(backend, "score", None)):
+            await _yes_no(backend, model, questions, timeout, run)
         out.append(run)
     return out
+
+
+async def _yes_no(backend: Backend, model: str, questions: list[Question], timeout: float, run: Run) -> None:
+    """Each claim as a yes/no question, in two passes: the answer generated (``models.verdict:
+    answer``), then scored by P(yes) (the default where the backend can). A pass goes from
+    question to question as a lint does, so each reuses only what a lint would (the shared start
+    of the prompt): what scoring saves per question."""
+    from tinyarms.levels.model import CONFIRM_MAX_TOKENS, YES_PREFIX
+
+    for question in questions:
+        started = time.monotonic()
+        with contextlib.suppress(ModelUnavailable):
+            await backend.complete(model, prompts.YES_NO_SYSTEM, question.yes_no, prompts.CONFIRM_SCHEMA,
+                                   timeout=timeout, max_tokens=CONFIRM_MAX_TOKENS)
+            run.generated_yes_no.append(time.monotonic() - started)
+    for question in questions:
+        started = time.monotonic()
+        with contextlib.suppress(ModelUnavailable):
+            await backend.score(model, prompts.YES_NO_SYSTEM, question.yes_no, YES_PREFIX,  # type: ignore[attr-defined]
+                                ["yes", "no"], timeout=timeout)
+            run.scored_yes_no.append(time.monotonic() - started)
 
 
 # -- figures -----------------------------------------------------------------------------------
@@ -250,6 +278,8 @@ def summarize(model: str, backend: str, runs: list[Run], questions: list[Questio
         "gen_tps": stat(gen_rates),
         "question_s": stat([a.seconds for a in answers if a.error is None]),
         "wire_ms": stat([a.wire_seconds * 1000 for a in answers if a.wire_seconds is not None]),
+        "yes_no_generated_s": stat([x for r in runs for x in r.generated_yes_no]),
+        "yes_no_scored_s": stat([x for r in runs for x in r.scored_yes_no]),
         "file_s": {str(size): stat([r.file_seconds[size] for r in runs if size in r.file_seconds])
                    for size in sorted({q.size for q in questions})},
         "answers": len(answers),

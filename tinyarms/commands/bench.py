@@ -115,6 +115,9 @@ def table(doc: dict[str, Any]) -> str:
         ]
         if any(e.get("wire_ms") for e in ok):
             rows.append(("worker round trip", [_cell(e, "wire_ms", "ms") for e in models]))
+        if any(e.get("yes_no_scored_s") for e in ok):
+            rows += [("yes/no, generated", [_cell(e, "yes_no_generated_s", "s") for e in models]),
+                     ("yes/no, scored", [_cell(e, "yes_no_scored_s", "s") for e in models])]
         for size in doc["sizes"]:
             rows.append((f"{size}-line file", [_file(e, str(size)) for e in models]))
         rows += [

@@ -46,8 +46,12 @@ CONFIRM_MAX_TOKENS = 16
 YES_NO_CONFIDENCE = 0.8  # a bare yes says nothing about certainty; above min_confidence, below a sure 1.0
 YES_PREFIX = '{"answer": "'  # what a yes/no answer starts with; the next token is scored
 DEFAULT_THRESHOLD = 0.5  # P(yes) for a finding where no threshold was fitted for the rule and model
-# P(yes) thresholds fitted on the corpus's train split (`tinyarms eval --calibrate`), per rule and model.
-DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {}
+# P(yes) thresholds fitted on the built-in corpus's train split (`tinyarms eval --calibrate`, the
+# F1-best), per rule and model; README "How often is it right" has what they are worth on test.
+DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
+    "simple-dry": {"qwen2.5-coder:0.5b": 0.472, "qwen2.5-coder:1.5b": 0.871},
+    "design-tokens": {"qwen2.5-coder:0.5b": 0.437, "qwen2.5-coder:1.5b": 0.664},
+}
 MIN_CALL_SECONDS = 0.3  # a question started with less time than this cannot finish
 NOT_IN_TIME = "not asked within the time budget; queued to be answered in the background"
 _FATAL = frozenset({SERVER_DOWN, MODEL_MISSING, NOT_INSTALLED, NO_MEMORY})
