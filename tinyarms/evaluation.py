@@ -368,7 +368,8 @@ def run(corpus_root: Path, options: EvalOptions) -> Report:
     elif settings.config.models.confirm and any(info.level > 0 and r not in thresholds for r, info in rules.items()):
         # nothing was dropped (scored verdicts are never confirmed: they are probabilities already)
         unconfirmed = {r: s for r, s in confirmed[0].items() if rules[r].level > 0 and r not in thresholds}
-    verdicts = {rule: _verdicts(corpus, settings, chosen, rules, rule, found, thresholds[rule])
+    lines = sum(job.raw.count(b"\n") + (not job.raw.endswith(b"\n") and bool(job.raw)) for job in collected.jobs)
+    verdicts = {rule: _verdicts(corpus, settings, chosen, rules, rule, found, thresholds[rule], lines)
                 for rule, found in candidates.items()}
     return Report(str(corpus_root), options.split, len(chosen), rules, confirmed[0], unconfirmed, confirmed[1],
                   result.stats.get("models"), time.monotonic() - started, verdicts)
@@ -383,6 +384,7 @@ class Verdicts:
     finder: Score
     model: Score
     ranked: list[tuple[float, bool]]  # (P(yes), a real violation) per candidate
+    lines: int = 0  # of the files evaluated: candidates per 1,000 lines say how much the finder proposes
 
     @property
     def auc(self) -> float | None:
@@ -425,7 +427,8 @@ class Verdicts:
 
         return {"threshold": self.threshold, "finder_alone": self.finder.to_dict(), "with_model": self.model.to_dict(),
                 "roc_auc": rounded(self.auc), "average_precision": rounded(self.average_precision),
-                "candidates": len(self.ranked), "real": sum(ok for _, ok in self.ranked)}
+                "candidates": len(self.ranked), "real": sum(ok for _, ok in self.ranked),
+                "candidates_per_1000_lines": round(1000 * len(self.ranked) / self.lines, 2) if self.lines else None}
 
 
 def _scored_thresholds(stats: dict[str, Any] | None) -> dict[str, float]:
@@ -437,12 +440,12 @@ def _scored_thresholds(stats: dict[str, Any] | None) -> dict[str, float]:
 
 
 def _verdicts(corpus: Corpus, settings: Any, chosen: list[str], rules: dict[str, RuleInfo], rule: str,
-              found: list[Finding], threshold: float) -> Verdicts:
+              found: list[Finding], threshold: float, lines: int) -> Verdicts:
     finder, misses = _scores(corpus, settings, chosen, {rule: rules[rule]}, found)
     false = {id(m.finding) for m in misses if m.kind == "fp" and m.finding is not None}
     ranked = [(f.confidence, id(f) not in false) for f in found if f.feedback != FALSE_POSITIVE]
     model, _ = _scores(corpus, settings, chosen, {rule: rules[rule]}, [f for f in found if f.confidence >= threshold])
-    return Verdicts(threshold, finder[rule], model[rule], ranked)
+    return Verdicts(threshold, finder[rule], model[rule], ranked, lines)
 
 
 def _load(root: Path, options: EvalOptions) -> tuple[Corpus, Settings]:
@@ -528,11 +531,12 @@ def markdown(report: Report) -> str:
         lines += ["", "What the model adds: every candidate of the finder alone, then those whose P(yes) reaches "
                   "the rule's threshold; ROC AUC and average precision say how well P(yes) ranks real candidates "
                   "above false ones (AUC 0.5: no better than chance).", "",
-                  "| rule | candidates (real) | finder alone P / R | threshold | finder + model P / R | ROC AUC | AP |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| rule | candidates (real) | per 1,000 lines | finder alone P / R | threshold | finder + model P / R "
+                  "| ROC AUC | AP |", "|---|---|---|---|---|---|---|---|"]
         for rule_id, v in sorted(report.verdicts.items()):
             real = sum(ok for _, ok in v.ranked)
-            lines.append(f"| `{rule_id}` | {len(v.ranked)} ({real}) | {_cell(v.finder.precision)} / "
+            density = f"{1000 * len(v.ranked) / v.lines:.1f}" if v.lines else "–"
+            lines.append(f"| `{rule_id}` | {len(v.ranked)} ({real}) | {density} | {_cell(v.finder.precision)} / "
                          f"{_cell(v.finder.recall)} | {v.threshold:.2f} | {_cell(v.model.precision)} / "
                          f"{_cell(v.model.recall)} | {_cell(v.auc)} | {_cell(v.average_precision)} |")
     if report.unconfirmed is not None:

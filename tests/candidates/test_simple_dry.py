@@ -67,3 +67,48 @@ def test_javascript_twins_and_limit() -> None:
     found = find(src(code, "a.js"), "simple-dry", 2)
     assert len(found) == 2
     assert all(c.lines[0][1] - c.lines[0][0] >= 3 for c in found)
+
+
+NEAR = """\
+def net(items):
+    total = 0
+    for item in items:
+        total += item.price
+    return total
+
+
+def gross(items):
+    total = 0
+    for item in items:
+        total += item.price * 1.2
+    return total
+
+
+def logged(items):
+    total = 0
+    for item in items:
+        log.debug(item)
+        total += item.price
+    return total
+
+
+def names(people):
+    return ", ".join(sorted(p.name for p in people if p.active))
+"""
+
+
+def test_near_miss_copies_a_changed_or_added_line_apart_are_candidates() -> None:
+    found = find(src(NEAR), "simple-dry", 8)
+    pairs = {(c.lines, c.report) for c in found if c.key.startswith("near")}
+    assert (((1, 5), (15, 20)), (15, 20)) in pairs  # a line added
+    assert (((1, 5), (8, 12)), (8, 12)) in pairs  # a line that gained a term
+    near = next(c for c in found if c.lines == ((1, 5), (8, 12)))
+    assert near.where == "nearly the same logic as lines 1-5, in net()"
+    assert "a line changed, added or removed" in near.question and "line 8" in near.question
+    assert not any(25 in range(c.lines[1][0], c.lines[1][1] + 1) for c in found)  # names() is like nothing
+
+
+def test_an_exact_copy_is_not_asked_about_twice_as_a_near_miss() -> None:
+    [candidate] = find(src(TWINS), "simple-dry", 8)
+    assert not candidate.key.startswith("near")
+

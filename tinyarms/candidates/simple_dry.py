@@ -3,6 +3,12 @@
 Clone detection over normalised tokens (identifiers, strings and numbers abstracted away, as
 CPD and Simian do): each code line becomes its token shape, windows of four lines are hashed,
 equal windows at non-overlapping places are extended into the longest matching blocks.
+
+Near-miss copies (Type-3 clones: a line that gained a term, a line added or removed) are found
+between whole functions, as NiCad does: two functions of at least four code lines whose
+sequences of line shapes are at least ``NEAR_MISS`` alike (``difflib``'s ratio, 2·matching
+lines / all lines: one changed line in five is 0.8) are a pair, unless an exact pair covers
+them already. Pairs are compared only where their lengths could reach the threshold at all.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from tinyarms.source import Source
 
 WINDOW = 4
 MIN_TOKENS = 16
+NEAR_MISS = 0.8  # similarity of two functions' line shapes that makes them a near-miss pair
+MAX_FUNCTIONS = 200  # functions per file compared pairwise for near misses (a bound on the work)
 _IDENTIFIER_HINT = "identifier"
 _NUMBERS = frozenset({"integer", "float", "number"})
 _STRINGS = frozenset({"string", "template_string", "concatenated_string"})
@@ -74,7 +82,7 @@ def find(src: Source, rule: str, limit: int) -> list[Candidate]:
                     covered.add((i + k, j + k))
                 pairs.append((length, i, j))
     pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
-    functions = spans(src) if pairs else []
+    functions = spans(src)
     out: list[Candidate] = []
     taken: list[tuple[int, int, int]] = []
     for length, i, j in pairs:
@@ -97,7 +105,54 @@ def find(src: Source, rule: str, limit: int) -> list[Candidate]:
             key=f"{first}{second}",
             where=where(first, functions),
         ))
+    for first, second in near_misses(src, functions):
+        if len(out) >= limit:
+            break
+        if any(_inside(c.lines[0], first) and _inside(c.lines[1], second) for c in out):
+            continue  # an exact pair inside them says it already
+        out.append(Candidate(
+            rule=rule, lines=(first, second), report=second,
+            question=(
+                f"Lines {second[0]}-{second[1]} are nearly the same as lines {first[0]}-{first[1]}: the same "
+                "steps, with a line changed, added or removed. Is the second a repetition of the first's logic "
+                "that should be one shared function (the difference a parameter), not merely similar-looking "
+                f"code? If it is, report one violation of rule {rule} on line {second[0]}; if not, report none."
+            ),
+            key=f"near{first}{second}",
+            where=where(first, functions).replace("same logic as", "nearly the same logic as"),
+        ))
     return out
+
+
+def near_misses(src: Source, functions: list[tuple[int, int, str]]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Pairs of whole functions whose line shapes are ``NEAR_MISS`` alike, most alike first."""
+    from difflib import SequenceMatcher
+
+    shapes = dict(token_lines(src))
+    bodies = []
+    for start, end, _ in functions[:MAX_FUNCTIONS]:
+        lines = [shapes[n] for n in range(start, end + 1) if shapes.get(n)]
+        if len(lines) >= WINDOW and sum(map(len, lines)) >= MIN_TOKENS:
+            bodies.append(((start, end), lines))
+    found = []
+    for i, (a_span, a) in enumerate(bodies):
+        for b_span, b in bodies[i + 1 :]:
+            if _overlaps(a_span, b_span):
+                continue  # nested functions
+            if 2 * min(len(a), len(b)) / (len(a) + len(b)) < NEAR_MISS:
+                continue  # too different in length to reach the threshold
+            matcher = SequenceMatcher(None, a, b, autojunk=False)
+            if matcher.quick_ratio() >= NEAR_MISS and (ratio := matcher.ratio()) >= NEAR_MISS and ratio < 1.0:
+                found.append((-ratio, a_span, b_span))
+    return [(a, b) for _, a, b in sorted(found)]
+
+
+def _inside(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return b[0] <= a[0] and a[1] <= b[1]
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
 
 
 def where(block: tuple[int, int], functions: list[tuple[int, int, str]]) -> str:
