@@ -192,3 +192,20 @@ def test_a_question_another_lint_is_answering_is_asked_once(
     assert len(ollama_server.calls("/api/chat")) == 1, [r.stats for r in results]
     assert [[(f.rule, f.line) for f in r.findings] for r in results] == [[("simple-dry", 12)]] * 2
     assert sorted(r.stats["models"]["2"]["asked"] for r in results) == [0, 1]
+
+
+@pytest.mark.parametrize(("server_scores", "confidence", "verdict"), [
+    (True, 0.7, "probability"),  # Ollama 0.12.11+: P(yes) from the answer token's logprobs
+    (False, 0.8, "answer"),  # an older Ollama gives none: the word, as before
+])
+def test_yes_no_claims_on_ollama_are_scored_where_it_gives_logprobs(
+        project: Path, ollama_server: FakeOllama, server_scores: bool, confidence: float, verdict: str) -> None:
+    ollama_server.answer('{"answer": "yes"}').scores(0.7)
+    if not server_scores:
+        ollama_server.without_logprobs()
+    (project / ".tinyarms.yaml").write_text("models:\n  question: yes-no\n")
+    result, out, _ = lint(project, ollama_server, "prices.py", "--select", "simple-dry")
+    assert result.returncode == 1, result.stderr
+    assert [(f["rule"], f["line"], f["confidence"]) for f in out["findings"]] == [("simple-dry", 12, confidence)]
+    assert out["stats"]["models"]["2"]["verdict"] == verdict
+    assert ollama_server.last("/api/chat").body.get("logprobs") is (True if server_scores else None)

@@ -151,6 +151,25 @@ def _keep_alive_seconds(value: Any) -> float | None:
     return None if seconds < 0 else seconds
 
 
+def _logprobs(content: str, p_yes: float | None, top: int) -> list[dict[str, Any]]:
+    """Ollama's ``logprobs``: an entry per generated token, with ``top`` alternatives; the token
+    of a yes/no answer gets ``yes`` and ``no`` at ``p_yes`` (else 0.9 for the word it is)."""
+    import math
+
+    out = []
+    for token in re.findall(r"\w+|[^\w\s]+|\s+", content):
+        if token in ("yes", "no"):
+            p = p_yes if p_yes is not None else (0.9 if token == "yes" else 0.1)
+            alternatives = sorted([("yes", p), ("no", 1 - p), ("maybe", 1e-4)], key=lambda a: -a[1])
+            chosen = dict(alternatives)[token]
+            entry = {"token": token, "logprob": math.log(max(chosen, 1e-12)),
+                     "top_logprobs": [{"token": t, "logprob": math.log(max(q, 1e-12))} for t, q in alternatives][:top]}
+        else:
+            entry = {"token": token, "logprob": -0.01, "top_logprobs": [{"token": token, "logprob": -0.01}][:top]}
+        out.append(entry)
+    return out
+
+
 def _tokens(text: str) -> int:
     return max(1, len(text) // 4) if text else 0
 
@@ -170,6 +189,8 @@ class FakeOllama:
         self._connections: set[socket.socket] = set()
         self._embedder: Callable[[str], list[float]] = bag_of_words
         self._speed = Speed()
+        self._p_yes: float | None = None  # P(yes) at a yes/no answer's token, when logprobs are asked
+        self._logprobs = True
         self._busy = 0.0
         self._httpd: LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -242,6 +263,16 @@ class FakeOllama:
 
     def is_loaded(self, name: str) -> bool:
         return any(m["name"] == normalize(name) for m in self._ps()["models"])
+
+    def scores(self, p_yes: float) -> FakeOllama:
+        """With ``logprobs``: the answer's yes/no token is yes with probability ``p_yes``."""
+        self._p_yes = p_yes
+        return self
+
+    def without_logprobs(self) -> FakeOllama:
+        """An Ollama from before logprobs (0.12.11): the request's ``logprobs`` is ignored."""
+        self._logprobs = False
+        return self
 
     def hang(self, *, model: str | None = None) -> FakeOllama:
         return self._set(Behaviour("hang"), model)
@@ -652,6 +683,8 @@ class _Handler(BaseHTTPRequestHandler):
             "eval_count": counts["eval_count"],
             "eval_duration": int(eval_seconds * 1e9) if eval_seconds is not None else elapsed,
         }
+        if body.get("logprobs") and self.fake._logprobs:
+            final["logprobs"] = _logprobs(content, self.fake._p_yes, int(body.get("top_logprobs") or 0))
         if behaviour.kind == "drop":
             self._drop(final)
         elif not streamed:

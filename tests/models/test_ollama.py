@@ -315,3 +315,27 @@ def test_the_fake_answers_load_and_unload_like_ollama(ollama_server: FakeOllama)
         assert answer["message"] == {"role": "assistant", "content": ""} and answer["done"] is True
         assert not {"load_duration", "total_duration", "eval_count"} & set(answer)
     assert ollama_server.is_loaded(MODEL)
+
+
+def test_a_claim_is_scored_from_ollamas_logprobs(ollama_server: FakeOllama) -> None:
+    from tinyarms.models.base import choice_logprobs
+
+    ollama_server.answer('{"answer": "yes"}').scores(0.7)
+    scored = with_backend(ollama_server.host, lambda b: b.score(
+        MODEL, "s", "is it?", '{"answer": "', ["yes", "no"], timeout=10))
+    assert abs(scored.probability("yes") - 0.7) < 1e-9
+    sent = ollama_server.last("/api/chat").body
+    assert sent["logprobs"] is True and sent["top_logprobs"] >= 2 and sent["stream"] is False
+    assert sent["format"]["properties"]["answer"]["enum"] == ["yes", "no"]
+    # a choice split into pieces (`"yes`), and one missing from the alternatives (the least listed)
+    assert choice_logprobs([('{"', -0.1, []), ('"yes', -0.2, [('"yes', -0.2), ('maybe', -3.0)])], ["yes", "no"]) == {
+        "yes": -0.2, "no": -3.0}
+    assert choice_logprobs([("{}", -0.1, [])], ["yes", "no"]) is None
+
+
+def test_an_ollama_without_logprobs_says_so(ollama_server: FakeOllama) -> None:
+    from tinyarms.models.base import NoLogprobs
+
+    ollama_server.answer('{"answer": "yes"}').without_logprobs()
+    with pytest.raises(NoLogprobs):
+        with_backend(ollama_server.host, lambda b: b.score(MODEL, "s", "p", '{"answer": "', ["yes", "no"], timeout=10))

@@ -459,6 +459,38 @@ def test_info_of_a_server_that_is_down(closed_port: str) -> None:
     assert closed_port in info.detail and "running?" in info.detail
 
 
+def scored_completion(p_yes: float) -> dict[str, Any]:
+    """A chat completion whose ``logprobs`` give the answer's yes/no token yes at ``p_yes``, as OpenAI's do."""
+    import math
+
+    reply = completion('{"answer":"yes"}')
+    yes, no = math.log(p_yes), math.log(1 - p_yes)
+    reply["choices"][0]["logprobs"] = {"content": [
+        {"token": '{"', "logprob": -0.001, "bytes": None, "top_logprobs": [{"token": '{"', "logprob": -0.001}]},
+        {"token": "answer", "logprob": -0.001, "bytes": None, "top_logprobs": []},
+        {"token": '":"', "logprob": -0.01, "bytes": None, "top_logprobs": []},
+        {"token": "yes", "logprob": yes, "bytes": None,
+         "top_logprobs": [{"token": "yes", "logprob": yes}, {"token": "no", "logprob": no}]},
+        {"token": '"}', "logprob": -0.001, "bytes": None, "top_logprobs": []},
+    ]}
+    return reply
+
+
+def test_a_claim_is_scored_from_the_servers_logprobs(server: FakeOpenAI) -> None:
+    server.chat = lambda body: Reply(200, scored_completion(0.7))
+    scored = with_backend(server.base_url, lambda b: b.score(MODEL, "s", "is it?", '{"answer": "', ["yes", "no"],
+                                                             timeout=5))
+    assert abs(scored.probability("yes") - 0.7) < 1e-9 and scored.prompt_eval_tokens == 31
+    sent = server.chats()[-1].body
+    assert sent["logprobs"] is True and sent["top_logprobs"] >= 2 and sent["max_tokens"] <= 16
+
+
+def test_a_server_without_logprobs_says_so(server: FakeOpenAI) -> None:
+    server.chat = lambda body: Reply(200, completion('{"answer":"yes"}'))
+    with pytest.raises(base.NoLogprobs):
+        with_backend(server.base_url, lambda b: b.score(MODEL, "s", "p", '{"answer": "', ["yes", "no"], timeout=5))
+
+
 # -- a real llama_cpp.server ---------------------------------------------------------------------
 
 REAL_MODEL = "qwen2.5-coder:0.5b"

@@ -33,6 +33,7 @@ from tinyarms.models.base import (
     SERVER_DOWN,
     Backend,
     ModelUnavailable,
+    NoLogprobs,
 )
 from tinyarms.models.slots import Slots
 from tinyarms.ruleset import ActiveRule
@@ -222,6 +223,8 @@ async def _ask(
     todo = [q for q in questions if q.key not in answers]
     fatal: list[ModelUnavailable] = []
 
+    no_logprobs: list[bool] = []  # the backend turned out to give none: words from then on
+
     def unavailable(q: Question, exc: ModelUnavailable) -> None:
         """A question the model could not answer: fatal for all, for later at the deadline, or skipped."""
         if exc.reason in _FATAL:
@@ -250,7 +253,8 @@ async def _ask(
             if remaining is not None and remaining < MIN_CALL_SECONDS:
                 out.pending.append(q)
                 return
-            if q.yes_no and scored:
+            verdict = None
+            if q.yes_no and scored and not no_logprobs:
                 assert thresholds is not None
                 try:
                     verdict = await backend.score(  # type: ignore[attr-defined]
@@ -259,6 +263,10 @@ async def _ask(
                 except ModelUnavailable as exc:
                     unavailable(q, exc)
                     return
+                except NoLogprobs:  # an older server: the word, as before, for this question and the rest
+                    no_logprobs.append(True)
+                    verdict = None
+            if q.yes_no and scored and not no_logprobs and verdict is not None:
                 out.asked += 1
                 p_yes = verdict.probability("yes")
                 answers[q.key] = _verdict(q, p_yes, thresholds)
@@ -293,6 +301,7 @@ async def _ask(
                 return
 
     await asyncio.gather(*(ask(q) for q in todo))
+    out.scored = out.scored and not no_logprobs
     if fatal:
         exc = fatal[0]
         unanswered = [q for q in questions if q.key not in answers]

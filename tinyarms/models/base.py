@@ -29,6 +29,10 @@ MAX_ANSWER_BYTES = 1 << 20  # a model answer over this is refused, and not read 
 CONNECT_TIMEOUT = 5.0  # seconds to reach a model server; the request's own timeout is longer
 
 
+class NoLogprobs(Exception):
+    """The server answered without log probabilities (an older Ollama): ask for the word instead."""
+
+
 class AnswerTooLarge(Exception):
     """The server sent more than ``MAX_ANSWER_BYTES``; the rest was not read."""
 
@@ -78,6 +82,36 @@ class Scored:
         top = max(self.logprobs.values())
         weights = {c: math.exp(lp - top) for c, lp in self.logprobs.items()}
         return weights[choice] / sum(weights.values())
+
+
+TOP_LOGPROBS = 10  # alternatives asked for per generated token, where a server scores by generating
+
+
+def choice_logprobs(entries: list[tuple[str, float, list[tuple[str, float]]]],
+                    choices: list[str]) -> dict[str, float] | None:
+    """From a server's per-token log probabilities, (token, logprob, alternatives): at the first
+    token that is one of ``choices`` (or its start, `"yes`), each choice's log probability among
+    the alternatives there. A choice not among them gets the least one listed, an upper bound.
+    None when no generated token is a choice."""
+    for token, logprob, alternatives in entries:
+        if _choice_of(token, choices) is None:
+            continue
+        listed = [*alternatives, (token, logprob)]
+        out: dict[str, float] = {}
+        for text, value in listed:
+            choice = _choice_of(text, choices)
+            if choice is not None:
+                out[choice] = max(out.get(choice, value), value)
+        floor = min(value for _, value in listed)
+        return {choice: out.get(choice, floor) for choice in choices}
+    return None
+
+
+def _choice_of(token: str, choices: list[str]) -> str | None:
+    text = token.strip().strip('"').lower()
+    if not text:
+        return None
+    return next((c for c in choices if text == c or (len(text) >= 2 and c.startswith(text))), None)
 
 
 @dataclass(slots=True)

@@ -36,10 +36,14 @@ from tinyarms.models.base import (
     NO_MEMORY,
     SERVER_DOWN,
     TIMEOUT,
+    TOP_LOGPROBS,
     AnswerTooLarge,
     Completion,
     ModelInfo,
     ModelUnavailable,
+    NoLogprobs,
+    Scored,
+    choice_logprobs,
 )
 
 NUM_CTX = 4096
@@ -142,6 +146,27 @@ class OllamaBackend:
             eval_tokens=response.eval_count, eval_seconds=_seconds(response.eval_duration),
             load_seconds=_seconds(response.load_duration),
         )
+
+    async def score(self, model: str, system: str, prompt: str, prefix: str, choices: list[str], *,
+                    timeout: float) -> Scored:
+        """P of each choice at the answer's choice token, from Ollama's ``logprobs`` (0.12.11+): the
+        answer is generated short (the JSON of one of ``choices``, ``prefix`` being its start) and
+        its token's ``top_logprobs`` read. ``NoLogprobs`` when the server gives none."""
+        started = time.monotonic()
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+        schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": choices}}, "required": ["answer"]}
+        options = {"temperature": 0, "num_ctx": NUM_CTX, "num_predict": 16}
+        response = await self._call(self._client.chat(
+            model=model, messages=messages, format=schema, options=options, keep_alive=self.keep_alive, stream=False,
+            logprobs=True, top_logprobs=TOP_LOGPROBS), timeout, model)
+        entries = response.get("logprobs") or []
+        if not entries:
+            raise NoLogprobs(f"Ollama at {self.host} gave no log probabilities (it is older than 0.12.11)")
+        logprobs = choice_logprobs([(e["token"], e["logprob"], [(t["token"], t["logprob"]) for t in
+                                    e.get("top_logprobs") or []]) for e in entries], choices)
+        if logprobs is None:
+            raise self._log(ModelUnavailable(BAD_ANSWER, f"{model}'s answer holds none of {', '.join(choices)}"), model)
+        return Scored(logprobs, response.model or model, time.monotonic() - started, response.prompt_eval_count)
 
     async def _streamed(self, model: str, messages: list[dict[str, str]], schema: dict[str, Any],
                         options: dict[str, Any], started: float, first: list[float]) -> ollama.ChatResponse:

@@ -48,10 +48,14 @@ from tinyarms.models.base import (
     NO_MEMORY,
     SERVER_DOWN,
     TIMEOUT,
+    TOP_LOGPROBS,
     AnswerTooLarge,
     Completion,
     ModelInfo,
     ModelUnavailable,
+    NoLogprobs,
+    Scored,
+    choice_logprobs,
 )
 
 SCHEMA_NAME = "answer"
@@ -141,6 +145,27 @@ class OpenAIBackend:
             finish_reason=data["finish_reason"], answer_chars=len(text), **usage,
         )
         return Completion(text=text, model=data["model"] or model, seconds=seconds, **usage)
+
+    async def score(self, model: str, system: str, prompt: str, prefix: str, choices: list[str], *,
+                    timeout: float) -> Scored:
+        """P of each choice at the answer's choice token, from ``logprobs``/``top_logprobs`` (OpenAI,
+        vLLM, llama.cpp's server): the short JSON answer is generated and its token's alternatives
+        read. ``NoLogprobs`` when the server gives none."""
+        started = time.monotonic()
+        schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": choices}}, "required": ["answer"]}
+        request = {
+            "model": model,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+            "temperature": 0, "max_tokens": 16, "stream": False, "logprobs": True, "top_logprobs": TOP_LOGPROBS,
+        }
+        data = await self._call(self._chat(request, schema), timeout, model)
+        content = data.get("logprobs")
+        if not content:
+            raise NoLogprobs(f"the server at {self.base_url} gave no log probabilities")
+        logprobs = choice_logprobs(content, choices)
+        if logprobs is None:
+            raise ModelUnavailable(BAD_ANSWER, f"{model}'s answer holds none of {', '.join(choices)}")
+        return Scored(logprobs, data["model"] or model, time.monotonic() - started, data["usage"]["prompt_tokens"])
 
     async def models(self, timeout: float = 5.0) -> list[str]:
         """The model ids the server lists at ``{base_url}/models``."""
@@ -334,7 +359,7 @@ def _chat_answer(raw: bytes) -> dict[str, Any]:
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     model = data.get("model")
     return {
-        "text": text,
+        "text": text, "logprobs": _logprobs(choice.get("logprobs")),
         "model": model if isinstance(model, str) else None,
         "finish_reason": choice.get("finish_reason"),
         "usage": {
@@ -342,6 +367,19 @@ def _chat_answer(raw: bytes) -> dict[str, Any]:
             "completion_tokens": _count(usage.get("completion_tokens")),
         },
     }
+
+
+def _logprobs(value: Any) -> list[tuple[str, float, list[tuple[str, float]]]]:
+    """``choices[0].logprobs.content`` as (token, logprob, alternatives); [] when absent or malformed."""
+    content = value.get("content") if isinstance(value, dict) else None
+    out = []
+    for entry in content if isinstance(content, list) else []:
+        try:
+            alternatives = [(str(a["token"]), float(a["logprob"])) for a in entry.get("top_logprobs") or []]
+            out.append((str(entry["token"]), float(entry["logprob"]), alternatives))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return []
+    return out
 
 
 def _count(value: Any) -> int | None:
