@@ -345,20 +345,20 @@ def test_feedback_settles_a_kind_of_claim_on_the_held_out_split_when_the_model_i
     tokens = ":root {\n  --size-3: 1rem;\n  --size-5: 1.5rem;\n}\n"
     root = corpus(tmp_path / "corpus", {
         "tokens.css": tokens,
-        "train.css": ".a {\n  padding: 1rem;\n  font-size: 1.5rem;\n}\n",
-        "test.css": ".b {\n  font-size: 1rem;\n  gap: 1.5rem;\n}\n",
+        "train.css": ".a {\n  padding: 1rem;\n  margin: 1.5rem;\n}\n",
+        "test.css": ".b {\n  margin: 1rem;\n  gap: 1.5rem;\n}\n",
     }, (
         "version: 1\nfiles:\n"
         f"  tokens.css:\n    group: {group_in('train')}\n    expect: []\n"
         f"  train.css:\n    group: {group_in('train')}\n    expect: [{{rule: design-tokens, line: 2}}]\n"
-        "    fine: [{rule: design-tokens, line: 3, note: type sizes are not spacing}]\n"
+        "    fine: [{rule: design-tokens, line: 3, note: \"our margins are layout, not steps\"}]\n"
         f"  test.css:\n    group: {group_in('test')}\n    expect: [{{rule: design-tokens, line: 3}}]\n"
     ))
     report = evaluation.run_feedback(root, evaluation.EvalOptions(select=["design-tokens"], backend="ollama",
                                                                   confirm=False))
     before, after = report.before.scores["design-tokens"], report.after.scores["design-tokens"]
-    assert (before.tp, before.fp) == (1, 1)  # the font size on line 2 of test.css is a false positive
-    assert [(t.path, t.line, t.kind) for t in report.taught] == [("train.css", 3, "font-size:--size")]
+    assert (before.tp, before.fp) == (1, 1)  # the margin on line 2 of test.css is a false positive
+    assert [(t.path, t.line, t.kind) for t in report.taught] == [("train.css", 3, "margin:--size")]
     assert (after.tp, after.fp, after.fn) == (1, 0, 0)  # settled without the model; the gap is still found
     assert report.after.models["2"]["settled_by_feedback"] == 1
 

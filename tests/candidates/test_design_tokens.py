@@ -19,7 +19,8 @@ def candidates(repo: Path, rel: str, code: str):
 
 def test_token_index_reads_css_custom_properties_and_theme_objects(repo: Path) -> None:
     index, files = token_index(str(project(repo)))
-    assert index == {"16px": "var(--space-4)", "8px": "var(--radius-md)", "0.5rem": "theme.space.2", "24px": "theme.space.6"}
+    assert index == {"16px": ("var(--space-4)",), "8px": ("var(--radius-md)",), "0.5rem": ("theme.space.2",),
+                     "24px": ("theme.space.6",)}
     assert files == {"src/styles/tokens.css", "src/theme.ts"}
 
 
@@ -65,3 +66,18 @@ def test_token_family() -> None:
              "var(--brand-blue)", "theme.space.4", "theme.radius.md"]
     assert [token_family(n) for n in names] == [
         "--size", "--radius", "--space", "--font-size-fluid", "--gap", "--brand-blue", "theme.space", "theme.radius"]
+
+
+def test_a_value_is_a_candidate_only_for_a_token_of_its_own_family(repo: Path) -> None:
+    """A font size or a width that happens to equal a spacing step is no claim; a radius is
+    proposed the radius token of that value, not the spacing one."""
+    (repo / "tokens.css").write_text(":root {\n  --size-3: 1rem;\n  --radius-3: 1rem;\n  --text-sm: 0.8rem;\n}\n")
+    git(repo, "add", "-A")
+    css = (".a {\n  padding: 1rem;\n  font-size: 1rem;\n  width: 1rem;\n  border-radius: 1rem;\n"
+           "  margin: 0.8rem;\n  font-size: 0.8rem;\n}\n")
+    found = [(c.report[0], c.suggestion) for c in candidates(repo, "a.css", css)]
+    assert found == [(2, "use var(--size-3) instead of 1rem"), (5, "use var(--radius-3) instead of 1rem"),
+                     (7, "use var(--text-sm) instead of 0.8rem")]
+    tsx = 'export const A = () => <div className="rounded-[1rem] text-[0.8rem] w-[1rem] p-[1rem]" />;\n'
+    assert {c.suggestion for c in candidates(repo, "A.tsx", tsx)} == {
+        "use var(--radius-3) instead of 1rem", "use var(--text-sm) instead of 0.8rem", "use var(--size-3) instead of 1rem"}

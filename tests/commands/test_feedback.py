@@ -165,7 +165,7 @@ def test_a_model_false_positive_becomes_a_counter_example_in_the_next_prompt(
 
 
 TOKENS = ":root {\n  --size-3: 1rem;\n  --size-5: 1.5rem;\n}\n"
-CARD = ".card {\n  padding: 1rem;\n  font-size: 1.5rem;\n}\n.title {\n  font-size: 1rem;\n  gap: 1.5rem;\n}\n"
+CARD = ".card {\n  padding: 1rem;\n  margin: 1.5rem;\n}\n.title {\n  margin: 1rem;\n  gap: 1.5rem;\n}\n"
 
 
 def model_saying_yes(request) -> str:
@@ -185,10 +185,10 @@ def asked_about(server: FakeOllama, since: int = 0) -> list[int]:
 def test_a_false_positive_settles_its_kind_of_claim_until_one_of_them_is_confirmed(
     repo: Path, ollama_server: FakeOllama,
 ) -> None:
-    """design-tokens claims fall into kinds (the property and the token family): a font size
-    reported false settles the other font sizes equal to a size token without asking the model,
-    which here would say yes to anything; spacing stays the model's to judge. Confirming a font
-    size hands the kind back to the model."""
+    """design-tokens claims fall into kinds (the property and the token family): a margin
+    reported false settles the other margins equal to a size token without asking the model,
+    which here would say yes to anything; paddings and gaps stay the model's to judge.
+    Confirming a margin hands the kind back to the model."""
     ollama_server.answer(model_saying_yes)
     env = {"OLLAMA_HOST": ollama_server.host}
     (repo / "tokens.css").write_text(TOKENS)
@@ -197,25 +197,25 @@ def test_a_false_positive_settles_its_kind_of_claim_until_one_of_them_is_confirm
     assert code == 1 and sorted(f["line"] for f in out["findings"]) == [2, 3, 6, 7]
     assert asked_about(ollama_server) == [2, 3, 6, 7]
 
-    done = teach(repo, "false-positive", "card.css:3:design-tokens", "--note", "type sizes are not spacing", env=env)
+    done = teach(repo, "false-positive", "card.css:3:design-tokens", "--note", "our margins are layout, not steps", env=env)
     assert done.returncode == 0, done.stderr
-    assert "Other design-tokens findings of its kind (font-size:--size) are settled" in done.stdout
+    assert "Other design-tokens findings of its kind (margin:--size) are settled" in done.stdout
     [entry] = json.loads(teach(repo, "list", "--json").stdout)
-    assert entry["kind"] == "font-size:--size"
+    assert entry["kind"] == "margin:--size"
 
     before = len(ollama_server.calls("/api/chat"))
     code, out = lint(repo, "card.css", "--select", "design-tokens", env=env)
     by_line = {f["line"]: f for f in out["findings"]}
     assert sorted(by_line) == [2, 3, 6, 7]
     assert by_line[6]["feedback"] == "false-positive"  # settled: like the one reported, never asked
-    assert "not asked: like the false positive reported at card.css:3; type sizes are not spacing" in by_line[6]["message"]
+    assert "not asked: like the false positive reported at card.css:3; our margins are layout, not steps" in by_line[6]["message"]
     assert by_line[3]["feedback"] == "false-positive"
     assert by_line[2]["feedback"] is None and by_line[7]["feedback"] is None
-    assert code == 1  # the spacing findings still fail
+    assert code == 1  # the padding and gap findings still fail
     assert out["stats"]["models"]["2"]["settled_by_feedback"] == 2
     assert not {3, 6} & set(asked_about(ollama_server, before))
 
-    # A developer confirms a font size: the kind is the model's to judge again, each one.
+    # A developer confirms a margin: the kind is the model's to judge again, each one.
     done = teach(repo, "confirm", "card.css:6:design-tokens", env=env)
     assert done.returncode == 0, done.stderr
     before = len(ollama_server.calls("/api/chat"))

@@ -1,9 +1,15 @@
-"""design-tokens candidates: raw spacing/size/radius/font values equal to a token's value.
+"""design-tokens candidates: raw spacing/radius/type values equal to a token of their family.
 
 The project's tokens are read from its token files (CSS custom properties such as
 ``--space-4: 16px``, theme objects such as ``space: {4: "16px"}``). A raw ``16px`` for a
 padding in a style, a JSX style object or a Tailwind arbitrary value (``p-[16px]``) then becomes
 a candidate whose suggestion names the token; the model judges whether the token was meant.
+
+Tokens and properties fall into families, by name: spacing (padding, margin, gap, the offsets
+top/right/bottom/left/inset; tokens named space, spacing, size, gap), radius (border-radius;
+radius, rounded), type size (font-size; font-size, text, fs) and border width. A value is a
+candidate only for a token of its own property's family: a font size that happens to equal a
+spacing step is no claim. Widths and heights have no family: a dimension is no spacing step.
 """
 
 from __future__ import annotations
@@ -40,11 +46,48 @@ def normalise(value: str) -> str:
     return value
 
 
-def token_index(root: str) -> tuple[dict[str, str], frozenset[str]]:
-    """(normalised value -> how to name the token, the token files' paths) for ``root``."""
+def token_index(root: str) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    """(normalised value -> how to name each token of that value, the token files' paths) for ``root``."""
     files = _token_files(root, int(time.monotonic() / _LIST_TTL))
     stamp = tuple((str(p), p.stat().st_mtime_ns) for p in files if p.exists())
     return dict(_index(root, stamp)), frozenset(p.relative_to(root).as_posix() for p in files)
+
+
+# A family's words, looked for in a token's name (``--size-3``, ``theme.radii.md``) or a property.
+FAMILIES = (
+    ("radius", ("radius", "radii", "rounded")),
+    ("type", ("font-size", "fontsize", "font-sizes", "fontsizes", "text", "fs", "type")),
+    ("border", ("border-width", "borderwidth", "border-widths", "borderwidths", "stroke")),
+    ("spacing", ("spacing", "space", "spaces", "size", "sizes", "gap", "gaps", "margin", "padding", "inset")),
+)
+_TAILWIND_FAMILIES = {"rounded": "radius", "text": "type", "border": "border"}  # the rest: p, m, gap, space...
+_SPACING_PROPERTY = re.compile(r"^(?:margin|padding|gap|row-gap|column-gap|top|right|bottom|left|inset)\b")
+
+
+def family_of_token(token: str) -> str | None:
+    """The family a token's name says (``var(--size-3)``: spacing), or None (``--shadow-2``)."""
+    words = re.split(r"[^a-z]+|(?<=[a-z])(?=\d)", token.lower().removeprefix("var(").removesuffix(")"))
+    name = token.lower()
+    for family, keys in FAMILIES:
+        if any(k in words or ("-" in k and k in name) for k in keys):
+            return family
+    return None
+
+
+def family_of_property(what: str) -> str | None:
+    """The family of what a raw value sets: a CSS property, or ``tw:UTILITY`` for a Tailwind class."""
+    if what.startswith("tw:"):
+        utility = what[3:].split("-", 1)[0]
+        if utility in _TAILWIND_FAMILIES:
+            return _TAILWIND_FAMILIES[utility]
+        return "spacing" if re.fullmatch(r"[pm][xytrbl]?|gap|space|inset|top|right|bottom|left", utility) else None
+    if what.startswith("border") and "radius" in what:
+        return "radius"
+    if what == "font-size":
+        return "type"
+    if what == "border-width":
+        return "border"
+    return "spacing" if _SPACING_PROPERTY.match(what) else None
 
 
 _LIST_TTL = 2.0  # seconds a listing of the token files is reused (one lint asks once per file)
@@ -78,8 +121,8 @@ def _walk(root: str) -> list[str]:
 
 
 @lru_cache(maxsize=16)
-def _index(root: str, stamp: tuple[tuple[str, int], ...]) -> tuple[tuple[str, str], ...]:
-    found: dict[str, str] = {}
+def _index(root: str, stamp: tuple[tuple[str, int], ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    found: dict[str, list[str]] = {}
     for path_text, _ in stamp:
         path = Path(path_text)
         try:
@@ -91,7 +134,7 @@ def _index(root: str, stamp: tuple[tuple[str, int], ...]) -> tuple[tuple[str, st
             continue
         if src.language == "css":
             for name, value in _CSS_TOKEN.findall(src.text):
-                found.setdefault(normalise(value), f"var({name})")
+                _add(found, normalise(value), f"var({name})")
         elif src.language in ("javascript", "typescript", "tsx"):
             for node in src.captures("string") + src.captures("number"):
                 pair = node.parent
@@ -99,8 +142,14 @@ def _index(root: str, stamp: tuple[tuple[str, int], ...]) -> tuple[tuple[str, st
                     continue
                 keys = _key_path(src, pair)
                 if keys:
-                    found.setdefault(normalise(src.node_text(node)), "theme." + ".".join(keys))
-    return tuple(found.items())
+                    _add(found, normalise(src.node_text(node)), "theme." + ".".join(keys))
+    return tuple((value, tuple(tokens)) for value, tokens in found.items())
+
+
+def _add(found: dict[str, list[str]], value: str, token: str) -> None:
+    tokens = found.setdefault(value, [])
+    if token not in tokens:
+        tokens.append(token)
 
 
 def _key_path(src: Source, pair) -> list[str]:
@@ -123,9 +172,10 @@ def find(src: Source, rule: str, limit: int, root: str | None) -> list[Candidate
         return []
     out: list[Candidate] = []
     for line, prop, raw, what in _raw_values(src):
-        token = tokens.get(normalise(raw))
+        family = family_of_property(what)
+        token = next((t for t in tokens.get(normalise(raw), ()) if family and family_of_token(t) == family), None)
         if token is None:
-            continue
+            continue  # no token of its own family has this value
         kind = f"{what}:{token_family(token)}"
         out.append(Candidate(
             rule=rule, lines=((line, line),), report=(line, line),
