@@ -112,3 +112,12 @@ def test_an_exact_copy_is_not_asked_about_twice_as_a_near_miss() -> None:
     [candidate] = find(src(TWINS), "simple-dry", 8)
     assert not candidate.key.startswith("near")
 
+
+
+def test_a_window_never_spans_two_functions() -> None:
+    """The end of one function and the start of the next look alike in every file of small
+    functions of one shape: that is no copy. Only blocks inside one function pair up."""
+    code = "".join(f"def is_{name}(self):\n    value = int(self)\n    return {low} <= value <= {high}\n\n\n"
+                   for name, low, high in (("info", 100, 199), ("ok", 200, 299), ("redirect", 300, 399),
+                                           ("client", 400, 499)))
+    assert find(src(code), "simple-dry", 8) == []

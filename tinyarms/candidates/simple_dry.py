@@ -63,10 +63,16 @@ def token_lines(src: Source) -> list[tuple[int, tuple[str, ...]]]:
 def find(src: Source, rule: str, limit: int) -> list[Candidate]:
     lines = [(n, shape) for n, shape in token_lines(src) if shape and shape[0] not in _SKIP_LINES]
     shapes = [shape for _, shape in lines]
+    functions = spans(src)
+    # A block lies within one function (or outside all): a window across a boundary (the end of
+    # one function and the start of the next, alike in every file) is no copy of anything.
+    innermost = _innermost(functions)
+    region = [innermost.get(n) for n, _ in lines]
     windows: dict[tuple[tuple[str, ...], ...], list[int]] = defaultdict(list)
     for i in range(len(shapes) - WINDOW + 1):
         window = tuple(shapes[i : i + WINDOW])
-        if len(set(window)) >= 2 and sum(map(len, window)) >= MIN_TOKENS:
+        if (len(set(window)) >= 2 and sum(map(len, window)) >= MIN_TOKENS
+                and region[i] == region[i + WINDOW - 1]):
             windows[window].append(i)
     pairs: list[tuple[int, int, int]] = []  # (length, i, j): lines[i:i+length] repeats at j
     covered: set[tuple[int, int]] = set()
@@ -76,13 +82,13 @@ def find(src: Source, rule: str, limit: int) -> list[Candidate]:
                 if j - i < WINDOW or (i, j) in covered:
                     continue
                 length = WINDOW
-                while j + length < len(shapes) and i + length < j and shapes[i + length] == shapes[j + length]:
+                while (j + length < len(shapes) and i + length < j and shapes[i + length] == shapes[j + length]
+                       and region[i + length] == region[i] and region[j + length] == region[j]):
                     length += 1
                 for k in range(length - WINDOW + 1):
                     covered.add((i + k, j + k))
                 pairs.append((length, i, j))
     pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
-    functions = spans(src)
     out: list[Candidate] = []
     taken: list[tuple[int, int, int]] = []
     for length, i, j in pairs:
@@ -153,6 +159,16 @@ def _inside(a: tuple[int, int], b: tuple[int, int]) -> bool:
 
 def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _innermost(functions: list[tuple[int, int, str]]) -> dict[int, tuple[int, int]]:
+    """Line -> the span of the innermost function holding it (lines outside all are left out):
+    outer functions first, so an inner one overwrites its lines."""
+    out: dict[int, tuple[int, int]] = {}
+    for start, end, _ in sorted(functions, key=lambda f: f[0] - f[1]):
+        for line in range(start, end + 1):
+            out[line] = (start, end)
+    return out
 
 
 def where(block: tuple[int, int], functions: list[tuple[int, int, str]]) -> str:
