@@ -61,7 +61,8 @@ def token_lines(src: Source) -> list[tuple[int, tuple[str, ...]]]:
 
 
 def find(src: Source, rule: str, limit: int) -> list[Candidate]:
-    lines = [(n, shape) for n, shape in token_lines(src) if shape and shape[0] not in _SKIP_LINES]
+    rows = token_lines(src)
+    lines = [(n, shape) for n, shape in rows if shape and shape[0] not in _SKIP_LINES]
     shapes = [shape for _, shape in lines]
     functions = spans(src)
     # A block lies within one function (or outside all): a window across a boundary (the end of
@@ -111,7 +112,7 @@ def find(src: Source, rule: str, limit: int) -> list[Candidate]:
             key=f"{first}{second}",
             where=where(first, functions),
         ))
-    for first, second in near_misses(src, functions):
+    for first, second in near_misses(dict(rows), functions):
         if len(out) >= limit:
             break
         if any(_inside(c.lines[0], first) and _inside(c.lines[1], second) for c in out):
@@ -125,16 +126,17 @@ def find(src: Source, rule: str, limit: int) -> list[Candidate]:
                 f"code? If it is, report one violation of rule {rule} on line {second[0]}; if not, report none."
             ),
             key=f"near{first}{second}",
-            where=where(first, functions).replace("same logic as", "nearly the same logic as"),
+            where=where(first, functions, "nearly the same logic as"),
         ))
     return out
 
 
-def near_misses(src: Source, functions: list[tuple[int, int, str]]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """Pairs of whole functions whose line shapes are ``NEAR_MISS`` alike, most alike first."""
+def near_misses(shapes: dict[int, tuple[str, ...]], functions: list[tuple[int, int, str]],
+                ) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Pairs of whole functions whose line shapes (``token_lines``, by line) are ``NEAR_MISS``
+    alike, most alike first."""
     from difflib import SequenceMatcher
 
-    shapes = dict(token_lines(src))
     bodies = []
     for start, end, _ in functions[:MAX_FUNCTIONS]:
         lines = [shapes[n] for n in range(start, end + 1) if shapes.get(n)]
@@ -171,9 +173,9 @@ def _innermost(functions: list[tuple[int, int, str]]) -> dict[int, tuple[int, in
     return out
 
 
-def where(block: tuple[int, int], functions: list[tuple[int, int, str]]) -> str:
+def where(block: tuple[int, int], functions: list[tuple[int, int, str]], how: str = "same logic as") -> str:
     """'same logic as lines 5-11, in invoice_eu()': the first copy, and the innermost function
     holding it, if one does."""
     inside = [f for f in functions if f[0] <= block[0] and block[1] <= f[1]]
     name = min(inside, key=lambda f: f[1] - f[0])[2] if inside else None
-    return f"same logic as lines {block[0]}-{block[1]}" + (f", in {name}()" if name else "")
+    return f"{how} lines {block[0]}-{block[1]}" + (f", in {name}()" if name else "")

@@ -47,6 +47,14 @@ class ModelUnavailable(Exception):
         super().__init__(message)
 
 
+def timed_out(model: str, doing: str) -> ModelUnavailable:
+    """The embedded model did not answer by the question's deadline (``doing``: what it was at)."""
+    return ModelUnavailable(
+        TIMEOUT, f"{model} did not answer in time while {doing}",
+        "raise the budget (--budget), or use a smaller model; unfinished files are linted in the background",
+    )
+
+
 @dataclass(slots=True)
 class Completion:
     text: str

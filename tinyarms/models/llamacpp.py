@@ -22,7 +22,15 @@ from typing import Any
 
 from tinyarms.config import EmbeddedConfig
 from tinyarms.models import registry
-from tinyarms.models.base import MODEL_MISSING, NOT_INSTALLED, Completion, ModelInfo, ModelUnavailable, Scored
+from tinyarms.models.base import (
+    MODEL_MISSING,
+    NOT_INSTALLED,
+    Completion,
+    ModelInfo,
+    ModelUnavailable,
+    Scored,
+    timed_out,
+)
 from tinyarms.models.worker import client
 from tinyarms.models.worker.client import Spec, memory_needed  # noqa: F401 - memory_needed: recommend, tests
 
@@ -69,7 +77,7 @@ class EmbeddedBackend:
                 result.get("completion_tokens"), first_token_seconds=result.get("first_token_seconds"),
                 prompt_eval_tokens=result.get("prompt_eval_tokens"), prompt_eval_seconds=result.get("prompt_eval_seconds"),
                 eval_tokens=result.get("eval_tokens"), eval_seconds=result.get("eval_seconds"),
-                load_seconds=self._load_seconds(spec) if loaded else None,
+                load_seconds=float(loaded.get("load_seconds") or 0.0) if loaded else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             from tinyarms.models.base import BAD_ANSWER
@@ -118,8 +126,8 @@ class EmbeddedBackend:
     async def load(self, model: str, timeout: float = 600.0) -> float | None:
         """Load ``model`` now; the seconds llama.cpp took, or None when it was already loaded."""
         spec = self._spec(model)
-        ready, loaded = await self._ask(spec, "load", time.monotonic() + timeout)
-        return float(ready.get("load_seconds") or 0.0) if loaded else None
+        _, loaded = await self._ask(spec, "load", time.monotonic() + timeout)
+        return float(loaded.get("load_seconds") or 0.0) if loaded else None
 
     def unload_idle(self) -> list[str]:
         return _pool.stop_idle()
@@ -128,16 +136,13 @@ class EmbeddedBackend:
         """How many times this process has loaded ``model`` (tests, ``status``)."""
         return _pool.loads.get(self._path(model), 0)
 
-    def workers(self) -> dict[str, Any]:
-        return _pool.status()
-
-    async def _ask(self, spec: Spec, op: str, deadline: float, **fields: Any) -> tuple[dict[str, Any], bool]:
+    async def _ask(self, spec: Spec, op: str, deadline: float, **fields: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The pool's answer, in a thread of its own; at the deadline the asker has its timeout at
         once, whatever the worker does. The thread then tells the worker to stop, kills it if it
         will not, and ends: it is no ``to_thread`` worker, which ``asyncio.run`` would wait for."""
         _pool.keep_alive = self.keep_alive
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[dict[str, Any], bool]] = loop.create_future()
+        future: asyncio.Future[tuple[dict[str, Any], dict[str, Any] | None]] = loop.create_future()
         abandoned = threading.Event()
 
         def settle(result: Any, error: BaseException | None) -> None:
@@ -156,17 +161,11 @@ class EmbeddedBackend:
         try:
             return await asyncio.wait_for(asyncio.shield(future), max(0.0, deadline - time.monotonic()) + PATIENCE)
         except TimeoutError:
-            raise client.timeout(spec.name, "the model worker was still working at the deadline") from None
+            raise timed_out(spec.name, "the model worker was still working at the deadline") from None
         finally:
             if not future.done():  # timed out or cancelled: the worker is told to stop now
                 abandoned.set()
                 future.add_done_callback(_consume)
-
-    def _load_seconds(self, spec: Spec) -> float | None:
-        for path, worker in _pool.items():
-            if path == spec.path and worker.ready is not None:
-                return float(worker.ready.get("load_seconds") or 0.0)
-        return None
 
     def _path(self, model: str) -> Path:
         path = registry.local_path(model)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinyarms.models.base import BAD_ANSWER, CRASHED, NO_MEMORY, TIMEOUT, ModelUnavailable
+from tinyarms.models.base import BAD_ANSWER, CRASHED, NO_MEMORY, ModelUnavailable, timed_out
 from tinyarms.models.worker import wire
 from tinyarms.paths import state_dir
 
@@ -393,13 +393,14 @@ class Pool:
     # -- asking --------------------------------------------------------------------------------------
 
     def ask(self, spec: Spec, op: str, deadline: float, abandoned: threading.Event | None = None,
-            **fields: Any) -> tuple[dict[str, Any], bool]:
-        """Ask the worker for ``spec``: the reply's result, and whether the model was loaded for
-        it. ``op`` "load" only waits for the model. Raises ``ModelUnavailable``."""
+            **fields: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Ask the worker for ``spec``: the reply's result, and the worker's ready message when the
+        model was loaded for this question (else None). ``op`` "load" only waits for the model.
+        Raises ``ModelUnavailable``."""
         while True:
             worker = self.worker(spec)
             if not worker.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                raise timeout(spec.name, "waiting for the model, busy with another question")
+                raise timed_out(spec.name, "waiting for the model, busy with another question")
             with self._lock:
                 current = self._workers.get(spec.path) is worker
             if current and (worker.alive() or worker.ready is None):
@@ -412,18 +413,18 @@ class Pool:
             try:
                 ready = worker.wait_ready(deadline)
             except TimeoutError:
-                raise timeout(spec.name, "loading the model") from None
+                raise timed_out(spec.name, "loading the model") from None
             if loaded:
                 self.loads[spec.path] = self.loads.get(spec.path, 0) + 1
             if op == "load":
-                return ready, loaded
+                return ready, ready if loaded else None
             fields["timeout"] = max(0.0, deadline - time.monotonic())
             reply = worker.request(op, deadline, abandoned, **fields)
             worker.questions += op in ("complete", "score")
         except TimeoutError:  # the worker did not answer by deadline + grace, nor stop when told: killed
             # Not counted towards "broken": a slow machine is no broken build.
             self._failed(worker, None, "did not stop at its deadline and was killed", counts=False)
-            raise timeout(spec.name, "the model worker did not stop at the deadline and was killed") from None
+            raise timed_out(spec.name, "the model worker did not stop at the deadline and was killed") from None
         except EOFError:
             code = worker.returncode()
             raise self._failed(worker, code) from None
@@ -447,7 +448,7 @@ class Pool:
         result = reply.get("result")
         if not isinstance(result, dict):
             raise ModelUnavailable(BAD_ANSWER, f"the model worker's reply has no result: {json.dumps(reply)[:120]}")
-        return result, loaded
+        return result, ready if loaded else None
 
     def _failed(self, worker: Worker, code: int | None, cause: str | None = None,
                 reason: str = CRASHED, counts: bool = True) -> ModelUnavailable:
@@ -489,13 +490,6 @@ def _retire(worker: Worker) -> None:
             worker.stop()
 
     threading.Thread(target=stop, name="retire-worker", daemon=True).start()
-
-
-def timeout(model: str, doing: str) -> ModelUnavailable:
-    return ModelUnavailable(
-        TIMEOUT, f"{model} did not answer in time while {doing}",
-        "raise the budget (--budget), or use a smaller model; unfinished files are linted in the background",
-    )
 
 
 pool = Pool()

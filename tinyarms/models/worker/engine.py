@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tinyarms.models.base import BAD_ANSWER, MODEL_MISSING, NOT_INSTALLED, TIMEOUT, ModelUnavailable
+from tinyarms.models.base import BAD_ANSWER, MODEL_MISSING, NOT_INSTALLED, ModelUnavailable, timed_out
 
 INSTALL_HINT = "pip install 'tinyarms[embedded]'"
 
@@ -126,7 +126,7 @@ class Engine:
             )
         except RuntimeError as exc:
             if deadline.passed():  # llama_decode returned 2: aborted while reading the prompt
-                raise timeout(self.name, "reading the prompt") from None
+                raise timed_out(self.name, "reading the prompt") from None
             raise ModelUnavailable(BAD_ANSWER, f"llama.cpp failed: {exc}") from None
         except ValueError as exc:  # e.g. the prompt does not fit the context
             raise ModelUnavailable(BAD_ANSWER, f"llama.cpp refused the question: {exc}",
@@ -135,7 +135,7 @@ class Engine:
             llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(), None)
             log.setLevel(log_level)
         if deadline.hit:
-            raise timeout(self.name, "generating the answer")
+            raise timed_out(self.name, "generating the answer")
         # llama.cpp's own counters: the prompt tokens it evaluated (a prefix kept from the last
         # question is not) and the tokens it generated after the first, with their times.
         perf = llama_cpp.llama_perf_context(ctx)
@@ -182,7 +182,7 @@ class Engine:
         except RuntimeError:
             llm.n_tokens = 0  # half-read: nothing of it can be reused
             if deadline.passed():
-                raise timeout(self.name, "reading the prompt") from None
+                raise timed_out(self.name, "reading the prompt") from None
             raise ModelUnavailable(BAD_ANSWER, "llama.cpp failed to read the prompt") from None
         finally:
             llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(), None)
@@ -197,13 +197,6 @@ class Engine:
 
     def close(self) -> None:
         self.llm.close()
-
-
-def timeout(model: str, doing: str) -> ModelUnavailable:
-    return ModelUnavailable(
-        TIMEOUT, f"{model} did not answer in time while {doing}",
-        "raise the budget (--budget), or use a smaller model; unfinished files are linted in the background",
-    )
 
 
 def _token_text(llm: Any, token: int) -> str:

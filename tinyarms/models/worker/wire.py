@@ -47,7 +47,7 @@ class LineReader:
 
     def read(self, deadline: float) -> bytes:
         """The next line (without its newline). ``TimeoutError`` at ``deadline`` (time.monotonic);
-        ``EOFError`` when the writer is gone (``partial`` holds what it left unfinished);
+        ``EOFError`` when the writer is gone (a line it left unfinished is dropped with it);
         ``Garbled`` for a line over ``MAX_LINE``."""
         while True:
             end = self.buffer.find(b"\n")
@@ -67,7 +67,3 @@ class LineReader:
             if not chunk:
                 raise EOFError
             self.buffer += chunk
-
-    @property
-    def partial(self) -> bytes:
-        return bytes(self.buffer)
