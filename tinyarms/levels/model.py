@@ -216,9 +216,7 @@ async def _ask(
     out.scored = scored and any(q.yes_no for q in questions)
     by_key = {q.key: q for q in questions}
     cached = store.get_many(q.key for q in questions) if store is not None else {}
-    answers: dict[str, list[dict[str, Any]]] = {
-        k: _verdict(by_key[k], v["p_yes"], thresholds) if "p_yes" in v and thresholds is not None else v["violations"]
-        for k, v in cached.items()}
+    answers: dict[str, list[dict[str, Any]]] = {k: _cached_answer(by_key[k], v, thresholds) for k, v in cached.items()}
     out.cached = len(answers)
     todo = [q for q in questions if q.key not in answers]
     fatal: list[ModelUnavailable] = []
@@ -245,8 +243,7 @@ async def _ask(
             # finishing what a commit's budget cut, a parallel hook): then it is answered.
             hit = store.get_many([q.key]).get(q.key) if store is not None else None
             if hit is not None:
-                answers[q.key] = (_verdict(q, hit["p_yes"], thresholds) if "p_yes" in hit and thresholds is not None
-                                  else hit["violations"])
+                answers[q.key] = _cached_answer(q, hit, thresholds)
                 out.cached += 1
                 return
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -266,7 +263,7 @@ async def _ask(
                 except NoLogprobs:  # an older server: the word, as before, for this question and the rest
                     no_logprobs.append(True)
                     verdict = None
-            if q.yes_no and scored and not no_logprobs and verdict is not None:
+            if verdict is not None:
                 out.asked += 1
                 p_yes = verdict.probability("yes")
                 answers[q.key] = _verdict(q, p_yes, thresholds)
@@ -383,6 +380,13 @@ def _claim_upheld(text: str, q: Question) -> list[answer.Violation]:
         return []
     return [answer.Violation(q.rule.id, q.candidate.report[0], q.rule.message, q.candidate.suggestion or q.rule.suggestion,
                              YES_NO_CONFIDENCE)]
+
+
+def _cached_answer(q: Question, entry: dict[str, Any], thresholds: dict[str, float] | None) -> list[dict[str, Any]]:
+    """A cached answer's violations; a cached P(yes) is judged against today's threshold."""
+    if "p_yes" in entry and thresholds is not None:
+        return _verdict(q, entry["p_yes"], thresholds)
+    return entry["violations"]
 
 
 def _verdict(q: Question, p_yes: float, thresholds: dict[str, float] | None) -> list[dict[str, Any]]:
