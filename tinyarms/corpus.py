@@ -53,10 +53,6 @@ def default_cache() -> Path:
     return state_dir() / "corpus"
 
 
-def has_coordinates(root: Path) -> bool:
-    return any(_archive_of(entry) for entry in _entries(root).values())
-
-
 def prepare(root: Path, cache: Path | None = None, progress: Progress | None = None) -> Path:
     """The folder to evaluate: ``root`` itself when no entry names a registry, else the
     prepared copy under ``cache`` (made now if it is not there yet)."""

@@ -31,14 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
     from tinyarms.config import find_root, load_config
 
     config = load_config(find_root(Path.cwd())).config.models
     out = Report()
     out.row("tinyarms", f"{__version__}, Python {platform.python_version()}, {platform.machine()}, "
             f"{_cpu_name()}")
-    import asyncio
-
     embedded_ok = _embedded(config, args.model, out)
     choice_ok = asyncio.run(_chosen(config, out, embedded_ok))
     ok = embedded_ok or choice_ok
