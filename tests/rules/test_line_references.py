@@ -22,3 +22,16 @@ def test_comments_citing_lines(lint_code: LintCode) -> None:
 def test_js_and_css_comments(lint_code: LintCode) -> None:
     assert len(lint_code("/* lines 10-20 */\nconst a = 'line 3';\n", "a.js", rule=RULE)) == 1
     assert len(lint_code("/* see line 7 */ a { color: red; }\n", "a.css", rule=RULE)) == 1
+
+
+def test_a_link_pinned_to_a_commit_cites_lines_that_never_move(lint_code: LintCode) -> None:
+    code = (
+        "// from https://github.com/vuejs/core/blob/caeb8a68811a1b0f7/packages/runtime-dom/src/modules/style.ts#L90-L101\n"
+        "// as in https://github.com/acme/app/blob/main/src/app.ts#L285\n"
+        "// see line 42 of the pinned https://example.org/x/blob/0123abc/y.ts\n"
+        "export const a = 1;\n"
+    )
+    found = lint_code(code, "src/style.ts", rule="line-references")
+    assert [(f.line, f.message) for f in found] == [
+        (2, found[0].message), (3, found[1].message),
+    ] and "L285" in found[0].message and "line 42" in found[1].message

@@ -113,8 +113,25 @@ def test_python_annotations_and_class_field_defaults(lint_code: LintCode) -> Non
         "class Options:\n"
         "    level: Literal[0, 2, 3] = 3\n"
         "    retries: int = 4\n"
-        "    window = 30\n"  # no annotation: a plain class attribute, not a field default
+        "    window = 30\n"  # a class attribute names its value (subclasses override it)
+        "    scale = window * 3\n"  # not made of literals alone
         "def f():\n"
         "    count: int = 5\n"  # an annotated local is not a field
+        "    size = 7\n"  # nor is a local
     )
-    assert values(lint_code(code, "opts.py", rule=RULE)) == [(*at(code, 4, "30"), "30"), (*at(code, 6, "5"), "5")]
+    assert values(lint_code(code, "opts.py", rule=RULE)) == [
+        (*at(code, 5, "3"), "3"), (*at(code, 7, "5"), "5"), (*at(code, 8, "7"), "7"),
+    ]
+
+
+def test_an_index_is_named_arithmetic_inside_one_is_not(lint_code: LintCode) -> None:
+    code = (
+        "import sys\n"
+        "if sys.version_info >= (3, 8):\n"  # a Python version, named by what it is compared with
+        "    cube = levels[3] + levels[1:9] + levels[(i // 36) % 6]\n"
+        "if count >= (3, 8):\n"
+        "    pass\n"
+    )
+    assert values(lint_code(code, "colour.py", rule=RULE)) == [
+        (*at(code, 3, "36"), "36"), (*at(code, 3, "6]"), "6"), (*at(code, 4, "3,"), "3"), (*at(code, 4, "8)"), "8"),
+    ]

@@ -57,7 +57,7 @@ def token_index(root: str) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
 FAMILIES = (
     ("radius", ("radius", "radii", "rounded")),
     ("type", ("font-size", "fontsize", "font-sizes", "fontsizes", "text", "fs", "type")),
-    ("border", ("border-width", "borderwidth", "border-widths", "borderwidths", "stroke")),
+    ("border", ("border-width", "borderwidth", "border-widths", "borderwidths", "border-size", "border-sizes", "stroke")),
     ("spacing", ("spacing", "space", "spaces", "size", "sizes", "gap", "gaps", "margin", "padding", "inset")),
 )
 _TAILWIND_FAMILIES = {"rounded": "radius", "text": "type", "border": "border"}  # the rest: p, m, gap, space...

@@ -1,7 +1,9 @@
 """line-references: comments that cite line numbers of code ("see line 42", "L120", "app.py:42").
 
 Line numbers in comments rot the moment code above them moves; name the function or the
-symbol instead. Only comments are searched, never strings or docstrings.
+symbol instead. Only comments are searched, never strings or docstrings. A link pinned to a
+commit (``.../blob/3f2a9c1/app.py#L90``) cites lines that never move: not a finding; a link to a
+branch (``.../blob/main/app.py#L90``) is.
 """
 
 from __future__ import annotations
@@ -19,15 +21,27 @@ _REFERENCE = re.compile(
     re.IGNORECASE,
 )
 _CAPITAL_L = re.compile(r"#?L\d")
+_DIGIT = re.compile(r"\d")
+_PERMALINK = re.compile(r"://\S*/(?:blob|tree|blame|raw|src|commit)/[0-9a-f]{7,40}/", re.IGNORECASE)
 
 
 def check(src: Source, params: LineReferencesParams, ctx: Context) -> Iterator[Hit]:
     for node in src.captures("comment"):
         text = src.node_text(node)
+        if not _DIGIT.search(text):
+            continue  # most comments: nothing to cite a line with
         for match in _REFERENCE.finditer(text):
             value = match.group()
+            if _in_permalink(text, match.start()):
+                continue  # a link pinned to a commit (blob/3f2a9c1/app.py#L90): those lines never move
             if value[:2].lower() in ("l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9", "#l"):
                 if not _CAPITAL_L.match(value):
                     continue  # "l10n" and friends; only a capital L cites a line
             start = node.start_byte + len(text[: match.start()].encode("utf-8"))
             yield Hit(start, start + len(value.encode("utf-8")), {"value": value})
+
+
+def _in_permalink(text: str, start: int) -> bool:
+    """Whether the word the match ends (no space before it) is a link pinned to a commit."""
+    word_start = max(text.rfind(c, 0, start) for c in " \t\n(<[\"'") + 1
+    return _PERMALINK.search(text, word_start, start) is not None

@@ -5,7 +5,8 @@ definition (``MAX_RETRIES = 5``, ``const TIMEOUT_MS = 3000``), a default argumen
 destructuring default (``({ fftSize = 256 }) => ...``), a keyword argument, an enum member, an
 array index, a literal type. A lower-case ``const`` names its value only when that value is made
 of literals alone (``const ratio = 16 / 9``), not a number inside a computation
-(``const value = data[i] || 0.1``). A JSX prop does not name its number (``maxLength={10}``), as
+(``const value = data[i] || 0.1``); in Python so does a class attribute (``weight = 200``), not
+a lower-case module variable or a local. A JSX prop does not name its number (``maxLength={10}``), as
 in ESLint's no-magic-numbers. Tests are exempt through the rule's ``exclude`` globs. Python and
 JS/TS only: CSS values are the design-tokens rule's.
 """
@@ -27,6 +28,7 @@ _TRANSPARENT = frozenset({
     "parenthesized_expression", "tuple", "list", "set", "dictionary", "pair", "expression_list",
     "array", "object", "as_expression", "satisfies_expression", "type_assertion",
 })
+_ARITHMETIC = frozenset({"binary_operator", "binary_expression", "parenthesized_expression"})
 _NAMED_OWNERS = frozenset({
     "default_parameter", "typed_default_parameter", "keyword_argument",  # Python
     "assignment_pattern", "object_assignment_pattern",  # JS/TS defaults: (a = 3), ({ a = 3 })
@@ -38,6 +40,7 @@ _NAMED_OWNERS = frozenset({
 _LITERALS = frozenset({
     "number", "string", "string_fragment", "escape_sequence", "true", "false", "null", "undefined",
     "property_identifier", "comment",
+    "integer", "float", "none", "string_start", "string_content", "string_end",  # Python
 })
 _TYPED = frozenset({"as_expression", "satisfies_expression"})  # `[1, 2] as const`: the type is no value
 _ENUM_BASES = re.compile(r"\b(?:Enum|IntEnum|StrEnum|Flag|IntFlag)\b")
@@ -114,7 +117,12 @@ def _is_named(src: Source, node, walked: dict[int, tuple[bool, Any, Any]], liter
     if kind in _NAMED_OWNERS:
         return True
     if kind in ("subscript", "slice", "subscript_expression"):
-        return parent.child_by_field_name("value") != child and parent.child_by_field_name("object") != child
+        # an index or a slice bound (`data[3]`, `data[1:9]`), not arithmetic inside one (`cube[(i // 36) % 6]`)
+        return (parent.child_by_field_name("value") != child and parent.child_by_field_name("object") != child
+                and child.type not in _ARITHMETIC)
+    if kind in ("comparison_operator",) and child.type == "tuple":
+        # `sys.version_info >= (3, 8)`: the tuple is a Python version, named by what it is compared with
+        return src.node_text(parent).startswith("sys.version_info")
     if kind == "assignment":  # Python
         left = parent.child_by_field_name("left")
         if left is None or parent.child_by_field_name("right") != child:
@@ -122,7 +130,12 @@ def _is_named(src: Source, node, walked: dict[int, tuple[bool, Any, Any]], liter
         if _is_constant_name(src, left) or _in_enum_body(src, parent):
             return True
         # a dataclass or pydantic field default (`retries: int = 3` in a class body) is a default value
-        return parent.child_by_field_name("type") is not None and _in_class_body(parent)
+        if parent.child_by_field_name("type") is not None and _in_class_body(parent):
+            return True
+        # a class attribute names a value made of literals (`weight = 200`, `code = 308`: subclasses
+        # override it), as a `readonly` field does in TypeScript; a lower-case module variable or
+        # a local does not (PEP 8 names constants in upper case)
+        return left.type == "identifier" and _in_class_body(parent) is not None and _is_literal(child, literal)
     if kind == "variable_declarator":  # JS/TS
         name = parent.child_by_field_name("name")
         declaration = parent.parent
