@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 from tinyarms import __version__
 
+_COMMANDS = (  # name, module in tinyarms.commands, summary
+    ("daemon", "daemon", "start, stop or check the background daemon"),
+    ("status", "status", "what the daemon is doing (exit 3 when it is not running)"),
+    ("hook", "hook", "install or remove the git pre-commit hook in this repository"),
+    ("repo", "repo", "the repositories the daemon watches (lint-on-save) and deep-scans"),
+    ("scan", "scan", "a deep scan with a report (Markdown, JSON, SARIF) under the state directory"),
+    ("service", "service", "run the daemon as a systemd user service (Linux) or launchd agent (macOS)"),
+    ("models", "models", "fetch and list the embedded backend's models; recommend models for this machine"),
+    ("feedback", "feedback", "teach it: mark a finding a false positive (or confirm it); list and undo"),
+    ("bench", "bench", "each model's speed, memory and valid answers on this machine (--compare A B)"),
+    ("eval", "evaluate", "precision and recall of the rules on a labelled corpus (default: the built-in one)"),
+    ("doctor", "doctor", "can a model answer here: load the fast model in a worker, ask it, say what to fix"),
+)
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given the ``command`` about to run, only that command's module is
+    imported (the others' sub-parsers are named, for the usage message, but left empty)."""
     from tinyarms.commands import lint
 
     parser = argparse.ArgumentParser(prog="tinyarms", description="A local, private code reviewer.")
@@ -29,27 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_arguments(w)
     w.set_defaults(run=lint.run_baseline_write)
 
-    from tinyarms.commands import bench as bench_command
-    from tinyarms.commands import daemon, doctor, evaluate, feedback, hook, models, repo, scan, service, status
-
     # One module per subcommand, each with add_arguments(parser) and run(args); `models` sets
     # `run` per action on its own sub-parsers.
-    for name, module, summary in (
-        ("daemon", daemon, "start, stop or check the background daemon"),
-        ("status", status, "what the daemon is doing (exit 3 when it is not running)"),
-        ("hook", hook, "install or remove the git pre-commit hook in this repository"),
-        ("repo", repo, "the repositories the daemon watches (lint-on-save) and deep-scans"),
-        ("scan", scan, "a deep scan with a report (Markdown, JSON, SARIF) under the state directory"),
-        ("service", service, "run the daemon as a systemd user service (Linux) or launchd agent (macOS)"),
-        ("models", models, "fetch and list the embedded backend's models; recommend models for this machine"),
-        ("feedback", feedback, "teach it: mark a finding a false positive (or confirm it); list and undo"),
-        ("bench", bench_command, "each model's speed, memory and valid answers on this machine (--compare A B)"),
-        ("eval", evaluate, "precision and recall of the rules on a labelled corpus (default: the built-in one)"),
-        ("doctor", doctor, "can a model answer here: load the fast model in a worker, ask it, say what to fix"),
-    ):
+    for name, module_name, summary in _COMMANDS:
         p = commands.add_parser(name, help=summary)
+        if command is not None and command != name:
+            continue
+        module = importlib.import_module(f"tinyarms.commands.{module_name}")
         module.add_arguments(p)
-        if module is not models:
+        if name != "models":
             p.set_defaults(run=module.run)
 
     p = commands.add_parser("rules", help="print the rules reference (Markdown) of the active skills")
@@ -70,7 +75,8 @@ def _run_rules(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(next((w for w in words if not w.startswith("-")), None))
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)

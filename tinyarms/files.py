@@ -221,19 +221,31 @@ def _walk_with_gitignore(folder: Path) -> list[Path]:
                         return pattern.include
         return False
 
-    for current, dirs, files in os.walk(folder):
-        here = Path(current)
+    pending = [folder]
+    while pending:
+        here = pending.pop()
+        try:
+            with os.scandir(here) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable, or gone meanwhile: as os.walk, nothing to list
         specs = [(b, s) for b, s in specs if here.is_relative_to(b)]
-        gitignore = here / ".gitignore"
-        if gitignore.is_file():
+        if any(e.name == ".gitignore" and e.is_file() for e in entries):
             try:
-                specs.append((here, pathspec.GitIgnoreSpec.from_lines(gitignore.read_text("utf-8", "replace").splitlines())))
+                specs.append((here, pathspec.GitIgnoreSpec.from_lines((here / ".gitignore").read_text("utf-8", "replace").splitlines())))
             except (OSError, ValueError):
                 pass
-        dirs[:] = sorted(d for d in dirs if d not in _ALWAYS_SKIPPED_DIRS and not ignored(here / d, True))
-        # regular files (and symlinks, judged when read), as git lists them: opening a FIFO would hang
-        found += [here / f for f in sorted(files)
-                  if ((here / f).is_file() or (here / f).is_symlink()) and not ignored(here / f, False)]
+        subdirs = []
+        for entry in entries:
+            # DirEntry knows its type from the listing: no stat per file. A symlink to a folder
+            # is neither walked nor listed (os.walk's default); other symlinks are judged when read.
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in _ALWAYS_SKIPPED_DIRS and not (specs and ignored(here / entry.name, True)):
+                    subdirs.append(here / entry.name)
+            elif (entry.is_file() or entry.is_symlink()) and not entry.is_dir():
+                if not (specs and ignored(here / entry.name, False)):
+                    found.append(here / entry.name)
+        pending += reversed(subdirs)  # depth first, in name order, as os.walk(topdown=True)
     return found
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 SEVERITIES = ("error", "warning", "info")
@@ -43,7 +44,8 @@ class Finding:
     feedback: str | None = None  # FALSE_POSITIVE or CONFIRMED when a developer said so (feedback.py)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a plain value: no deep copy (dataclasses.asdict was 40 % of a cached lint).
+        return dict(zip(_FINDING_FIELDS, _finding_values(self), strict=True))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
@@ -62,11 +64,17 @@ class Skipped:
     hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(zip(_SKIPPED_FIELDS, _skipped_values(self), strict=True))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Skipped:
         return cls(**data)
+
+
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
+_finding_values = attrgetter(*_FINDING_FIELDS)
+_SKIPPED_FIELDS = tuple(f.name for f in fields(Skipped))
+_skipped_values = attrgetter(*_SKIPPED_FIELDS)
 
 
 @dataclass(slots=True)

@@ -43,12 +43,17 @@ class ActiveRule:
         return RuleMeta(self.id, self.skill, self.description, self.severity, self.level, self.engine, self.suggestion)
 
 
+_RULES_FOR_KEPT = 100_000  # files whose rules are remembered
+
+
 @dataclass
 class RuleSet:
     rules: list[ActiveRule]
     exclude: tuple[str, ...] = ()
     root: str | None = None
     _matchers: dict[str, Any] = field(default_factory=dict, repr=False)
+    _rules_for: dict[tuple[str, str | None], list[ActiveRule]] = field(default_factory=dict, repr=False)
+    _rules_for_of: list[ActiveRule] | None = field(default=None, repr=False)
 
     @cached_property
     def digest(self) -> str:
@@ -59,7 +64,18 @@ class RuleSet:
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
     def rules_for(self, rel: str, language: str | None) -> list[ActiveRule]:
-        """The rules that apply to a file: by language or ``files`` glob, minus ``exclude``."""
+        """The rules that apply to a file: by language or ``files`` glob, minus ``exclude``.
+        Asked about the same file more than once per lint (listing, the levels): kept."""
+        if self._rules_for_of is not self.rules or len(self._rules_for) > _RULES_FOR_KEPT:
+            self._rules_for.clear()  # the rules were replaced (eval --level), or a daemon's long run
+            self._rules_for_of = self.rules
+        key = (rel, language)
+        known = self._rules_for.get(key)
+        if known is None:
+            known = self._rules_for[key] = self._rules_for_uncached(rel, language)
+        return known
+
+    def _rules_for_uncached(self, rel: str, language: str | None) -> list[ActiveRule]:
         out = []
         for rule in self.rules:
             if rule.languages or rule.files:

@@ -30,12 +30,13 @@ def sample_result() -> LintResult:
     )
 
 
-def test_output_is_to_dict_serialised_with_indent_2_and_readable_unicode():
+def test_output_is_to_dict_serialised_compact_on_one_line_with_readable_unicode():
     result = sample_result()
 
     out = render("json", result, {})
 
-    assert out == json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    assert out == json.dumps(result.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n"
+    assert out.count("\n") == 1
     assert "naïve" in out and "—" in out
 
 

@@ -1,6 +1,8 @@
 """``--format json``: the LintResult contract itself (DESIGN.md, "Finding"), nothing added.
 
-Scripts parse this, so it is exactly ``LintResult.to_dict()``; non-ASCII stays readable.
+Scripts parse this, so it is exactly ``LintResult.to_dict()``; non-ASCII stays readable. It is
+compact, one line, as ESLint's ``--format json`` is: an indent would make the standard library's
+encoder fall back to pure Python, 5x slower on 11,000 findings (``jq .`` indents it for reading).
 """
 
 from __future__ import annotations
@@ -28,4 +30,4 @@ def render(
         # NaN or infinity would be written as bare NaN/Infinity, which no strict JSON parser reads.
         if not math.isfinite(finding["confidence"]):
             finding["confidence"] = None
-    return escape_surrogates(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
+    return escape_surrogates(json.dumps(data, ensure_ascii=False, separators=(",", ":"))) + "\n"

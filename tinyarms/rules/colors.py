@@ -48,10 +48,10 @@ def _css(src: Source) -> Iterator[Hit]:
 
 def _strings(src: Source, ignore_attributes: frozenset[str]) -> Iterator[Hit]:
     for node in src.captures("string"):
-        if _is_docstring(node) or _owner_name(src, node) in ignore_attributes:
-            continue
         text = src.node_text(node)
         if "#" not in text and "(" not in text:
+            continue  # most strings: no colour can be in them, whoever owns them
+        if _is_docstring(node) or _owner_name(src, node) in ignore_attributes:
             continue
         css_like = None
         masked = _STRING_HIDDEN.sub(lambda m: " " * len(m.group()), text) if "url(" in text else text
