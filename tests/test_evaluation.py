@@ -21,6 +21,12 @@ from tinyarms.source import language_of
 from tinyarms.yamlio import ConfigError
 
 BUILTIN = evaluation.builtin_corpus()
+# The shipped corpus's files come from registries: fetched once into a cache kept between runs
+# ($TINYARMS_TEST_CORPUS_CACHE, else ~/.cache/tinyarms-test-corpus), as the test models are.
+CORPUS_CACHE = Path(
+    os.environ.get("TINYARMS_TEST_CORPUS_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tinyarms-test-corpus"
+).expanduser()
 RULE_IDS = {r.id: r for skill, _ in load_skills(None).values() for r in skill.rules}
 
 
@@ -38,20 +44,22 @@ def corpus(tmp_path: Path, files: dict[str, str], labels: str) -> Path:
 
 # --- the shipped corpus --------------------------------------------------------------------------
 
-def test_level0_is_exact_on_the_shipped_corpus() -> None:
-    report = evaluation.run(BUILTIN, evaluation.EvalOptions(levels=[0], use_cache=False))
+def test_level0_on_the_shipped_corpus_is_wrong_only_where_known() -> None:
+    report = evaluation.run(BUILTIN, evaluation.EvalOptions(levels=[0], use_cache=False, corpus_cache=CORPUS_CACHE))
     level0 = {rule_id: score for rule_id, score in report.scores.items() if RULE_IDS[rule_id].level == 0}
     assert set(level0) == {"hardcoded-colors", "magic-numbers", "file-size", "import-aliases", "line-references"}
-    wrong = [(m.kind, m.path, m.line, m.rule, m.message) for m in report.mismatches]
-    assert wrong == [], wrong
+    wrong = [(m.kind, m.path, m.line, m.rule) for m in report.mismatches]
+    # The one known error, a hard negative: "#00ff00" quoted in a warning's prose, not a colour
+    # the code uses. A rule that gets better or worse fails this test: update it on purpose.
+    assert wrong == [("fp", "py/tqdm/std.py", 181, "hardcoded-colors")], wrong
     for rule_id, score in level0.items():
-        assert score.tp > 0 and score.precision == 1.0 and score.recall == 1.0, rule_id
+        assert score.tp > 0 and score.recall == 1.0, rule_id
 
 
 def test_the_shipped_corpus_covers_every_rule_and_language() -> None:
-    loaded = evaluation.load(evaluation.prepared(BUILTIN), set(RULE_IDS))
+    loaded = evaluation.load(evaluation.prepared(BUILTIN, CORPUS_CACHE), set(RULE_IDS))
     files = loaded.files()
-    assert len(files) >= 40
+    assert len(files) >= 150
     languages = Counter(language_of(rel) for rel in files)
     assert all(languages[lang] >= 4 for lang in ("python", "typescript", "tsx", "javascript", "css")), languages
     positives = Counter(e.rule for item in loaded.labels.files.values() for e in item.expect)
@@ -63,12 +71,26 @@ def test_the_shipped_corpus_covers_every_rule_and_language() -> None:
     assert all(f"`{rel}`" in provenance for rel in files), [rel for rel in files if f"`{rel}`" not in provenance]
 
 
+def test_the_shipped_corpus_holds_no_other_projects_code() -> None:
+    # Only what this project wrote: its labels, config, provenance notes, patches and synthetic
+    # files. Every other file's text comes from a registry by coordinates and a sha256.
+    labels = evaluation.load(evaluation.prepared(BUILTIN, CORPUS_CACHE)).labels.files
+    own = {"labels.yaml", "PROVENANCE.md", ".tinyarms.yaml", "tsconfig.json"}
+    kept = sorted(p.relative_to(BUILTIN).as_posix() for p in BUILTIN.rglob("*") if p.is_file())
+    copies = [rel for rel in kept if rel not in own and not rel.startswith("patches/")
+              and not (rel in labels and labels[rel].synthetic)]
+    assert copies == []
+    fetched = [item for item in labels.values() if not item.synthetic]
+    assert fetched and all((item.pypi or item.npm) and item.path and item.sha256 for item in fetched)
+    assert len(labels) >= 150
+
+
 def test_the_split_is_deterministic_and_keeps_groups_together() -> None:
-    loaded = evaluation.load(evaluation.prepared(BUILTIN))
+    loaded = evaluation.load(evaluation.prepared(BUILTIN, CORPUS_CACHE))
     train, test = loaded.files("train"), loaded.files("test")
     assert train and test and not set(train) & set(test)
     assert sorted(train + test) == loaded.files()
-    assert evaluation.load(evaluation.prepared(BUILTIN)).files("test") == test  # the same on every load
+    assert evaluation.load(evaluation.prepared(BUILTIN, CORPUS_CACHE)).files("test") == test  # the same on every load
     pair = ["py/sqlalchemy/dialects/mysql/json.py", "py/sqlalchemy/dialects/sqlite/json.py"]
     assert len({loaded.split_of(rel) for rel in pair}) == 1
 
@@ -155,15 +177,17 @@ def test_findings_in_a_clean_file_are_false_positives(tmp_path: Path) -> None:
 
 def test_eval_command_json_and_markdown(tmp_path: Path) -> None:
     out = tmp_path / "report.md"
-    done = run_cli("eval", "--level", "0", "--json", "--markdown", str(out), "--no-cache", cwd=tmp_path)
+    done = run_cli("eval", "--level", "0", "--json", "--markdown", str(out), "--no-cache",
+                   "--corpus-cache", str(CORPUS_CACHE), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["files"] >= 40 and report["split"] == "all"
+    assert report["files"] >= 150 and report["split"] == "all"
     assert report["rules"]["magic-numbers"]["precision"] == 1.0 and report["rules"]["magic-numbers"]["recall"] == 1.0
-    assert report["levels"]["0"]["fp"] == 0 and report["levels"]["0"]["fn"] == 0
+    assert report["levels"]["0"]["fp"] == 1 and report["levels"]["0"]["fn"] == 0
     assert "| `magic-numbers` | 0 |" in out.read_text() and "| level | TP | FP | FN |" in out.read_text()
 
-    test_only = json.loads(run_cli("eval", "--level", "0", "--split", "test", "--json", cwd=tmp_path).stdout)
+    test_only = json.loads(run_cli("eval", "--level", "0", "--split", "test", "--json", "--corpus-cache", str(CORPUS_CACHE),
+                                    cwd=tmp_path).stdout)
     assert 0 < test_only["files"] < report["files"]
 
 
@@ -332,7 +356,8 @@ def test_feedback_on_the_training_split_lowers_false_positives_on_the_held_out_o
 
 
 def test_eval_feedback_command_refuses_a_split(tmp_path: Path) -> None:
-    done = run_cli("eval", "--feedback", "--split", "test", "--level", "0", cwd=tmp_path)
+    done = run_cli("eval", "--feedback", "--split", "test", "--level", "0", "--corpus-cache", str(CORPUS_CACHE),
+                   cwd=tmp_path)
     assert done.returncode == 2 and "--feedback uses both splits" in done.stderr
 
 
