@@ -221,8 +221,10 @@ def test_a_timeout_is_prompt_and_stops_the_generation(backend: EmbeddedBackend) 
         run(backend.complete(MODEL, "You write JSON.", essay, RUNAWAY, timeout=1.0, max_tokens=3000))
     took = time.monotonic() - started
     assert info.value.reason == TIMEOUT and info.value.hint
-    # usually while generating; on a loaded machine the prompt may still be being read at 1 s
-    assert "generating the answer" in info.value.message or "reading the prompt" in info.value.message
+    # usually while generating; on a loaded machine the prompt may still be being read at 1 s, or
+    # the worker's own word may come after the pool's deadline (+0.1 s), which then answers for it
+    assert any(stage in info.value.message for stage in (
+        "generating the answer", "reading the prompt", "still working at the deadline")), info.value.message
     assert took < 1.0 + slack  # not the ~150 s of 3000 tokens
     straggle = _wait_idle(slack)  # the worker stopped generating: it does not run to 3000 tokens
 
