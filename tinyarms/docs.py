@@ -1,4 +1,4 @@
-"""The rules reference, generated from the skill YAML (the README's table is this output)."""
+"""The rules reference, generated from the skill YAML (the table in docs/skills.md is this output)."""
 
 from __future__ import annotations
 

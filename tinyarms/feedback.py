@@ -21,7 +21,7 @@ a new verdict replaces the old one.
   family, ``font-size:--size``; ``Candidate.kind``), it also settles the other questions of that
   kind in that repository: they are not asked, and their findings are reported as known false
   positives that name the report. Measured here, the small models do not heed counter-examples
-  (README, "Teaching it"); this is what makes one report count for the code like it.
+  (docs/feedback.md, "What feedback is worth"); this is what makes one report count for the code like it.
 - A confirmation records that a finding is real (``feedback: "confirmed"``); a confirmed finding
   of a kind hands that kind back to the model, which judges each question of it again.
 

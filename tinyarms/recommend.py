@@ -55,7 +55,7 @@ class Known:
         return self.memory_bytes or memory_needed(self.file_bytes, N_CTX)
 
 
-# The 0.5B and 1.5B figures were measured here (README, benchmarks/model.py, 2 cores: 1.51 s and
+# The 0.5B and 1.5B figures were measured here (docs/evaluation.md, benchmarks/model.py, 2 cores: 1.51 s and
 # 3.40 s per question, peak RSS 737 and 1995 MiB with n_ctx 4096). Larger models are estimated
 # from the 1.5B in proportion to parameters: prompt reading, most of a question's time, is
 # compute-bound. File sizes are the Q4_K_M GGUF files'.

@@ -48,7 +48,7 @@ YES_NO_CONFIDENCE = 0.8  # a bare yes says nothing about certainty; above min_co
 YES_PREFIX = '{"answer": "'  # what a yes/no answer starts with; the next token is scored
 DEFAULT_THRESHOLD = 0.5  # P(yes) for a finding where no threshold was fitted for the rule and model
 # P(yes) thresholds fitted on the built-in corpus's train split (`tinyarms eval --calibrate`, the
-# F1-best), per rule and model; README "How often is it right" has what they are worth on test.
+# F1-best), per rule and model; docs/evaluation.md, "How often is it right", has what they are worth on test.
 DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     "simple-dry": {"qwen2.5-coder:0.5b": 0.441, "qwen2.5-coder:1.5b": 0.871},
     "design-tokens": {"qwen2.5-coder:0.5b": 0.437, "qwen2.5-coder:1.5b": 0.664},

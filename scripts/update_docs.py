@@ -1,4 +1,4 @@
-"""Rewrite the README's rules reference from the built-in skill YAML (`tinyarms rules`)."""
+"""Rewrite the rules reference in docs/skills.md from the built-in skill YAML (`tinyarms rules`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from tinyarms.docs import rules_markdown
 from tinyarms.skills import BUILTIN_SKILLS, load_skills
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "skills.md"
 BLOCK = re.compile(r"(<!-- rules:start -->\n).*?(<!-- rules:end -->)", re.S)
 
 
@@ -17,17 +17,17 @@ def generated() -> str:
     return rules_markdown([skills[name][0] for name in BUILTIN_SKILLS])
 
 
-def readme_block(text: str) -> str:
+def rules_block(text: str) -> str:
     match = BLOCK.search(text)
     if match is None:
-        raise SystemExit("README.md has no <!-- rules:start --> ... <!-- rules:end --> block")
+        raise SystemExit("docs/skills.md has no <!-- rules:start --> ... <!-- rules:end --> block")
     return text[match.end(1) : match.start(2)]
 
 
 def main() -> None:
-    text = README.read_text(encoding="utf-8")
-    readme_block(text)
-    README.write_text(BLOCK.sub(lambda m: m.group(1) + generated() + m.group(2), text), encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
+    rules_block(text)
+    PAGE.write_text(BLOCK.sub(lambda m: m.group(1) + generated() + m.group(2), text), encoding="utf-8")
 
 
 if __name__ == "__main__":
