@@ -21,8 +21,8 @@ import pytest
 
 from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import git, run_cli
-from tests.timing import scaled
 from tests.models.ollama_server import FakeOllama, Request
+from tests.timing import scaled
 from tinyarms import lintjob, protocol, scan
 from tinyarms.daemon import control
 from tinyarms.rules import regex as regex_rule

@@ -80,7 +80,7 @@ def _seconds(value: Any) -> Any:
     """'90', '30s', '5m', '1h' -> seconds; numbers pass through (pydantic checks the rest)."""
     if isinstance(value, str):
         text = value.strip().lower()
-        unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None)
+        unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:])
         try:
             return float(text[:-1]) * unit if unit else float(text)
         except ValueError:

@@ -21,7 +21,15 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from tests.daemon.test_server import assert_serving, exchange, shared  # noqa: F401 - a fixture
-from tests.fuzz.strategies import ERROR_CODES, JSON_SCALARS, JSON_VALUES, TEXT, deeply_nested, frames, typed_lint_requests
+from tests.fuzz.strategies import (
+    ERROR_CODES,
+    JSON_SCALARS,
+    JSON_VALUES,
+    TEXT,
+    deeply_nested,
+    frames,
+    typed_lint_requests,
+)
 from tests.servers import Listener
 from tinyarms import protocol
 from tinyarms.daemon.server import Daemon

@@ -631,7 +631,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, behaviour.body)
             return
 
-        empty = chat and not body.get("messages") or not chat and not body.get("prompt")
+        empty = (chat and not body.get("messages")) or (not chat and not body.get("prompt"))
         if empty and keep_alive == 0:  # routes.go: expire the runner, answer without metrics
             self.fake.load(model.name, 0)
             self._json(200, self._bare(name, chat, "unload"))

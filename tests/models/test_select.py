@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
+
 import pytest
 
 from tests import servers

@@ -115,7 +115,7 @@ class Scans:
             run.state, run.error = "failed", str(exc)
         except ConfigError as exc:
             run.state, run.error, run.problems = "failed", "\n".join(exc.problems), exc.problems
-        except Exception as exc:  # noqa: BLE001 - a scan's bug must not take the daemon down
+        except Exception as exc:  # logged with its stack: a scan's bug must not take the daemon down
             self.log.exception("scan_failed", root=str(run.root), scan=run.id)
             run.state, run.error = "failed", f"{type(exc).__name__}: {exc}"
         else:

@@ -186,7 +186,7 @@ class Daemon:
                     line = await asyncio.wait_for(reader.readuntil(b"\n"), self.request_timeout)
                 except asyncio.IncompleteReadError:
                     return  # the client hung up, maybe half-way through a request: nothing to answer
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     await _send(writer, protocol.reply_error(
                         __version__, protocol.TIMEOUT, f"no complete request within {self.request_timeout:g} s"))
                     return
@@ -277,7 +277,7 @@ class Daemon:
                 return
             try:
                 self.background_answered += router.answer_pending(work, self.store, yield_to=lambda: self.in_flight > 0)
-            except Exception:  # noqa: BLE001 - background work must never take the daemon down
+            except Exception:  # logged with its stack: background work must never take the daemon down
                 self.log.exception("background_failed")
 
     def scheduled_scan(self) -> str:

@@ -259,7 +259,7 @@ class Watcher:
             observer.stop()
             if observer.is_alive():
                 observer.join(timeout=1.0)
-        except Exception:  # noqa: BLE001,S110 - a watch that cannot even stop is gone anyway
+        except Exception:  # noqa: BLE001 - a watch that cannot even stop is gone anyway
             pass
 
     # -- events (on watchdog's threads: quick, and never raising) ---------------------------

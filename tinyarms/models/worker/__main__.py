@@ -75,7 +75,7 @@ def serve(make_engine: Callable[[argparse.Namespace], Engine], argv: list[str] |
           "llama_cpp": engine.version, "system_info": engine.system_info()})
 
     if deadline_type is None:
-        from tinyarms.models.worker.engine import Deadline as deadline_type  # noqa: N813
+        from tinyarms.models.worker.engine import Deadline as deadline_type
     requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
     lock = threading.Lock()
     current: dict[int, Any] = {}  # the question being answered: id -> its deadline

@@ -151,9 +151,8 @@ class Engine:
         """The log probabilities of each choice's first token right after ``prefix`` in the
         answer (``{"answer": "`` then ``yes`` or ``no``): one forward pass, no token generated.
         The prompt's prefix kept from the last question is not read again."""
-        import numpy as np
-
         import llama_cpp
+        import numpy as np
 
         llm = self.llm
         ctx = llm._ctx.ctx
