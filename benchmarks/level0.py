@@ -54,7 +54,7 @@ def main() -> None:
             return time.perf_counter() - started, result
 
         cold, warm = [], []
-        for i in range(args.runs):
+        for _ in range(args.runs):
             cache = Path(home) / "cache.db"
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{cache}{suffix}").unlink(missing_ok=True)

@@ -199,7 +199,7 @@ def make_repo(where: Path, files: int, seed: int = 7) -> tuple[Path, list[tuple[
         bodies[a].insert(rng.randint(2, len(bodies[a])), code)
         bodies[b].insert(rng.randint(2, len(bodies[b])), _rename(code, rng))
         planted.append((names[a], names[b]))
-    for name, parts in zip(names, bodies):
+    for name, parts in zip(names, bodies, strict=True):
         path = repo / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n\n\n".join(parts) + "\n")

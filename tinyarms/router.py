@@ -78,16 +78,16 @@ def run(
     try:
         keys = [result_cache.key(digest, job.rel, job.raw) for job in jobs]
         cached = store.get_many(keys) if store is not None else {}
-        misses = [(k, job) for k, job in zip(keys, jobs) if k not in cached]
+        misses = [(k, job) for k, job in zip(keys, jobs, strict=True) if k not in cached]
         linter = Linter(ruleset, settings.config.max_file_bytes, options.report_unused)
-        fresh = dict(zip((k for k, _ in misses), lint_many(linter, [job for _, job in misses], options.workers)))
+        fresh = dict(zip((k for k, _ in misses), lint_many(linter, [job for _, job in misses], options.workers), strict=True))
         if store is not None:
             store.put_many((k, outcome.to_dict()) for k, outcome in fresh.items())
 
         result = LintResult()
         suppressed = lines = 0
         readable: list[Job] = []
-        for k, job in zip(keys, jobs):
+        for k, job in zip(keys, jobs, strict=True):
             outcome = fresh.get(k) or _from_cache(cached[k], job)
             result.findings += outcome.findings
             result.skipped += outcome.skipped

@@ -98,7 +98,7 @@ def frames(repo: str) -> st.SearchStrategy[bytes]:
         st.binary(max_size=200).map(lambda b: b.replace(b"\n", b"") + b"\n"),
         st.builds(lambda raw, cut: raw[:cut].rstrip(b"\n") + b"\n", encoded, st.integers(0, 200)),
         st.integers(900, 200_000).map(lambda depth: deeply_nested(depth) + b"\n"),
-        JSON_VALUES.map(lambda value: _encode_any(value)),
+        JSON_VALUES.map(_encode_any),
         encoded,
     )
 

@@ -59,7 +59,8 @@ async def vectors(index: Index, backend: Backend, config: ModelsConfig, store: C
         except ModelUnavailable as exc:
             return None, {**stats, "why": f"{exc.message}: token shingles find the pairs", "hint": exc.hint}
         rows = []
-        for i, vector in zip(batch, got):
+        # not strict: a backend's short answer embeds what it answered, as it always has
+        for i, vector in zip(batch, got, strict=False):
             found[i] = [round(float(x), 5) for x in vector]
             rows.append((keys[i], {"vector": found[i], "model": model}))
         if store is not None:

@@ -356,11 +356,11 @@ async def _confirm(
             if store is not None:
                 store.put_many([(key, {"yes": verdicts[key], "model": model})])
 
-    todo = {k: text for k, text in zip(keys, texts) if k not in verdicts}
+    todo = {k: text for k, text in zip(keys, texts, strict=True) if k not in verdicts}
     await asyncio.gather(*(ask(k, text) for k, text in todo.items()))
     kept: dict[str, list[dict[str, Any]]] = {}
     turned_down: dict[str, list[dict[str, Any]]] = {}
-    for (q, v), key in zip(items, keys):
+    for (q, v), key in zip(items, keys, strict=True):
         target = turned_down if verdicts.get(key) is False else kept
         target.setdefault(q.key, []).append(v)
     return kept, turned_down
