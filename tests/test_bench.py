@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from tests.models.ollama_server import FakeOllama, Request, ollama_server_fixture  # noqa: F401
-from tests.models.test_llamacpp import MODEL, cached_model, fetched  # noqa: F401
+from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401
 from tinyarms import bench
 from tinyarms.config import OllamaConfig
 from tinyarms.levels import model as model_level

@@ -13,7 +13,7 @@ import pytest
 from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import run_cli
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
-from tests.models.test_llamacpp import MODEL, cached_model, fetched  # noqa: F401
+from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401
 from tinyarms import evaluation
 from tinyarms.finding import Finding
 from tinyarms.skills import load_skills
@@ -245,7 +245,7 @@ def test_an_answer_that_is_not_yes_or_no_is_skipped_not_a_finding(
 
 # --- the real embedded model, on a small subset: structure and plumbing, not judgement ---------------
 
-def test_eval_with_the_real_model_on_a_small_subset(tmp_path: Path, fetched: Path) -> None:  # noqa: F811
+def test_eval_with_the_real_model_on_a_small_subset(tmp_path: Path, fetched: Path) -> None:
     root = corpus(tmp_path / "corpus", {"prices.py": TWINS}, (
         "version: 1\ntolerance: {simple-dry: 2}\nfiles:\n  prices.py:\n    expect:\n"
         "      - {rule: simple-dry, line: 12}\n      - {rule: magic-numbers, line: 9}\n"

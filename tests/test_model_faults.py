@@ -123,8 +123,8 @@ OPENAI_FAULTS = [
 ]
 
 
-@pytest.fixture
-def project(repo: Path) -> Path:
+@pytest.fixture(name="project")
+def project_fixture(repo: Path) -> Path:
     (repo / "prices.py").write_text(TWINS + "\nRATE = 0.2\nprint(RATE * 42)\n")
     (repo / "card.tsx").write_text('export const Card = () => <div className="bg-[#ff0000]" />;\n')
     return repo

@@ -21,7 +21,7 @@ import pytest
 
 from tests.candidates.test_cross_file import BASKET, INVOICE, PARSER, RENDER
 from tests.models.ollama_server import FakeOllama, Request, ollama_server_fixture  # noqa: F401
-from tests.models.test_llamacpp import MODEL, cached_model, fetched  # noqa: F401
+from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401
 from tests.render.test_sarif import assert_valid_sarif
 from tinyarms import router, scan
 from tinyarms.journal import Journal, ScanBusy
@@ -51,8 +51,8 @@ def own_file(request: Request) -> str:
     return re.findall(r"Code from (\S+) \(line numbers", request.body["messages"][-1]["content"])[-1]
 
 
-@pytest.fixture
-def project(repo: Path) -> Path:
+@pytest.fixture(name="project")
+def project_fixture(repo: Path) -> Path:
     (repo / "billing").mkdir()
     (repo / "billing" / "invoice.py").write_text(INVOICE)
     (repo / "cart").mkdir()
@@ -351,7 +351,7 @@ def test_a_scan_through_the_daemon(project: Path, model: FakeOllama, isolated_en
 # -- the real embedded model -----------------------------------------------------------------------
 
 
-def test_a_scan_with_the_real_embedded_model(project: Path, fetched: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_a_scan_with_the_real_embedded_model(project: Path, fetched: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Plumbing, structure and bounds with a real 0.5B model, not its judgement."""
     monkeypatch.setenv("TINYARMS_MODELS__BACKEND", "embedded")
     monkeypatch.setenv("TINYARMS_MODELS__DEEP__EMBEDDED", MODEL)  # the 1.5B default is slower than a test should be

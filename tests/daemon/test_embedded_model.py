@@ -14,7 +14,7 @@ import pytest
 
 from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import run_cli
-from tests.models.test_llamacpp import MODEL, cached_model, fetched  # noqa: F401
+from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401
 from tests.timing import scaled
 from tinyarms.daemon import control
 
@@ -22,7 +22,7 @@ ENV = {"TINYARMS_MODELS__BACKEND": "embedded"}
 
 
 @pytest.fixture
-def daemon(isolated_env: Path, fetched: Path) -> Iterator[Path]:  # noqa: F811
+def daemon(isolated_env: Path, fetched: Path) -> Iterator[Path]:
     control.start(isolated_env)
     yield isolated_env
     control.stop(isolated_env)

@@ -181,8 +181,8 @@ def status_json(cwd: Path) -> tuple[int, dict[str, Any]]:
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def home(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+@pytest.fixture(name="home")
+def home_fixture(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The state directory; whatever daemon a test starts in it is stopped afterwards."""
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
@@ -197,8 +197,8 @@ def daemon(home: Path) -> dict[str, Any]:
     return control.start(home)
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[argparse.Namespace]:
+@pytest.fixture(scope="module", name="shared")
+def shared_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[argparse.Namespace]:
     """One daemon for the whole bad-input battery: each case must leave it serving, unreplaced."""
     home = tmp_path_factory.mktemp("shared-home")
     repo = make_repo(tmp_path_factory.mktemp("shared") / "repo")

@@ -78,8 +78,8 @@ def wait_for(condition, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture(autouse=True)
-def plain_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, name="plain_git")
+def plain_git_fixture(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No global or system git config (a global core.hooksPath would move the hook elsewhere)."""
     empty = tmp_path_factory.mktemp("gitconfig") / "config"
     empty.touch()
@@ -89,16 +89,16 @@ def plain_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def home(isolated_env: Path) -> Iterator[Path]:
+@pytest.fixture(name="home")
+def home_fixture(isolated_env: Path) -> Iterator[Path]:
     """The state directory; whatever daemon ran in it is stopped, and shown gone, at teardown."""
     yield isolated_env
     control.stop(isolated_env)
     assert not control.is_locked(isolated_env), "a daemon outlived its test"
 
 
-@pytest.fixture
-def hooked(repo: Path, home: Path) -> Path:
+@pytest.fixture(name="hooked")
+def hooked_fixture(repo: Path, home: Path) -> Path:
     install(repo)
     return repo
 

@@ -129,8 +129,8 @@ def test_memory_estimate_covers_weights_and_context() -> None:
 
 # --- with the real model ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def cached_model() -> Path:
+@pytest.fixture(scope="session", name="cached_model")
+def cached_model_fixture() -> Path:
     if not llamacpp.installed():  # looked up, not imported: llama.cpp is loaded by workers only
         pytest.skip("llama-cpp-python is not installed: pip install -e '.[embedded]'")
     try:
@@ -139,8 +139,8 @@ def cached_model() -> Path:
         pytest.fail(f"could not fetch {MODEL} into {MODELS_DIR} for the embedded-backend tests: {exc}")
 
 
-@pytest.fixture
-def fetched(cached_model: Path) -> Path:
+@pytest.fixture(name="fetched")
+def fetched_fixture(cached_model: Path) -> Path:
     """The cached model, linked into this test's state directory as `tinyarms models fetch` leaves it."""
     folder = registry.models_dir(create=True)
     folder.mkdir(exist_ok=True)

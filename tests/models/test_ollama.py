@@ -59,8 +59,8 @@ def with_backend(host: str, fn: Any) -> Any:
     return asyncio.run(run())
 
 
-@pytest.fixture
-def closed_port() -> str:
+@pytest.fixture(name="closed_port")
+def closed_port_fixture() -> str:
     """A local port nothing listens on."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
