@@ -95,7 +95,7 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, input: str
     """The real command line, in a child process, as a user would run it."""
     return subprocess.run(
         [sys.executable, "-m", "tinyarms", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, input=input, timeout=120,
+        env={**os.environ, **(env or {})}, input=input, timeout=120, check=False,
     )
 
 

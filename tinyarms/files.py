@@ -189,7 +189,8 @@ def _git_ls_files(folder: Path) -> list[Path] | None:
             ["git", "-C", str(folder), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--full-name", "."],
             capture_output=True, check=False,
         )
-        top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+        top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                             check=False)
     except OSError:
         return None
     if out.returncode != 0 or top.returncode != 0:

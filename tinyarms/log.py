@@ -12,7 +12,7 @@ _verbosity = 0
 
 def set_verbosity(verbosity: int) -> None:
     """Remember the level; structlog is imported only when something is logged."""
-    global _verbosity
+    global _verbosity  # noqa: PLW0603 - process-wide, set once from the command line
     _verbosity = verbosity
 
 
@@ -23,7 +23,7 @@ def verbose() -> bool:
 
 def configure(verbosity: int = 0) -> None:
     """Human-readable lines on stderr. verbosity: -1 quiet (errors only), 0 warnings, 1 info, 2+ debug."""
-    global _configured
+    global _configured  # noqa: PLW0603 - structlog's configuration is process-wide too
     import structlog
 
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
@@ -64,7 +64,7 @@ LOG_BACKUPS = 3
 
 def configure_daemon(path: Any) -> None:
     """The daemon logs JSON lines to a rotating file under the state directory."""
-    global _configured
+    global _configured  # noqa: PLW0603 - structlog's configuration is process-wide too
     import logging.handlers
 
     import structlog

@@ -208,7 +208,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
                 mode=question_mode(config, choice.name), slots=_slots(choice.backend, config.concurrency),
                 defer=options.yield_to,
                 thresholds={"*": 0.0} if options.every_candidate else model_level.thresholds_for(config, model))
-        except Exception as exc:  # a bug in the model level must not cost Level 0's findings
+        except Exception as exc:  # noqa: BLE001 - a bug in the model level must not cost Level 0's findings
             from tinyarms.log import get_logger
 
             get_logger().exception("model_level_failed", level=level)

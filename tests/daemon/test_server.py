@@ -356,7 +356,7 @@ def test_twenty_concurrent_clients_all_get_correct_answers(home: Path, daemon: d
             with protocol.Connection(protocol.socket_path(home), 10.0) as conn:
                 barrier.wait(timeout=10)
                 replies[i] = (name, conn.request(lint_message(repo, name, format="json")))
-        except BaseException as exc:  # reported below, with which client it was
+        except BaseException as exc:  # noqa: BLE001 - reported below, with which client it was
             replies[i] = (name, exc)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
@@ -399,7 +399,7 @@ def as_nobody(work: Callable[[], bytes]) -> bytes:
             os.setuid(nobody.pw_uid)
             out = work()
             code = 0
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - the forked child reports any failure to the parent
             out = traceback.format_exc().encode()
         finally:
             try:

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     cwd = Path.cwd()
     if args.action == "run":
         env = {**os.environ, **{f"TINYARMS_HOOK_{k}": v for k, v in hook_values().items()}}
-        return subprocess.run([sys.executable, "-IS", str(template())], env=env).returncode
+        return subprocess.run([sys.executable, "-IS", str(template())], env=env, check=False).returncode
     message = install(cwd) if args.action == "install" else uninstall(cwd)
     print(f"tinyarms: {message}", file=sys.stderr)
     return 0

@@ -476,9 +476,9 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
             ))
             sources[src.rel] = src
     out: list[Finding] = []
-    for rel, findings in by_file.items():
+    for rel, found in by_file.items():
         src = sources[rel]
-        findings = _dedupe(findings)
+        findings = _dedupe(found)
         if "tinyarms:" in src.text:
             findings, _ = suppress.apply(findings, suppress.parse(src.lines))
         assign_fingerprints(rel, findings, src.lines)

@@ -82,7 +82,7 @@ def _owner_name(src: Source, node) -> str | None:
     parent = node.parent
     if parent is None:
         return None
-    if parent.type == "jsx_attribute" or parent.type == "pair":
+    if parent.type in {"jsx_attribute", "pair"}:
         key = parent.child(0)
         if key is not None and key is not node:
             return src.node_text(key).strip("'\"")
