@@ -42,7 +42,7 @@ def main() -> None:
         paths = sorted(
             str(Path(folder, name))
             for folder, dirs, names in os.walk(corpus)
-            if not Path(folder).relative_to(corpus).parts[:1] == ("site-packages",)
+            if Path(folder).relative_to(corpus).parts[:1] != ("site-packages",)
             for name in names
             if name.endswith(".py")
         )

@@ -138,7 +138,7 @@ def _ts_function(rng: random.Random) -> str:
     lines = [f"export function {noun}Reducer(state, action) {{", "  switch (action.type) {"]
     for case in cases:
         lines += [f"    case '{case}':", f"      return {{ ...state, last: '{case}', n: state.n + 1 }};"]
-    return "\n".join(lines + ["    default:", "      return state;", "  }", "}"])
+    return "\n".join([*lines, "    default:", "      return state;", "  }", "}"])
 
 
 _PLANTED_STATEMENTS = [

@@ -100,7 +100,7 @@ def test_label_errors_name_the_file_line_and_field(tmp_path: Path) -> None:
 
 
 def test_a_folder_without_labels_is_not_a_corpus(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not a corpus: no labels.yaml"):
+    with pytest.raises(ConfigError, match=r"not a corpus: no labels\.yaml"):
         evaluation.load(tmp_path)
 
 

@@ -87,7 +87,7 @@ def test_low_confidence_becomes_info(project: Path, ollama_server: FakeOllama) -
 def test_a_hung_server_never_holds_lint_past_the_budget(project: Path, ollama_server: FakeOllama) -> None:
     ollama_server.hang()
     budget, margin = scaled(2.0, 1.5)
-    result, out, seconds = lint(project, ollama_server, "prices.py", budget=budget)
+    _, out, seconds = lint(project, ollama_server, "prices.py", budget=budget)
     assert seconds < budget + margin, seconds  # includes starting Python; the router's own deadline is tighter
     assert any(f["rule"] == "magic-numbers" for f in out["findings"])
     [skip] = [s for s in out["skipped"] if s["rule"] == "simple-dry"]

@@ -162,7 +162,7 @@ def member(archive: Path, path: str, spec: str) -> bytes:
                 raise CorpusError([f"{spec}: no {path} in {archive.name}"]) from None
     with tarfile.open(archive) as tf:
         for info in tf:
-            top, _, rest = info.name.partition("/")
+            _, _, rest = info.name.partition("/")
             if rest == path and info.isfile():
                 extracted = tf.extractfile(info)
                 assert extracted is not None

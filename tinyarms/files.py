@@ -7,6 +7,7 @@ explicitly are always taken. ``--staged`` reads the staged blobs, not the workin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import subprocess
@@ -227,10 +228,8 @@ def _walk_with_gitignore(folder: Path) -> list[Path]:
         specs = [(b, s) for b, s in specs if here.is_relative_to(b)]
         gitignore = here / ".gitignore"
         if gitignore.is_file():
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 specs.append((here, pathspec.GitIgnoreSpec.from_lines(gitignore.read_text("utf-8", "replace").splitlines())))
-            except (OSError, ValueError):
-                pass
         dirs[:] = sorted(d for d in dirs if d not in _ALWAYS_SKIPPED_DIRS and not ignored(here / d, True))
         # regular files (and symlinks, judged when read), as git lists them: opening a FIFO would hang
         found += [here / f for f in sorted(files)

@@ -62,9 +62,9 @@ class RuleSet:
         """The rules that apply to a file: by language or ``files`` glob, minus ``exclude``."""
         out = []
         for rule in self.rules:
-            if rule.languages or rule.files:
-                if not ((language is not None and language in rule.languages) or self._match(rule.files, rel)):
-                    continue
+            by_language = language is not None and language in rule.languages
+            if (rule.languages or rule.files) and not (by_language or self._match(rule.files, rel)):
+                continue
             if rule.exclude and self._match(rule.exclude, rel):
                 continue
             out.append(rule)

@@ -119,18 +119,18 @@ def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str, inside: 
             line = key_node.start_mark.line + 1
             if key in seen:
                 raise ConfigError(
-                    [f"{path}:{line}: {format_loc(loc + (key,))}: duplicate key "
+                    [f"{path}:{line}: {format_loc((*loc, key))}: duplicate key "
                      f"(first defined on line {seen[key]})"]
                 )
             seen[key] = line
-            lines[loc + (key,)] = line
-            _index(value_node, loc + (key,), lines, path, inside, left)
+            lines[(*loc, key)] = line
+            _index(value_node, (*loc, key), lines, path, inside, left)
         inside.discard(id(node))
     elif isinstance(node, yaml.SequenceNode):
         inside.add(id(node))
         for i, item in enumerate(node.value):
-            lines[loc + (i,)] = item.start_mark.line + 1
-            _index(item, loc + (i,), lines, path, inside, left)
+            lines[(*loc, i)] = item.start_mark.line + 1
+            _index(item, (*loc, i), lines, path, inside, left)
         inside.discard(id(node))
 
 

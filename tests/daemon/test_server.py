@@ -7,6 +7,7 @@ by their ``TINYARMS_HOME``, never by name.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pwd
@@ -454,10 +455,8 @@ def test_other_user_cannot_reach_the_socket(public_home: Path, tmp_path: Path) -
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(5)
             s.connect(str(sock))
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 s.sendall(protocol.encode({"v": 1, "op": "ping"}))
-            except (BrokenPipeError, ConnectionResetError):
-                pass
             reply = read_reply(s)
         return json.dumps(reply).encode()
 

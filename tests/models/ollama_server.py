@@ -36,6 +36,7 @@ had to load its model reports the load in ``load_duration``. The server binds 12
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -213,10 +214,8 @@ class FakeOllama:
         with self._lock:
             connections = list(self._connections)
         for conn in connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         servers.stop(httpd, self._thread)
 
     def __enter__(self) -> Self:
@@ -418,10 +417,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.fake._track(self.connection, True)
 
     def finish(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
         self.fake._track(self.connection, False)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -739,10 +736,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload[: len(payload) // 2])
         self.wfile.flush()
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 def bag_of_words(text: str) -> list[float]:

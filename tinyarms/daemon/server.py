@@ -533,7 +533,7 @@ def _feedback_summary(home: Path) -> dict[str, Any]:
 
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def _stamp(root: Path | None) -> tuple:

@@ -299,7 +299,7 @@ def _pip_download(requirements: list[str], dest: Path, progress: Progress | None
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
-            tail = (tail + [line.rstrip()])[-20:]
+            tail = [*tail, line.rstrip()][-20:]
             if line.startswith(("Collecting ", "Processing ")):
                 started += 1
                 if progress:

@@ -26,8 +26,8 @@ def check(src: Source, params: LineReferencesParams, ctx: Context) -> Iterator[H
         text = src.node_text(node)
         for match in _REFERENCE.finditer(text):
             value = match.group()
-            if value[:2].lower() in ("l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9", "#l"):
-                if not _CAPITAL_L.match(value):
-                    continue  # "l10n" and friends; only a capital L cites a line
+            l_number = value[:2].lower() in ("l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9", "#l")
+            if l_number and not _CAPITAL_L.match(value):
+                continue  # "l10n" and friends; only a capital L cites a line
             start = node.start_byte + len(text[: match.start()].encode("utf-8"))
             yield Hit(start, start + len(value.encode("utf-8")), {"value": value})

@@ -55,11 +55,11 @@ def check(src: Source, params: MagicNumbersParams, ctx: Context) -> Iterator[Hit
             continue
         outer = node
         parent = node.parent
-        if parent is not None and parent.type in ("unary_operator", "unary_expression"):
-            if src.data[parent.start_byte : parent.start_byte + 1] == b"-":
-                value = -value
-                outer = parent
-                parent = parent.parent
+        if (parent is not None and parent.type in ("unary_operator", "unary_expression")
+                and src.data[parent.start_byte : parent.start_byte + 1] == b"-"):
+            value = -value
+            outer = parent
+            parent = parent.parent
         if value in allow:
             continue
         if _is_named(src, outer, walked, literal):
