@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tinyarms.errors import ConfigError
 from tinyarms.finding import Finding, LintResult
-from tinyarms.yamlio import ConfigError
 
 FORMAT = 1
 

@@ -16,9 +16,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from tinyarms import resources
+from tinyarms.errors import ConfigError
 from tinyarms.paths import ENV_PREFIX, is_config_env
 from tinyarms.skills import REPO_SKILLS, Glob, LanguageName, Severity
-from tinyarms.yamlio import ConfigError, Document, load_file, load_text, validation_problems
+from tinyarms.yamlio import Document, load_file, load_text, validation_problems
 
 REPO_CONFIG = ".tinyarms.yaml"
 # Where code and API keys are sent is the user's to choose (user config, environment, flags), never

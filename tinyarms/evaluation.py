@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tinyarms.errors import ConfigError
 from tinyarms.finding import FALSE_POSITIVE, Finding
-from tinyarms.yamlio import ConfigError, Document, load_file, validation_problems
+from tinyarms.yamlio import Document, load_file, validation_problems
 
 if TYPE_CHECKING:
     from tinyarms.ruleset import Settings

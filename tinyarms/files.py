@@ -14,11 +14,11 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinyarms.errors import ConfigError
 from tinyarms.finding import Skipped
 from tinyarms.levels.level0 import Job
 from tinyarms.ruleset import RuleSet
 from tinyarms.source import language_of, too_large
-from tinyarms.yamlio import ConfigError
 
 _ALWAYS_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
 
@@ -252,7 +252,7 @@ def collect_staged(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: 
         return out
     # literal: a staged "app/[id].tsx" must not match other, unstaged files as a glob would
     entries = _git(top, ["ls-files", "-s", "-z", "--", *(f":(literal){f}" for f in files)])
-    wanted: list[tuple[str, str, str]] = []
+    wanted: list[tuple[str, str, str, str]] = []  # name, shown, rel, blob sha
     for entry in entries.split(b"\0"):
         if not entry:
             continue
@@ -273,8 +273,8 @@ def collect_staged(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: 
             wanted.append((os.fsdecode(name), shown, rel, sha.decode()))
     blobs = _cat_blobs(top, [sha for *_, sha in wanted])
     changed = changed_lines(top, [name for name, *_ in wanted])
-    for name, shown, rel, sha in wanted:
-        out.jobs.append(Job(shown, rel, blobs[sha], changed.get(name)))
+    for staged, shown, rel, blob in wanted:
+        out.jobs.append(Job(shown, rel, blobs[blob], changed.get(staged)))
     return out
 
 

@@ -190,6 +190,6 @@ class Journal:
         self._db.execute("COMMIT")
 
 
-def _record(row: tuple) -> ScanRecord:
+def _record(row: tuple[Any, ...]) -> ScanRecord:
     id_, repo, key, options, files, listing, started, runs = row
     return ScanRecord(id_, repo, key, json.loads(options), json.loads(files), json.loads(listing), started, runs)

@@ -50,7 +50,7 @@ class Known:
 
     @property
     def memory(self) -> int:
-        from tinyarms.models.llamacpp import memory_needed
+        from tinyarms.models.worker.client import memory_needed
 
         return self.memory_bytes or memory_needed(self.file_bytes, N_CTX)
 

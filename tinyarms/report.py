@@ -83,7 +83,8 @@ def latest(home: Path, root: Path) -> dict[str, Any] | None:
         owner = folder / ".root"
         if owner.is_file() and owner.read_text(encoding="utf-8").strip() == str(root.resolve()):
             try:
-                return json.loads((folder / LATEST).read_text(encoding="utf-8"))
+                latest: dict[str, Any] = json.loads((folder / LATEST).read_text(encoding="utf-8"))
+                return latest
             except (OSError, ValueError):
                 return None
     return None

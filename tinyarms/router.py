@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyarms import cache as result_cache
-from tinyarms.finding import LintResult, Skipped
+from tinyarms.finding import Finding, LintResult, Skipped
 from tinyarms.levels.level0 import FileOutcome, Job, Linter, lint_many
 from tinyarms.ruleset import ActiveRule, Settings
 from tinyarms.source import Source, language_of, make_source
@@ -301,9 +301,10 @@ def _open_cache() -> tuple[result_cache.Cache | None, str | None]:
         return None, f"cache unavailable: {exc}"
 
 
-def _from_cache(data: dict, job: Job) -> FileOutcome:
+def _from_cache(data: dict[str, Any], job: Job) -> FileOutcome:
     outcome = FileOutcome.from_dict(data)
-    for item in (*outcome.findings, *outcome.skipped):
+    items: list[Finding | Skipped] = [*outcome.findings, *outcome.skipped]
+    for item in items:
         item.path = job.path  # cached under the file's root-relative name; shown relative to cwd now
     return outcome
 

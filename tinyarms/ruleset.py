@@ -13,13 +13,17 @@ import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyarms import __version__
 from tinyarms.config import Config, LoadedConfig, load_config
+from tinyarms.errors import ConfigError
 from tinyarms.finding import RuleMeta
 from tinyarms.skills import ParamsError, Rule, Skill, load_skills, validate_params
-from tinyarms.yamlio import ConfigError, did_you_mean, format_loc, validation_messages
+from tinyarms.yamlio import Loc, did_you_mean, format_loc, validation_messages
+
+if TYPE_CHECKING:
+    import pathspec
 
 
 @dataclass(slots=True)
@@ -48,7 +52,7 @@ class RuleSet:
     rules: list[ActiveRule]
     exclude: tuple[str, ...] = ()
     root: str | None = None
-    _matchers: dict[str, Any] = field(default_factory=dict, repr=False)
+    _matchers: dict[tuple[str, ...], pathspec.GitIgnoreSpec] = field(default_factory=dict, repr=False)
 
     @cached_property
     def digest(self) -> str:
@@ -76,12 +80,12 @@ class RuleSet:
     def _match(self, globs: tuple[str, ...], rel: str) -> bool:
         if not globs:
             return False
-        spec = self._matchers.get(globs)  # type: ignore[call-overload]
+        spec = self._matchers.get(globs)
         if spec is None:
             import pathspec
 
             spec = pathspec.GitIgnoreSpec.from_lines(globs)
-            self._matchers[globs] = spec  # type: ignore[index]
+            self._matchers[globs] = spec
         return spec.match_file(rel)
 
     def meta(self) -> dict[str, RuleMeta]:
@@ -183,7 +187,7 @@ def _apply_overrides(skills: dict[str, tuple[Skill, str]], names: list[str], loa
     return active
 
 
-def _where(loaded: LoadedConfig, loc: tuple[str, ...]) -> str:
+def _where(loaded: LoadedConfig, loc: Loc) -> str:
     """``file:line`` of the last layer that set ``loc``."""
     for layer in reversed(loaded.layers):
         doc = layer.doc

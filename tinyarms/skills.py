@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tinyarms import resources
+from tinyarms.errors import ConfigError
 from tinyarms.rules import CHECKS
 from tinyarms.source import LANGUAGE_NAMES
-from tinyarms.yamlio import ConfigError, Document, load_file, validation_problems
+from tinyarms.yamlio import Document, load_file, validation_problems
 
 Engine = Literal["pattern", "ast", "model"]
 Severity = Literal["error", "warning", "info"]

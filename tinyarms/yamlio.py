@@ -51,7 +51,7 @@ class _Loader(yaml.SafeLoader):
         if self.flow_level >= MAX_FLOW_DEPTH:
             raise yaml.scanner.ScannerError(
                 None, None, f"brackets nested more than {MAX_FLOW_DEPTH} deep", self.get_mark())
-        super().fetch_flow_collection_start(TokenClass)  # type: ignore[misc]
+        super().fetch_flow_collection_start(TokenClass)
 
 
 def load_text(text: str, path: str) -> Document:
@@ -179,7 +179,7 @@ def _message(item: dict[str, Any], loc: Loc) -> str:
         return "required field is missing"
     if kind == "value_error":  # our validators' own words, without pydantic's "Value error, " in front
         return str(ctx.get("error") or item["msg"])
-    return item["msg"]
+    return str(item["msg"])
 
 
 def did_you_mean(word: str, allowed: Iterable[str]) -> str:

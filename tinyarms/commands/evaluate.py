@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     return _emit(args, evaluation.markdown(report), report.to_dict())
 
 
-def _emit(args: argparse.Namespace, text: str, data: dict) -> int:
+def _emit(args: argparse.Namespace, text: str, data: dict[str, Any]) -> int:
     if args.markdown:
         try:
             args.markdown.write_text(text, encoding="utf-8")

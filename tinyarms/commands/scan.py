@@ -130,9 +130,10 @@ def _through_daemon(args: argparse.Namespace, paths: list[str], bar: Bar | None)
                   "when started again", file=sys.stderr)
             return USAGE_ERROR
     if view["state"] == "done":
-        return view["outcome"]
+        outcome: dict[str, Any] = view["outcome"]
+        return outcome
     if view.get("problems"):
-        from tinyarms.yamlio import ConfigError
+        from tinyarms.errors import ConfigError
 
         raise ConfigError(view["problems"])
     print(f"tinyarms: error: the scan {view['state']}: {view.get('error')}", file=sys.stderr)
@@ -144,7 +145,7 @@ def _refused(error: dict[str, Any]) -> int | None:
 
     code = error.get("code")
     if code == protocol.CONFIG_ERROR:
-        from tinyarms.yamlio import ConfigError
+        from tinyarms.errors import ConfigError
 
         raise ConfigError(error.get("problems") or [error.get("message", "config error")])
     if code in (protocol.UNKNOWN_OP, protocol.SHUTTING_DOWN):

@@ -20,9 +20,9 @@ from typing import Any
 from tinyarms import protocol, scan
 from tinyarms.cache import Cache
 from tinyarms.daemon.messages import Scan, ScanStatus
+from tinyarms.errors import ConfigError
 from tinyarms.journal import ScanBusy
 from tinyarms.log import get_logger
-from tinyarms.yamlio import ConfigError
 
 KEEP_FINISHED = 20
 STOP_GRACE = 2.0

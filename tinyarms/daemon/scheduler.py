@@ -136,7 +136,7 @@ class DeepScanScheduler:
         if since is None:
             return None  # never ran: the first slot is the next one
         cron, now = trigger(self.config.cron), _now()
-        latest = None  # the last slot between the last run and now
+        latest: datetime | None = None  # the last slot between the last run and now
         slot = cron.get_next_fire_time(None, since + timedelta(seconds=1))
         for _ in range(100_000):
             if slot is None or slot > now:

@@ -32,14 +32,15 @@ from tinyarms import __version__, lintjob, protocol, report, repos, router
 from tinyarms.cache import Cache
 from tinyarms.config import ScheduleConfig
 from tinyarms.daemon import control
-from tinyarms.daemon.messages import OPS, REQUEST, Lint
+from tinyarms.daemon.messages import OPS, REQUEST, Lint, Scan, ScanStatus
 from tinyarms.daemon.scans import Scans
 from tinyarms.daemon.scheduler import DeepScanScheduler
 from tinyarms.daemon.watcher import Watcher
+from tinyarms.errors import ConfigError
 from tinyarms.log import get_logger
 from tinyarms.models.worker import client as workers
 from tinyarms.ruleset import Settings
-from tinyarms.yamlio import ConfigError, format_loc, validation_messages
+from tinyarms.yamlio import format_loc, validation_messages
 
 LINT_THREADS = 64
 BACKGROUND_QUEUE = 100
@@ -51,10 +52,14 @@ _CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is o
 _INSTALLED = Path(__file__).resolve().parents[1] / "__init__.py"  # the tinyarms package we run from
 
 
+# (path, mtime_ns, size) of every file settings are made from; None where it could not be read
+Stamp = tuple[tuple[str, int | None, int | None], ...]
+
+
 @dataclass(slots=True)
 class _Loaded:
     settings: Settings
-    stamp: tuple
+    stamp: Stamp
 
 
 class Daemon:
@@ -67,7 +72,7 @@ class Daemon:
         self.log = get_logger(component="daemon")
         self.store = Cache(home / "cache.db")
         self.executor = ThreadPoolExecutor(LINT_THREADS, thread_name_prefix="lint")
-        self._settings: dict[tuple, _Loaded] = {}
+        self._settings: dict[tuple[Any, ...], _Loaded] = {}
         self._settings_lock = threading.Lock()
         self.reload_errors: dict[str, str] = {}
         self.latencies: deque[float] = deque(maxlen=1000)
@@ -226,7 +231,7 @@ class Daemon:
                 result = {"reloaded": True}
             elif request.op == "shutdown":
                 result = {"stopping": True}
-            elif request.op in ("scan", "scan-status"):
+            elif isinstance(request, Scan | ScanStatus):
                 result = await asyncio.get_running_loop().run_in_executor(self.executor, self.scans.handle, request)
             else:
                 result = await asyncio.get_running_loop().run_in_executor(self.executor, self.lint, request, received)
@@ -536,7 +541,7 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def _stamp(root: Path | None) -> tuple:
+def _stamp(root: Path | None) -> Stamp:
     """mtimes and sizes of every file settings are made from; a change in any means reload."""
     from tinyarms import resources
     from tinyarms.config import REPO_CONFIG, user_config_path
@@ -545,7 +550,7 @@ def _stamp(root: Path | None) -> tuple:
              resources.data_dir("config") / "default.yaml"]
     if root is not None:
         paths += [root / REPO_CONFIG, *sorted((root / ".tinyarms" / "skills").glob("*.yaml"))]
-    stamp = []
+    stamp: list[tuple[str, int | None, int | None]] = []
     for path in paths:
         try:
             st = path.stat()
@@ -571,7 +576,8 @@ def _peer_uid(sock: socket.socket) -> int | None:
     try:
         if hasattr(socket, "SO_PEERCRED"):  # Linux: struct ucred {pid_t pid; uid_t uid; gid_t gid;}
             creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            return struct.unpack("3i", creds)[1]
+            uid: int = struct.unpack("3i", creds)[1]
+            return uid
         if sys.platform == "darwin":  # LOCAL_PEERCRED: struct xucred {u_int version; uid_t uid; ...}
             creds = sock.getsockopt(0, 0x001, struct.calcsize("2I") + 2 + 16 * 4)
             return struct.unpack_from("2I", creds)[1]

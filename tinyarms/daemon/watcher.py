@@ -46,9 +46,9 @@ from watchdog.events import (
 
 from tinyarms import files, repos, router
 from tinyarms.cache import Cache
+from tinyarms.errors import ConfigError
 from tinyarms.log import get_logger
 from tinyarms.ruleset import Settings
-from tinyarms.yamlio import ConfigError
 
 DEBOUNCE = 0.3  # seconds a path must be quiet before it is linted
 REFRESH = 1.0  # seconds between looks at repos.json and at the watches' health

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyarms import suppress
 from tinyarms.finding import Finding, Skipped, assign_fingerprints
@@ -18,6 +18,9 @@ from tinyarms.rules import CHECKS, Context, PatternTimeout, load_check
 from tinyarms.ruleset import ActiveRule, RuleSet
 from tinyarms.skills import format_message
 from tinyarms.source import Source, make_source
+
+if TYPE_CHECKING:
+    import multiprocessing.context
 
 
 @dataclass(slots=True)
@@ -172,7 +175,7 @@ def _batches(jobs: list[Job], size: int) -> Iterable[list[Job]]:
         yield batch
 
 
-def _context():
+def _context() -> multiprocessing.context.BaseContext:
     import multiprocessing
     import threading
 

@@ -107,7 +107,8 @@ def candidates(src: Source, rule: ActiveRule, limit: int, root: str | None) -> l
 
 
 def finder_of(rule: ActiveRule) -> str:
-    return rule.params.get("finder", "functions")
+    finder: str = rule.params.get("finder", "functions")
+    return finder
 
 
 def touches(candidate: Candidate, changed: tuple[tuple[int, int], ...] | None) -> bool:
@@ -300,9 +301,9 @@ async def _ask(
     await asyncio.gather(*(ask(q) for q in todo))
     out.scored = out.scored and not no_logprobs
     if fatal:
-        exc = fatal[0]
+        first = fatal[0]
         unanswered = [q for q in questions if q.key not in answers]
-        out.skipped += _skips(unanswered, exc.reason, exc.message, exc.hint, level)
+        out.skipped += _skips(unanswered, first.reason, first.message, first.hint, level)
         out.pending = []
     for q in out.pending:
         out.skipped.append(_skip(q, BUDGET, NOT_IN_TIME, None, level))
@@ -386,7 +387,8 @@ def _cached_answer(q: Question, entry: dict[str, Any], thresholds: dict[str, flo
     """A cached answer's violations; a cached P(yes) is judged against today's threshold."""
     if "p_yes" in entry and thresholds is not None:
         return _verdict(q, entry["p_yes"], thresholds)
-    return entry["violations"]
+    violations: list[dict[str, Any]] = entry["violations"]
+    return violations
 
 
 def _verdict(q: Question, p_yes: float, thresholds: dict[str, float] | None) -> list[dict[str, Any]]:

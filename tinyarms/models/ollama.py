@@ -251,7 +251,7 @@ class OllamaBackend:
                          present, loaded)
 
     async def close(self) -> None:
-        await self._client.close()
+        await self._client.close()  # type: ignore[no-untyped-call]  # ollama leaves AsyncClient.close unannotated
 
     # -- failures -------------------------------------------------------------------------
 

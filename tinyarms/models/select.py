@@ -32,7 +32,8 @@ class Choice:
 
 def model_for(config: ModelsConfig, backend: str, level: int) -> str:
     models = config.fast if level == 2 else config.deep
-    return getattr(models, backend) or getattr(ModelsConfig().fast if level == 2 else ModelsConfig().deep, backend)
+    name: str = getattr(models, backend) or getattr(ModelsConfig().fast if level == 2 else ModelsConfig().deep, backend)
+    return name
 
 
 async def ollama_answers(config: ModelsConfig) -> bool | None:

@@ -110,4 +110,5 @@ CHECKS: dict[str, CheckSpec] = {
 
 def load_check(name: str) -> Check:
     module = importlib.import_module(f"tinyarms.rules.{CHECKS[name].module}")
-    return module.check
+    check: Check = module.check
+    return check

@@ -83,7 +83,9 @@ def _tsconfig_aliases(root: str) -> dict[str, str]:
         except (OSError, ValueError):
             continue
         options = config.get("compilerOptions") if isinstance(config, dict) else None
-        paths = options.get("paths") if isinstance(options, dict) else None
+        if not isinstance(options, dict):
+            continue
+        paths = options.get("paths")
         if not isinstance(paths, dict):
             continue
         base = options.get("baseUrl", ".") if isinstance(options.get("baseUrl", "."), str) else "."

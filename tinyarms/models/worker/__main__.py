@@ -75,11 +75,14 @@ def serve(make_engine: Callable[[argparse.Namespace], Engine], argv: list[str] |
           "llama_cpp": engine.version, "system_info": engine.system_info()})
 
     if deadline_type is None:
-        from tinyarms.models.worker.engine import Deadline as deadline_type
+        from tinyarms.models.worker.engine import Deadline
+
+        deadline_type = Deadline
     requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
     lock = threading.Lock()
-    current: dict[int, Any] = {}  # the question being answered: id -> its deadline
-    cancelled: set[int] = set()  # cancels that arrived before their question started
+    # ids as the parent sent them: a message without one is answered with id None
+    current: dict[int | None, Any] = {}  # the question being answered: id -> its deadline
+    cancelled: set[int | None] = set()  # cancels that arrived before their question started
 
     def read() -> None:
         for line in sys.stdin.buffer:
@@ -89,11 +92,11 @@ def serve(make_engine: Callable[[argparse.Namespace], Engine], argv: list[str] |
                 continue  # the parent never sends this; nothing sensible to answer
             if message.get("op") == "cancel":
                 with lock:
-                    deadline = current.get(message.get("id"))  # type: ignore[arg-type]
+                    deadline = current.get(message.get("id"))
                     if deadline is not None:
                         deadline.cancelled = True
                     else:
-                        cancelled.add(message.get("id"))  # type: ignore[arg-type]
+                        cancelled.add(message.get("id"))
                 continue
             requests.put(message)
         requests.put(None)
