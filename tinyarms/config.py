@@ -97,7 +97,8 @@ class EmbeddedConfig(BaseModel):
 
     n_ctx: int = Field(4096, ge=512)
     threads: int | None = Field(None, ge=1, description="null: every core")
-    idle_unload: float | None = Field(None, gt=0, description="deprecated: models.keep_alive, for the embedded backend only")
+    idle_unload: float | None = Field(None, gt=0,
+                                      description="deprecated: models.keep_alive, for the embedded backend only")
 
 
 class ModelsConfig(BaseModel):
@@ -224,7 +225,8 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
-def load_config(root: Path | None, cli: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> LoadedConfig:
+def load_config(root: Path | None, cli: dict[str, Any] | None = None,
+                env: dict[str, str] | None = None) -> LoadedConfig:
     layers = [_file_layer(resources.data_dir("config") / "default.yaml", "<built-in>/config/default.yaml")]
     user = user_config_path()
     if user.is_file():

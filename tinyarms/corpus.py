@@ -231,6 +231,7 @@ def print_progress(done: int, total: int, what: str) -> None:
     width = 24
     filled = width * done // max(1, total)
     end = "\n" if done == total else ""
-    sys.stderr.write(f"\rfetching the corpus [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what[:50]:<50}{end}")
+    bar = f"[{'#' * filled}{'.' * (width - filled)}]"
+    sys.stderr.write(f"\rfetching the corpus {bar} {done}/{total} {what[:50]:<50}{end}")
     sys.stderr.flush()
 

@@ -85,7 +85,8 @@ def in_scope(ruleset: RuleSet, rel: str) -> bool:
 
 def collect_paths(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: int) -> Collected:
     listed = list_paths(paths, ruleset, namer)
-    return read_paths(listed.paths, namer, max_bytes, Collected(out_of_scope=listed.out_of_scope, excluded=listed.excluded))
+    collected = Collected(out_of_scope=listed.out_of_scope, excluded=listed.excluded)
+    return read_paths(listed.paths, namer, max_bytes, collected)
 
 
 @dataclass(slots=True)
@@ -143,7 +144,8 @@ def _read(path: Path, rel: str, namer: Namer, out: Collected, max_bytes: int) ->
     shown = namer.shown(path)
     target = namer.escapes(path)
     if target is not None:
-        out.skipped.append(Skipped(shown, "symlink-outside", f"a symlink leads to {target}, outside the repository: not read"))
+        out.skipped.append(Skipped(shown, "symlink-outside",
+                                   f"a symlink leads to {target}, outside the repository: not read"))
         return
     try:
         # Non-blocking: opening a FIFO named on the command line (or behind a symlink) would
@@ -187,7 +189,8 @@ def _walk(folder: Path, namer: Namer) -> list[Path]:
 def _git_ls_files(folder: Path) -> list[Path] | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(folder), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--full-name", "."],
+            ["git", "-C", str(folder), "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+             "--full-name", "."],
             capture_output=True, check=False,
         )
         top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
@@ -229,7 +232,8 @@ def _walk_with_gitignore(folder: Path) -> list[Path]:
         gitignore = here / ".gitignore"
         if gitignore.is_file():
             with contextlib.suppress(OSError, ValueError):
-                specs.append((here, pathspec.GitIgnoreSpec.from_lines(gitignore.read_text("utf-8", "replace").splitlines())))
+                lines = gitignore.read_text("utf-8", "replace").splitlines()
+                specs.append((here, pathspec.GitIgnoreSpec.from_lines(lines)))
         dirs[:] = sorted(d for d in dirs if d not in _ALWAYS_SKIPPED_DIRS and not ignored(here / d, True))
         # regular files (and symlinks, judged when read), as git lists them: opening a FIFO would hang
         found += [here / f for f in sorted(files)

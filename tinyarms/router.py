@@ -80,7 +80,8 @@ def run(
         cached = store.get_many(keys) if store is not None else {}
         misses = [(k, job) for k, job in zip(keys, jobs, strict=True) if k not in cached]
         linter = Linter(ruleset, settings.config.max_file_bytes, options.report_unused)
-        fresh = dict(zip((k for k, _ in misses), lint_many(linter, [job for _, job in misses], options.workers), strict=True))
+        outcomes = lint_many(linter, [job for _, job in misses], options.workers)
+        fresh = dict(zip((k for k, _ in misses), outcomes, strict=True))
         if store is not None:
             store.put_many((k, outcome.to_dict()) for k, outcome in fresh.items())
 
@@ -227,7 +228,8 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             options.on_pending(PendingWork(outcome.pending, config, level))
         stats[str(level)] = {
             "backend": choice.name, "model": model, "why": choice.why, "questions": len(questions),
-            "asked": outcome.asked, "cached": outcome.cached, "dropped": outcome.dropped, "pending": len(outcome.pending),
+            "asked": outcome.asked, "cached": outcome.cached, "dropped": outcome.dropped,
+            "pending": len(outcome.pending),
             "verdict": "probability" if outcome.scored else "answer",
             "thresholds": {r: model_level.threshold(model_level.thresholds_for(config, model), r)
                            for r in sorted({rule.id for _, rule in pairs})} if outcome.scored else None,

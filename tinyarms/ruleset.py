@@ -120,7 +120,8 @@ def load_settings(
     unknown = [n for n in names if n not in skills]
     if unknown:
         raise ConfigError(
-            [f"unknown skill {n!r}{did_you_mean(n, skills)}; known skills: {', '.join(sorted(skills))}" for n in unknown]
+            [f"unknown skill {n!r}{did_you_mean(n, skills)}; known skills: {', '.join(sorted(skills))}"
+             for n in unknown]
         )
     rules = _apply_overrides(skills, names, loaded)
     known_ids = {r.id for skill, _ in skills.values() for r in skill.rules}

@@ -122,7 +122,8 @@ class Skill(BaseModel):
                 raise ValueError(f"rule id {rule.id!r} is defined twice")
             seen.add(rule.id)
             if rule.level not in self.levels:
-                raise ValueError(f"rule {rule.id!r} runs at level {rule.level}, not in the skill's levels {self.levels}")
+                raise ValueError(f"rule {rule.id!r} runs at level {rule.level}, "
+                                 f"not in the skill's levels {self.levels}")
         return self
 
 
@@ -188,7 +189,8 @@ def load_skills(root: Path | None) -> dict[str, tuple[Skill, str]]:
             continue
         if skill.name in found:
             problems.append(
-                f"{shown}:{doc.line_of(('name',))}: name: skill {skill.name!r} is already defined in {found[skill.name][1]}"
+                f"{shown}:{doc.line_of(('name',))}: name: skill {skill.name!r} is already defined in "
+                f"{found[skill.name][1]}"
             )
             continue
         for i, rule in enumerate(skill.rules):

@@ -51,10 +51,9 @@ def language(name: str) -> ts.Language:
 
         return ts.Language(tree_sitter_javascript.language())
     if name in ("typescript", "tsx"):
-        import tree_sitter_typescript
+        from tree_sitter_typescript import language_tsx, language_typescript
 
-        grammar = tree_sitter_typescript.language_tsx() if name == "tsx" else tree_sitter_typescript.language_typescript()
-        return ts.Language(grammar)
+        return ts.Language(language_tsx() if name == "tsx" else language_typescript())
     if name == "css":
         import tree_sitter_css
 

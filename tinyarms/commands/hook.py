@@ -54,7 +54,8 @@ def render_hook() -> str:
 
 def hooks_dir(cwd: Path) -> Path:
     try:
-        out = subprocess.run(["git", "rev-parse", "--git-path", "hooks"], cwd=cwd, capture_output=True, text=True, check=True)
+        out = subprocess.run(["git", "rev-parse", "--git-path", "hooks"], cwd=cwd, capture_output=True, text=True,
+                             check=True)
     except subprocess.CalledProcessError:
         raise ConfigError(["hook: not inside a git repository"]) from None
     path = Path(out.stdout.strip())

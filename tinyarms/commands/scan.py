@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Only the standard library here: every command's parser is built at start-up, `lint` included.
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: the repository)")
     parser.add_argument("--deep", action="store_true",
-                        help="run the deep skill (code-linting-deep), Level 3; the default unless --skill says otherwise")
+                        help="run the deep skill (code-linting-deep), Level 3; "
+                             "the default unless --skill says otherwise")
     parser.add_argument("--skill", action="append", metavar="NAME", help="skill to run instead (repeatable)")
     parser.add_argument("--select", type=_ids, metavar="IDS", help="only these rules (comma-separated)")
     parser.add_argument("--ignore", type=_ids, metavar="IDS", help="skip these rules (comma-separated)")

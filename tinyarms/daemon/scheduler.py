@@ -155,7 +155,8 @@ class DeepScanScheduler:
         return {
             "schedule": self.config.cron, "last": self.state.get("last_run"),
             "last_result": self.state.get("last_result"), "next": next_run,
-            "state": self.waiting or ("owed since " + self.state["owed_since"] if "owed_since" in self.state else "idle"),
+            "state": self.waiting or (
+                "owed since " + self.state["owed_since"] if "owed_since" in self.state else "idle"),
         }
 
     def _load(self) -> dict[str, Any]:

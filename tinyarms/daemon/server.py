@@ -150,7 +150,8 @@ class Daemon:
         assert self._stop is not None and self.idle_timeout is not None
         while True:
             await asyncio.sleep(min(1.0, self.idle_timeout / 4))
-            if not self.in_flight and not self.scans.running() and time.monotonic() - self.last_request > self.idle_timeout:
+            idle = time.monotonic() - self.last_request > self.idle_timeout
+            if not self.in_flight and not self.scans.running() and idle:
                 self.log.info("idle_shutdown", idle_timeout=self.idle_timeout)
                 self._stop.set()
                 return
@@ -413,7 +414,8 @@ class Daemon:
             "cache": self.store.summary(),
             "feedback": _feedback_summary(self.home),
             "requests": {
-                "served": sum(self.served.values()), "by_op": dict(self.served), "in_flight": self.in_flight - 1,  # not this one
+                "served": sum(self.served.values()), "by_op": dict(self.served),
+                "in_flight": self.in_flight - 1,  # not this one
                 "latency_ms": {
                     "p50": round(statistics.median(latencies), 2) if latencies else None,
                     "p95": round(_percentile(latencies, 95), 2) if latencies else None,

@@ -379,7 +379,8 @@ def _claim_upheld(text: str, q: Question) -> list[answer.Violation]:
         raise answer.BadAnswer('expected {"answer": "yes"} or {"answer": "no"}')
     if verdict == "no":
         return []
-    return [answer.Violation(q.rule.id, q.candidate.report[0], q.rule.message, q.candidate.suggestion or q.rule.suggestion,
+    return [answer.Violation(q.rule.id, q.candidate.report[0], q.rule.message,
+                             q.candidate.suggestion or q.rule.suggestion,
                              YES_NO_CONFIDENCE)]
 
 
@@ -471,7 +472,8 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
                 message = f"{message} ({q.candidate.where})"
             by_file.setdefault(src.rel, []).append(Finding(
                 path=src.path, line=line, column=indent + 1, end_line=max(line, q.candidate.report[1]),
-                end_column=len(src.lines[q.candidate.report[1] - 1]) + 1 if q.candidate.report[1] <= len(src.lines) else 1,
+                end_column=(len(src.lines[q.candidate.report[1] - 1]) + 1
+                            if q.candidate.report[1] <= len(src.lines) else 1),
                 rule=q.rule.id, skill=q.rule.skill, severity=severity, message=message,
                 suggestion=q.candidate.suggestion or v.get("suggestion"), level=level, engine="model", model=model,
                 confidence=round(v["confidence"], 3), feedback=v.get("feedback"),

@@ -345,7 +345,8 @@ def _check(model: Model, size: int, sha256: str) -> None:
     if size != model.size:
         raise FetchError(f"{model.name}: got {size} bytes, expected {model.size}; nothing was installed")
     if sha256 != model.sha256:
-        raise FetchError(f"{model.name}: sha256 {sha256} does not match the expected {model.sha256}; nothing was installed")
+        raise FetchError(f"{model.name}: sha256 {sha256} does not match the expected {model.sha256}; "
+                         "nothing was installed")
 
 
 def _canonical(project: str) -> str:

@@ -107,7 +107,8 @@ def _climb(node: Node, walked: dict[int, tuple[bool, Node, Node | None]]) -> tup
     return outcome
 
 
-def _is_named(src: Source, node: Node, walked: dict[int, tuple[bool, Node, Node | None]], literal: dict[int, bool]) -> bool:
+def _is_named(src: Source, node: Node, walked: dict[int, tuple[bool, Node, Node | None]],
+              literal: dict[int, bool]) -> bool:
     keyed, child, parent = _climb(node, walked)
     if keyed:
         return True

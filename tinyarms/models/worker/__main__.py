@@ -28,7 +28,8 @@ class Engine(Protocol):
 
     def system_info(self) -> str: ...
 
-    def complete(self, system: str, prompt: str, schema: dict[str, Any], max_tokens: int, deadline: Any) -> dict[str, Any]: ...
+    def complete(self, system: str, prompt: str, schema: dict[str, Any], max_tokens: int,
+                 deadline: Any) -> dict[str, Any]: ...
 
     def score(self, system: str, prompt: str, prefix: str, choices: list[str], deadline: Any) -> dict[str, Any]: ...
 
@@ -111,7 +112,8 @@ def serve(make_engine: Callable[[argparse.Namespace], Engine], argv: list[str] |
             send({"id": rid, "ok": True, "result": {"questions": questions}})
             continue
         if op not in ("complete", "score"):
-            send({"id": rid, "ok": False, "error": {"reason": BAD_ANSWER, "message": f"unknown op {op!r}", "hint": None}})
+            error = {"reason": BAD_ANSWER, "message": f"unknown op {op!r}", "hint": None}
+            send({"id": rid, "ok": False, "error": error})
             continue
         deadline = deadline_type(float(request.get("timeout", 60.0)))
         with lock:

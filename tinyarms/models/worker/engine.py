@@ -194,7 +194,8 @@ class Engine:
             raise ModelUnavailable(BAD_ANSWER, "llama.cpp failed to read the prompt") from None
         finally:
             llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(), None)
-        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(llm.n_vocab(),)).astype(np.float64)
+        raw = llama_cpp.llama_get_logits_ith(ctx, -1)
+        logits = np.ctypeslib.as_array(raw, shape=(llm.n_vocab(),)).astype(np.float64)
         top = float(logits.max())
         log_total = top + float(np.log(np.exp(logits - top).sum()))
         logprobs = {}
