@@ -73,8 +73,10 @@ def main() -> None:
         print(f"lines       {lines}")
         print(f"findings    {stats['findings']} {stats['by_severity']}")
         print(f"workers     {args.workers}, runs {args.runs}")
-        print(f"cold        median {cold_s:.2f} s  ({lines / cold_s:,.0f} lines/s)  runs: {', '.join(f'{s:.2f}' for s in cold)}")
-        print(f"warm        median {warm_s:.2f} s  ({lines / warm_s:,.0f} lines/s)  runs: {', '.join(f'{s:.2f}' for s in warm)}")
+        print(f"cold        median {cold_s:.2f} s  ({lines / cold_s:,.0f} lines/s)  "
+              f"runs: {', '.join(f'{s:.2f}' for s in cold)}")
+        print(f"warm        median {warm_s:.2f} s  ({lines / warm_s:,.0f} lines/s)  "
+              f"runs: {', '.join(f'{s:.2f}' for s in warm)}")
         print(f"warm/cold   {cold_s / warm_s:.1f}x faster")
         print(f"per file    cold {cold_s / stats['files'] * 1000:.2f} ms, warm {warm_s / stats['files'] * 1000:.3f} ms")
         per_rule(settings, paths[:: max(1, len(paths) // 300)], corpus)

@@ -279,7 +279,8 @@ def main() -> int:
               f"dropped {info['background']['dropped']}, rss {info['daemon']['rss_bytes'] / 2**20:.0f} MiB")
     finally:
         for home_dir in (home, ref_home):
-            subprocess.run([*bench.tinyarms, "daemon", "stop"], capture_output=True, env=bench.env(home_dir, "none", None),
+            subprocess.run([*bench.tinyarms, "daemon", "stop"], capture_output=True,
+                           env=bench.env(home_dir, "none", None),
                            check=False)
         slow.stop()
         quick.stop()

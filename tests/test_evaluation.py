@@ -92,7 +92,8 @@ def test_label_errors_name_the_file_line_and_field(tmp_path: Path) -> None:
     assert re.search(r"labels\.yaml:6: files\.gone\.py: no such file", problems)
     assert "b.py is in the corpus but not labelled" in problems
 
-    (root / "labels.yaml").write_text("version: 1\nfiles:\n  a.py:\n    expect:\n      - {rule: magic-numbers, line: 0}\n")
+    (root / "labels.yaml").write_text(
+        "version: 1\nfiles:\n  a.py:\n    expect:\n      - {rule: magic-numbers, line: 0}\n")
     with pytest.raises(ConfigError) as info:
         evaluation.load(root)
     assert re.search(r"labels\.yaml:5: files\.a\.py\.expect\[0\]\.line: .*greater than or equal to 1",
@@ -141,7 +142,8 @@ def test_scores_and_rates() -> None:
 
 
 def test_findings_in_a_clean_file_are_false_positives(tmp_path: Path) -> None:
-    root = corpus(tmp_path, {"clean.py": "def f(x):\n    return x * 86400\n", "other.py": "SECONDS_PER_DAY = 86400\n"}, (
+    files = {"clean.py": "def f(x):\n    return x * 86400\n", "other.py": "SECONDS_PER_DAY = 86400\n"}
+    root = corpus(tmp_path, files, (
         "version: 1\nfiles:\n  clean.py:\n    expect: []\n  other.py:\n    expect: []\n"
     ))
     report = evaluation.run(root, evaluation.EvalOptions(levels=[0], select=["magic-numbers"], use_cache=False))
@@ -197,7 +199,8 @@ def test_the_confirm_pass_keeps_or_drops_a_finding(tmp_path: Path, ollama_server
     monkeypatch.setenv("OLLAMA_HOST", ollama_server.host)
     ollama_server.answer(model_that_confirms(verdict))
     root = corpus(tmp_path, {"prices.py": TWINS}, (
-        "version: 1\ntolerance: {simple-dry: 2}\nfiles:\n  prices.py:\n    expect:\n      - {rule: simple-dry, line: 12}\n"
+        "version: 1\ntolerance: {simple-dry: 2}\nfiles:\n  prices.py:\n    expect:\n"
+        "      - {rule: simple-dry, line: 12}\n"
     ))
     report = evaluation.run(root, evaluation.EvalOptions(select=["simple-dry"], backend="ollama", use_cache=False))
     confirmed, before = report.scores["simple-dry"], report.unconfirmed["simple-dry"]

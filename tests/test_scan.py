@@ -269,7 +269,8 @@ def test_embeddings_propose_the_pairs_when_ollama_has_the_model(project: Path, m
 def test_without_the_embedding_model_shingles_find_the_pairs_and_say_why(project: Path, model: FakeOllama) -> None:
     outcome = run_scan(project)
     level1 = outcome.result.stats["models"]["1"]
-    assert level1["used"] is False and "not pulled" in level1["why"] and "ollama pull nomic-embed-text" in level1["hint"]
+    assert level1["used"] is False and "not pulled" in level1["why"]
+    assert "ollama pull nomic-embed-text" in level1["hint"]
     assert [f.rule for f in outcome.result.findings].count("semantic-duplication") == 1
     assert "Level 1 (embeddings): not used" in Path(outcome.report["markdown"]).read_text()
 
@@ -355,7 +356,8 @@ def test_a_scan_with_the_real_embedded_model(project: Path, fetched: Path, monke
     """Plumbing, structure and bounds with a real 0.5B model, not its judgement."""
     monkeypatch.setenv("TINYARMS_MODELS__BACKEND", "embedded")
     monkeypatch.setenv("TINYARMS_MODELS__DEEP__EMBEDDED", MODEL)  # the 1.5B default is slower than a test should be
-    options = dict(paths=[str(project / "billing"), str(project / "cart")], select=["complex-dry", "semantic-duplication"],
+    options = dict(paths=[str(project / "billing"), str(project / "cart")],
+                   select=["complex-dry", "semantic-duplication"],
                    max_questions=1)
     outcome = run_scan(project, **options)
 

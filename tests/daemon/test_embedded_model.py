@@ -68,7 +68,8 @@ def test_the_budget_holds_with_the_real_model(daemon: Path, tmp_path: Path) -> N
     assert (models["backend"], models["fast"], models["loaded"]) == ("embedded", MODEL, [MODEL])
 
 
-def test_the_daemon_loads_the_fast_model_when_it_starts_and_the_first_lint_uses_it(daemon: Path, tmp_path: Path) -> None:
+def test_the_daemon_loads_the_fast_model_when_it_starts_and_the_first_lint_uses_it(daemon: Path,
+                                                                                  tmp_path: Path) -> None:
     deadline = time.monotonic() + 60
     while True:  # nothing has been linted: the daemon loads the fast model by itself (models.preload)
         workers = json.loads(run_cli("status", "--json", cwd=tmp_path).stdout)["models"]["embedded_workers"]

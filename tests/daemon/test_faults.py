@@ -281,7 +281,8 @@ def test_a_read_only_state_directory_the_commit_is_answered_and_the_daemon_recov
         assert not os.access(home, os.W_OK) or _cannot_create(home)
         write(repo, "Banner.tsx", COLOURED.replace("Alert", "Banner"))  # new content: the cache must write
         second = commit(repo, "second", env=LEVEL0_ENV)
-        assert second.code == 1 and "Banner.tsx:1:" in second.output and "hardcoded-colors" in second.output, second.output
+        assert second.code == 1, second.output
+        assert "Banner.tsx:1:" in second.output and "hardcoded-colors" in second.output, second.output
         assert second.seconds < BUDGET + 1.0
         assert daemon_pid(home) == pid  # the same daemon answered
         cache = request(home, {"op": "status"})["result"]["cache"]

@@ -22,7 +22,7 @@ from tinyarms.daemon import control
 RESTARTS = LOG_ARGV + f"""\
 '{sys.executable}' -m tinyarms daemon stop
 TINYARMS_SERVICE=systemd '{sys.executable}' -m tinyarms daemon run >> "$TINYARMS_HOME/logs/daemon.out" 2>&1 < /dev/null &
-"""
+"""  # noqa: E501 - the fake systemctl's script, one shell command a line
 RESTART_CALL = "systemctl --user restart tinyarms.service"
 
 

@@ -214,7 +214,8 @@ def test_a_worker_killed_during_a_commit_costs_that_question_and_the_next_commit
     killed = scripted.pids()[-1]
 
     second = commit(project, "second", env=env)
-    assert second.code == 1 and "simple-dry" in second.output and "skipped simple-dry" not in second.output, second.output
+    assert second.code == 1, second.output
+    assert "simple-dry" in second.output and "skipped simple-dry" not in second.output, second.output
     assert scripted.pids()[-1] != killed
     status = run_cli("status", cwd=project).stdout
     assert f"(pid {killed}) died of SIGKILL" in status, status

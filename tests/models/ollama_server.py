@@ -651,7 +651,8 @@ class _Handler(BaseHTTPRequestHandler):
             content, reason = (answer(request) if callable(answer) else answer), behaviour.done_reason
         limit = (body.get("options") or {}).get("num_predict")
         counts = {
-            "prompt_eval_count": behaviour.prompt_eval_count if behaviour.prompt_eval_count is not None else _tokens(prompt),
+            "prompt_eval_count": (behaviour.prompt_eval_count if behaviour.prompt_eval_count is not None
+                                  else _tokens(prompt)),
             "eval_count": behaviour.eval_count if behaviour.eval_count is not None else _tokens(content),
         }
         # num_predict cuts the answer, as in Ollama; ``huge`` plays a server that ignores it.

@@ -57,7 +57,8 @@ def retry(call):
             return attempt
 """.splitlines()
 RULE = "magic-numbers"
-CANDIDATE = Candidate(RULE, ((3, 7),), (3, 7), "Is there a numeric literal here whose meaning is not explained by a name?")
+CANDIDATE = Candidate(RULE, ((3, 7),), (3, 7),
+                      "Is there a numeric literal here whose meaning is not explained by a name?")
 
 
 def question() -> tuple[str, str, dict]:
@@ -337,4 +338,5 @@ def test_a_scored_verdict_is_a_probability_from_one_forward_pass(backend: Embedd
     assert again.logprobs == first.logprobs  # deterministic, whether the prompt was read now or kept
     assert again.prompt_eval_tokens == 1  # the kept prompt is not read again: only the scored position
     assert "llama_cpp" not in sys.modules
-    print(f"\nP(yes) {p:.3f}; first {first.seconds:.2f} s ({first.prompt_eval_tokens} tokens read), again {again.seconds:.3f} s")
+    print(f"\nP(yes) {p:.3f}; first {first.seconds:.2f} s ({first.prompt_eval_tokens} tokens read), "
+          f"again {again.seconds:.3f} s")

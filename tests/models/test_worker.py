@@ -84,7 +84,8 @@ def test_a_question_is_answered_through_the_wire(fake: Fake) -> None:
     ("sigabrt", "died of SIGABRT (Aborted)"),
     ("exit 3", "exited with status 3"),
 ])
-def test_a_worker_that_dies_costs_one_question_and_the_next_gets_a_new_worker(fake: Fake, step: str, cause: str) -> None:
+def test_a_worker_that_dies_costs_one_question_and_the_next_gets_a_new_worker(fake: Fake, step: str,
+                                                                            cause: str) -> None:
     fake.script("answer", step, "answer")
     fake.ask()
     with pytest.raises(ModelUnavailable) as info:
@@ -153,7 +154,8 @@ def test_an_abandoned_question_stops_the_worker_at_once(fake: Fake) -> None:
     ("garbage", BAD_ANSWER, "sent a malformed message"),
     ("half", CRASHED, "exited with status 3"),
 ])
-def test_garbage_or_half_a_message_costs_the_question_and_the_worker(fake: Fake, step: str, reason: str, cause: str) -> None:
+def test_garbage_or_half_a_message_costs_the_question_and_the_worker(fake: Fake, step: str, reason: str,
+                                                                     cause: str) -> None:
     fake.script(step, "answer")
     with pytest.raises(ModelUnavailable) as info:
         fake.ask()
