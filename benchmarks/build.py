@@ -33,7 +33,8 @@ ctx = llm._ctx.ctx
 llama_cpp.llama_perf_context_reset(ctx)
 llm.create_completion(prompt, max_tokens=64, temperature=0.0)
 perf = llama_cpp.llama_perf_context(ctx)
-print(json.dumps({"load_s": load, "prompt_tokens": perf.n_p_eval, "prompt_tps": perf.n_p_eval / (perf.t_p_eval_ms / 1000),
+print(json.dumps({"load_s": load, "prompt_tokens": perf.n_p_eval,
+                  "prompt_tps": perf.n_p_eval / (perf.t_p_eval_ms / 1000),
                   "gen_tokens": perf.n_eval, "gen_tps": perf.n_eval / (perf.t_eval_ms / 1000),
                   "system_info": llama_cpp.llama_print_system_info().decode()}))
 """

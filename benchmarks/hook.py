@@ -19,14 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
-TSX = 'import {{ fmt }} from "../../utils/format";\nexport const C{i} = () => <div className="bg-[#ff0000] p-{i}">{{fmt({i}99)}}</div>;\n'
+TSX = ('import {{ fmt }} from "../../utils/format";\n'
+       'export const C{i} = () => <div className="bg-[#ff0000] p-{i}">{{fmt({i}99)}}</div>;\n')
 PY = "MAX = {i}\n\n\ndef f{i}(x, base=2):\n    # see line 3\n    return x * base + {i}7\n"
 CSS = ".c{i} {{ color: #3b82f6; margin: {i}px; }}\n"
 
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
     started = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     return time.perf_counter() - started, done
 
 
@@ -65,7 +66,7 @@ def main() -> None:
                 seconds, done = timed([*tinyarms, "lint", "--staged", "--no-daemon"], repo, env)
                 warm_inproc.append(seconds)
         finally:
-            subprocess.run([*tinyarms, "daemon", "stop"], cwd=repo, env=env, capture_output=True)
+            subprocess.run([*tinyarms, "daemon", "stop"], cwd=repo, env=env, capture_output=True, check=False)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -73,10 +74,13 @@ def main() -> None:
     cold_ms = statistics.median(cold_times) * 1000
     warm_ms = statistics.median(warm_inproc) * 1000
     print(f"files       10 staged (4 tsx, 4 py, 2 css), runs {args.runs}")
-    print(f"hook        median {hook_ms:6.1f} ms  (min {min(hook_times) * 1000:.1f}, max {max(hook_times) * 1000:.1f})  warm daemon, cached")
-    print(f"cold lint   median {cold_ms:6.1f} ms  (min {min(cold_times) * 1000:.1f}, max {max(cold_times) * 1000:.1f})  --no-daemon --no-cache")
+    print(f"hook        median {hook_ms:6.1f} ms  (min {min(hook_times) * 1000:.1f}, "
+          f"max {max(hook_times) * 1000:.1f})  warm daemon, cached")
+    print(f"cold lint   median {cold_ms:6.1f} ms  (min {min(cold_times) * 1000:.1f}, "
+          f"max {max(cold_times) * 1000:.1f})  --no-daemon --no-cache")
     print(f"in-process  median {warm_ms:6.1f} ms  --no-daemon, result cache warm")
-    print(f"ratio       hook is {cold_ms / hook_ms:.1f}x faster than cold, {warm_ms / hook_ms:.1f}x faster than in-process cached")
+    print(f"ratio       hook is {cold_ms / hook_ms:.1f}x faster than cold, "
+          f"{warm_ms / hook_ms:.1f}x faster than in-process cached")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def main() -> None:
         paths = sorted(
             str(Path(folder, name))
             for folder, dirs, names in os.walk(corpus)
-            if not Path(folder).relative_to(corpus).parts[:1] == ("site-packages",)
+            if Path(folder).relative_to(corpus).parts[:1] != ("site-packages",)
             for name in names
             if name.endswith(".py")
         )
@@ -54,7 +54,7 @@ def main() -> None:
             return time.perf_counter() - started, result
 
         cold, warm = [], []
-        for i in range(args.runs):
+        for _ in range(args.runs):
             cache = Path(home) / "cache.db"
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{cache}{suffix}").unlink(missing_ok=True)
@@ -73,8 +73,10 @@ def main() -> None:
         print(f"lines       {lines}")
         print(f"findings    {stats['findings']} {stats['by_severity']}")
         print(f"workers     {args.workers}, runs {args.runs}")
-        print(f"cold        median {cold_s:.2f} s  ({lines / cold_s:,.0f} lines/s)  runs: {', '.join(f'{s:.2f}' for s in cold)}")
-        print(f"warm        median {warm_s:.2f} s  ({lines / warm_s:,.0f} lines/s)  runs: {', '.join(f'{s:.2f}' for s in warm)}")
+        print(f"cold        median {cold_s:.2f} s  ({lines / cold_s:,.0f} lines/s)  "
+              f"runs: {', '.join(f'{s:.2f}' for s in cold)}")
+        print(f"warm        median {warm_s:.2f} s  ({lines / warm_s:,.0f} lines/s)  "
+              f"runs: {', '.join(f'{s:.2f}' for s in warm)}")
         print(f"warm/cold   {cold_s / warm_s:.1f}x faster")
         print(f"per file    cold {cold_s / stats['files'] * 1000:.2f} ms, warm {warm_s / stats['files'] * 1000:.3f} ms")
         per_rule(settings, paths[:: max(1, len(paths) // 300)], corpus)

@@ -175,7 +175,7 @@ class Bench:
 
 
 def check(round_: Round) -> None:
-    for i, (run, ref) in enumerate(zip(round_.runs, round_.serial)):
+    for i, (run, ref) in enumerate(zip(round_.runs, round_.serial, strict=False)):  # runs lost by a client are absent
         who = f"client {i}"
         if run.code not in (0, 1):
             round_.errors.append(f"{who}: exit {run.code}: {run.stderr.strip()[-300:]}")
@@ -279,7 +279,8 @@ def main() -> int:
               f"dropped {info['background']['dropped']}, rss {info['daemon']['rss_bytes'] / 2**20:.0f} MiB")
     finally:
         for home_dir in (home, ref_home):
-            subprocess.run([*bench.tinyarms, "daemon", "stop"], capture_output=True, env=bench.env(home_dir, "none", None),
+            subprocess.run([*bench.tinyarms, "daemon", "stop"], capture_output=True,
+                           env=bench.env(home_dir, "none", None),
                            check=False)
         slow.stop()
         quick.stop()

@@ -142,13 +142,16 @@ def main() -> None:
     lint_times, questions = lint_runs(code, str(path), args.runs)
 
     med = statistics.median
-    print(f"model        {args.model} ({path.name}, {path.stat().st_size / (1 << 20):.0f} MiB), {args.threads} threads, runs {args.runs}")
+    print(f"model        {args.model} ({path.name}, {path.stat().st_size / (1 << 20):.0f} MiB), "
+          f"{args.threads} threads, runs {args.runs}")
     print(f"load         median {med(loads):.2f} s  (runs: {', '.join(f'{s:.2f}' for s in loads)})")
-    print(f"first token  median {med(first_tokens):.2f} s for a {prompt_tokens}-token prompt (prompt eval {med(prompt_rates):.0f} tok/s)")
+    print(f"first token  median {med(first_tokens):.2f} s for a {prompt_tokens}-token prompt "
+          f"(prompt eval {med(prompt_rates):.0f} tok/s)")
     print(f"generation   median {med(gen_rates):.1f} tok/s (schema-constrained)")
     print(f"schema-valid {valid}/{args.runs} answers")
     print(f"peak RSS     {peak / (1 << 20):.0f} MiB (process before loading: {rss_before / (1 << 20):.0f} MiB)")
-    print(f"lint         100-line file, fast skill through the embedded backend: median {med(lint_times):.2f} s per file, "
+    print(f"lint         100-line file, fast skill through the embedded backend: "
+          f"median {med(lint_times):.2f} s per file, "
           f"{questions} question(s), {med(lint_times) / max(1, questions):.2f} s per candidate (model loaded)")
 
 

@@ -89,7 +89,8 @@ def _py_function(rng: random.Random) -> str:
     elif kind == 2:
         head = f"def total_{noun}(items, rate={rng.choice([0.1, 0.19, 0.2, 0.07])}):"
         body += ["    total = 0", "    for item in items:"]
-        body += rng.sample(["        if item.qty <= 0:\n            continue", "        if item.void:\n            continue",
+        body += rng.sample(["        if item.qty <= 0:\n            continue",
+                            "        if item.void:\n            continue",
                             f"        item.{other} = item.{other} or None"], rng.randint(0, 2))
         body += [rng.choice(["        total += item.price * item.qty", "        total = total + item.cost"])]
         body += [rng.choice(["    return round(total * (1 + rate), 2)", "    return total + total * rate"])]
@@ -107,7 +108,8 @@ def _py_function(rng: random.Random) -> str:
         body += rng.sample(["        if key is None:\n            continue", "        key = str(key).lower()"],
                            rng.randint(0, 2))
         body += [rng.choice(["        groups.setdefault(key, []).append(row)",
-                             "        if key not in groups:\n            groups[key] = []\n        groups[key].append(row)"]),
+                             "        if key not in groups:\n            groups[key] = []\n"
+                             "        groups[key].append(row)"]),
                  "    return groups"]
     else:
         head = f"def format_{noun}({noun}, short=False):"
@@ -128,7 +130,8 @@ def _ts_function(rng: random.Random) -> str:
         return "\n".join([f"export function {Noun}List({{ items }}) {{", *extra, "  return (", "    <ul>",
                           "      {items.map((item) => <li key={item.id}>{item.name}</li>)}", "    </ul>", "  );", "}"])
     if kind == 1:
-        extra = rng.sample(["  const started = Date.now();", f"  console.debug('fetch {noun}', id);"], rng.randint(0, 2))
+        extra = rng.sample(["  const started = Date.now();", f"  console.debug('fetch {noun}', id);"],
+                           rng.randint(0, 2))
         return "\n".join([f"export async function fetch{Noun}(id) {{", *extra, "  try {",
                           f"    const response = await fetch(`/api/{noun}s/${{id}}`);",
                           "    if (!response.ok) throw new Error(response.statusText);",
@@ -138,7 +141,7 @@ def _ts_function(rng: random.Random) -> str:
     lines = [f"export function {noun}Reducer(state, action) {{", "  switch (action.type) {"]
     for case in cases:
         lines += [f"    case '{case}':", f"      return {{ ...state, last: '{case}', n: state.n + 1 }};"]
-    return "\n".join(lines + ["    default:", "      return state;", "  }", "}"])
+    return "\n".join([*lines, "    default:", "      return state;", "  }", "}"])
 
 
 _PLANTED_STATEMENTS = [
@@ -161,7 +164,8 @@ def _planted(rng: random.Random, k: int) -> str:
     """A function with a structure of its own (a random draw of statements); placed twice."""
     chosen = rng.sample(_PLANTED_STATEMENTS[3:], 7)
     lines = [line for block in _PLANTED_STATEMENTS[:3] + chosen for line in block]
-    return "\n".join([f"def reconcile_{k}(pairs, merge, limit, lock):", *lines, "    return [key for key, _ in ordered]"])
+    return "\n".join([f"def reconcile_{k}(pairs, merge, limit, lock):", *lines,
+                      "    return [key for key, _ in ordered]"])
 
 
 def _rename(code: str, rng: random.Random) -> str:
@@ -199,7 +203,7 @@ def make_repo(where: Path, files: int, seed: int = 7) -> tuple[Path, list[tuple[
         bodies[a].insert(rng.randint(2, len(bodies[a])), code)
         bodies[b].insert(rng.randint(2, len(bodies[b])), _rename(code, rng))
         planted.append((names[a], names[b]))
-    for name, parts in zip(names, bodies):
+    for name, parts in zip(names, bodies, strict=True):
         path = repo / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n\n\n".join(parts) + "\n")
@@ -305,11 +309,13 @@ def main() -> None:
             bounded, _, _ = timed_scan(root, [], rss, max_questions=args.max_questions)
             full_questions[label] = stats.get("questions", 0)
             bounded_questions[label] = level3(bounded).get("questions", 0)
-            print(f"   {label:22} {len(names):4} files in {seconds:5.1f} s = {len(names) / seconds * 60:6.0f} files/min, "
+            print(f"   {label:22} {len(names):4} files in {seconds:5.1f} s = "
+                  f"{len(names) / seconds * 60:6.0f} files/min, "
                   f"peak RSS {peak:4.0f} MiB; {stats.get('questions', 0)} questions (cross-file pairs: "
                   f"{(stats.get('cross_file') or {}).get('pairs', 0)}), {bounded_questions[label]} at --max-questions "
                   f"{args.max_questions}")
-            print(f"   {'':22} rescan unchanged: {again_seconds:.1f} s = {len(names) / again_seconds * 60:.0f} files/min, "
+            print(f"   {'':22} rescan unchanged: {again_seconds:.1f} s = "
+                  f"{len(names) / again_seconds * 60:.0f} files/min, "
                   f"cache hit {level3(again).get('cached', 0)}/{level3(again).get('questions', 0)}")
         os.environ.pop("OLLAMA_HOST")
     found = _planted_found(repo, corpora[f"synthetic {args.files} files"][1], planted)
@@ -454,7 +460,8 @@ def _projection(args: argparse.Namespace, full: int, bounded: int, rates_by: dic
     print(f"\nProjection (not a measurement) for a {args.files}-file weekly deep scan on this machine:")
     scans = (("full scan, every function", full), (f"bounded, --max-questions {args.max_questions}", bounded))
     for label, count in scans:
-        print(f"   {args.model:20} {label:30} ~{count:5} questions x {measured:4.1f} s = ~{count * measured / 3600:.1f} h "
+        print(f"   {args.model:20} {label:30} ~{count:5} questions x {measured:4.1f} s = "
+              f"~{count * measured / 3600:.1f} h "
               "(s/question as measured in step 2)")
     if shape is None:
         print("   (run with --compare qwen2.5-coder:1.5b to project to 7B)")
@@ -476,7 +483,8 @@ def _projection(args: argparse.Namespace, full: int, bounded: int, rates_by: dic
     print(f"   a typical question: {prompt_tokens:.0f} prompt tokens, {answer_tokens:.0f} answer tokens: "
           + ", ".join(f"{m} {t:.1f} s" for m, t in per_question.items()))
     print(f"   measured {small} -> {big}: token rates fall as size^-{kp:.2f} (prompt) and size^-{kg:.2f} (generation)")
-    print(f"   qwen2.5-coder:7b (Q4_K_M, {SIZE_MIB['qwen2.5-coder:7b']} MiB), projected: prompt ~{prompt7:.0f} tokens/s, "
+    print(f"   qwen2.5-coder:7b (Q4_K_M, {SIZE_MIB['qwen2.5-coder:7b']} MiB), "
+          f"projected: prompt ~{prompt7:.0f} tokens/s, "
           f"generation ~{gen7:.1f} tokens/s, ~{per7:.0f} s per question; ~{linear7:.0f} s if rates fall in "
           "proportion to size (memory-bound)")
     for label, count in scans:

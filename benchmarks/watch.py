@@ -194,7 +194,8 @@ def run(label: str, watched: bool, workdir: Path, backend_env: dict[str, str], m
         "label": label, "exit": done.returncode, "wall": wall, "questions": questions, "asked": asked,
         "cached": cached, "pending": pending, "drained_in": drained_in,
         "linted": before["watcher"]["linted"],
-        "lookups": (after["cache"]["hits"] - before["cache"]["hits"], after["cache"]["misses"] - before["cache"]["misses"]),
+        "lookups": (after["cache"]["hits"] - before["cache"]["hits"],
+                    after["cache"]["misses"] - before["cache"]["misses"]),
     }
 
 

@@ -91,11 +91,12 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
     """The real command line, in a child process, as a user would run it."""
     return subprocess.run(
         [sys.executable, "-m", "tinyarms", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, input=input, timeout=120,
+        env={**os.environ, **(env or {})}, input=input, timeout=120, check=False,
     )
 
 

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from tests.models.ollama_server import FakeOllama, Request, ollama_server_fixture  # noqa: F401
-from tests.models.test_llamacpp import MODEL, cached_model, fetched  # noqa: F401
+from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401
 from tinyarms import bench
 from tinyarms.config import OllamaConfig
 from tinyarms.levels import model as model_level
@@ -165,7 +165,7 @@ def test_ollama_figures_come_from_its_timings_and_a_streamed_first_token(ollama_
     chats = [r for r in ollama_server.calls("/api/chat") if r.body.get("messages")]
     assert all(r.body["stream"] is True for r in chats) and len(chats) == 6
     first, question = entry["first_token_s"], entry["question_s"]
-    assert 0 < first["min"] and first["median"] < question["median"] < 5.0
+    assert first["min"] > 0 and first["median"] < question["median"] < 5.0
     assert entry["peak_rss_bytes"] is None  # the model lives in the server's process
     assert doc["machine"]["load_avg_1m"] >= 0 and doc["machine"]["ram_bytes"] > 0  # how busy the machine was
     # The verdicts are the lines flagged, as validated: the last shown line of each question.

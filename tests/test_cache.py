@@ -192,14 +192,16 @@ def test_processes_creating_the_cache_at_once_all_get_it(tmp_path: Path) -> None
         path = tmp_path / str(trial) / "cache.db"
         path.parent.mkdir()
         opened: list[Cache] = []
-        threads = [threading.Thread(target=lambda: opened.append(Cache(path))) for _ in range(3)]
+        # bound as arguments: a lambda would read the loop's names when it runs, not as they are now
+        threads = [threading.Thread(target=lambda into, at: into.append(Cache(at)), args=(opened, path))
+                   for _ in range(3)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(10)
         errors += [c.error for c in opened if c.error]
-        for cache in opened:
-            cache.close()
+        for each in opened:
+            each.close()
     assert errors == []
 
 

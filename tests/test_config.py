@@ -14,14 +14,16 @@ def rule(settings, rule_id):
 
 def test_builtin_defaults() -> None:
     config = load_config(None, env={}).config
-    assert (config.fail_on, config.budget, config.max_file_bytes, config.on_model_unavailable) == ("warning", 5.0, 1 << 20, "skip")
+    got = (config.fail_on, config.budget, config.max_file_bytes, config.on_model_unavailable)
+    assert got == ("warning", 5.0, 1 << 20, "skip")
 
 
 def test_layers_later_wins_and_mappings_merge(repo: Path, isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     user = isolated_env / "user.yaml"
     user.write_text("fail_on: error\nbudget: 3\nrules:\n  file-size: {params: {max_lines: 100}, severity: info}\n")
     monkeypatch.setenv("TINYARMS_CONFIG", str(user))
-    (repo / ".tinyarms.yaml").write_text("budget: 4\nrules:\n  file-size: {severity: error}\n  magic-numbers: {enabled: false}\n")
+    (repo / ".tinyarms.yaml").write_text(
+        "budget: 4\nrules:\n  file-size: {severity: error}\n  magic-numbers: {enabled: false}\n")
     monkeypatch.setenv("TINYARMS_MAX_FILE_BYTES", "2048")
     monkeypatch.setenv("TINYARMS_RULES__LINE_REFERENCES__SEVERITY", "warning")
     settings = load_settings(repo, {"budget": 1.5})
@@ -45,8 +47,10 @@ def test_params_override_merges_into_the_rules_own(repo: Path) -> None:
     [
         ("fail_on: sometimes\n", ".tinyarms.yaml:1: fail_on: 'sometimes' is not one of error, warning, never"),
         ("budget: 5\nbugdet: 4\n", ".tinyarms.yaml:2: bugdet: unknown key"),
-        ("rules:\n  magic-number: {enabled: false}\n", ".tinyarms.yaml:2: rules.magic-number: no rule with this id (did you mean 'magic-numbers'?)"),
-        ("rules:\n  file-size:\n    params:\n      max_lines: -3\n", ".tinyarms.yaml:4: rules.file-size.params.max_lines: Input should be greater than or equal to 1"),
+        ("rules:\n  magic-number: {enabled: false}\n",
+         ".tinyarms.yaml:2: rules.magic-number: no rule with this id (did you mean 'magic-numbers'?)"),
+        ("rules:\n  file-size:\n    params:\n      max_lines: -3\n",
+         ".tinyarms.yaml:4: rules.file-size.params.max_lines: Input should be greater than or equal to 1"),
         ("rules:\n  file-size: {colour: red}\n", ".tinyarms.yaml:2: rules.file-size.colour: unknown key"),
         ("fail_on: [\n", ".tinyarms.yaml:2: YAML error"),
         ("!!python/object:os.system {}\n", ".tinyarms.yaml:1: YAML error: could not determine a constructor"),
@@ -86,7 +90,8 @@ def test_a_layer_may_change_one_model_of_a_level(repo: Path) -> None:
     assert models.fast.ollama == "qwen2.5-coder:3b" and models.deep.embedded == "qwen2.5-coder:1.5b"
 
 
-def test_ollama_host_from_the_environment_over_the_user_config(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ollama_host_from_the_environment_over_the_user_config(isolated_env: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
     user = isolated_env / "user.yaml"
     user.write_text("models:\n  ollama: {host: 'http://gpu-box:11434'}\n")

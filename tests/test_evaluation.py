@@ -13,7 +13,7 @@ import pytest
 from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import run_cli
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
-from tests.models.test_llamacpp import MODEL, cached_model, fetched  # noqa: F401
+from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401
 from tinyarms import evaluation
 from tinyarms.finding import Finding
 from tinyarms.skills import load_skills
@@ -114,7 +114,8 @@ def test_label_errors_name_the_file_line_and_field(tmp_path: Path) -> None:
     assert re.search(r"labels\.yaml:6: files\.gone\.py: no such file", problems)
     assert "b.py is in the corpus but not labelled" in problems
 
-    (root / "labels.yaml").write_text("version: 1\nfiles:\n  a.py:\n    expect:\n      - {rule: magic-numbers, line: 0}\n")
+    (root / "labels.yaml").write_text(
+        "version: 1\nfiles:\n  a.py:\n    expect:\n      - {rule: magic-numbers, line: 0}\n")
     with pytest.raises(ConfigError) as info:
         evaluation.load(root)
     assert re.search(r"labels\.yaml:5: files\.a\.py\.expect\[0\]\.line: .*greater than or equal to 1",
@@ -122,7 +123,7 @@ def test_label_errors_name_the_file_line_and_field(tmp_path: Path) -> None:
 
 
 def test_a_folder_without_labels_is_not_a_corpus(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not a corpus: no labels.yaml"):
+    with pytest.raises(ConfigError, match=r"not a corpus: no labels\.yaml"):
         evaluation.load(tmp_path)
 
 
@@ -163,7 +164,8 @@ def test_scores_and_rates() -> None:
 
 
 def test_findings_in_a_clean_file_are_false_positives(tmp_path: Path) -> None:
-    root = corpus(tmp_path, {"clean.py": "def f(x):\n    return x * 86400\n", "other.py": "SECONDS_PER_DAY = 86400\n"}, (
+    files = {"clean.py": "def f(x):\n    return x * 86400\n", "other.py": "SECONDS_PER_DAY = 86400\n"}
+    root = corpus(tmp_path, files, (
         "version: 1\nfiles:\n  clean.py:\n    expect: []\n  other.py:\n    expect: []\n"
     ))
     report = evaluation.run(root, evaluation.EvalOptions(levels=[0], select=["magic-numbers"], use_cache=False))
@@ -186,8 +188,8 @@ def test_eval_command_json_and_markdown(tmp_path: Path) -> None:
     assert report["levels"]["0"]["fp"] == 1 and report["levels"]["0"]["fn"] == 0
     assert "| `magic-numbers` | 0 |" in out.read_text() and "| level | TP | FP | FN |" in out.read_text()
 
-    test_only = json.loads(run_cli("eval", "--level", "0", "--split", "test", "--json", "--corpus-cache", str(CORPUS_CACHE),
-                                    cwd=tmp_path).stdout)
+    test_only = json.loads(run_cli("eval", "--level", "0", "--split", "test", "--json",
+                                   "--corpus-cache", str(CORPUS_CACHE), cwd=tmp_path).stdout)
     assert 0 < test_only["files"] < report["files"]
 
 
@@ -221,7 +223,8 @@ def test_the_confirm_pass_keeps_or_drops_a_finding(tmp_path: Path, ollama_server
     monkeypatch.setenv("OLLAMA_HOST", ollama_server.host)
     ollama_server.answer(model_that_confirms(verdict))
     root = corpus(tmp_path, {"prices.py": TWINS}, (
-        "version: 1\ntolerance: {simple-dry: 2}\nfiles:\n  prices.py:\n    expect:\n      - {rule: simple-dry, line: 12}\n"
+        "version: 1\ntolerance: {simple-dry: 2}\nfiles:\n  prices.py:\n    expect:\n"
+        "      - {rule: simple-dry, line: 12}\n"
     ))
     report = evaluation.run(root, evaluation.EvalOptions(select=["simple-dry"], backend="ollama", use_cache=False))
     confirmed, before = report.scores["simple-dry"], report.unconfirmed["simple-dry"]
@@ -269,7 +272,7 @@ def test_an_answer_that_is_not_yes_or_no_is_skipped_not_a_finding(
 
 # --- the real embedded model, on a small subset: structure and plumbing, not judgement ---------------
 
-def test_eval_with_the_real_model_on_a_small_subset(tmp_path: Path, fetched: Path) -> None:  # noqa: F811
+def test_eval_with_the_real_model_on_a_small_subset(tmp_path: Path, fetched: Path) -> None:
     root = corpus(tmp_path / "corpus", {"prices.py": TWINS}, (
         "version: 1\ntolerance: {simple-dry: 2}\nfiles:\n  prices.py:\n    expect:\n"
         "      - {rule: simple-dry, line: 12}\n      - {rule: magic-numbers, line: 9}\n"

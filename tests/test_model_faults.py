@@ -123,8 +123,8 @@ OPENAI_FAULTS = [
 ]
 
 
-@pytest.fixture
-def project(repo: Path) -> Path:
+@pytest.fixture(name="project")
+def project_fixture(repo: Path) -> Path:
     (repo / "prices.py").write_text(TWINS + "\nRATE = 0.2\nprint(RATE * 42)\n")
     (repo / "card.tsx").write_text('export const Card = () => <div className="bg-[#ff0000]" />;\n')
     return repo
@@ -201,7 +201,8 @@ def test_openai_faults_cost_only_the_model_checks(project: Path, want_level0: li
         fault.play(server)
     try:
         base_url = (server.base_url if server is not None else closed_url() + "/v1")
-        out, seconds = lint(project, {"TINYARMS_MODELS__BACKEND": "openai", "TINYARMS_MODELS__OPENAI__BASE_URL": base_url})
+        out, seconds = lint(project, {"TINYARMS_MODELS__BACKEND": "openai",
+                                      "TINYARMS_MODELS__OPENAI__BASE_URL": base_url})
     finally:
         if server is not None:
             server.stop()
@@ -244,7 +245,8 @@ def test_the_daemon_answers_every_fault_within_the_budget_and_keeps_serving(
 
 
 def test_a_10_mb_model_answer_through_the_hook_blocks_only_on_level0(
-    project: Path, want_level0: list[tuple], daemon: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+    project: Path, want_level0: list[tuple], daemon: Path, tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from tests.hooks.test_pre_commit import MARGIN as HOOK_MARGIN
     from tests.hooks.test_pre_commit import commit

@@ -41,7 +41,8 @@ def test_level2_findings_at_the_right_lines_then_from_the_cache(project: Path, o
     assert result.returncode == 1, result.stderr
     [model_finding] = [f for f in out["findings"] if f["level"] == 2]
     assert (model_finding["rule"], model_finding["line"], model_finding["end_line"]) == ("simple-dry", 12, 16)
-    assert (model_finding["engine"], model_finding["model"], model_finding["confidence"]) == ("model", "qwen2.5-coder:3b", 0.9)
+    got = (model_finding["engine"], model_finding["model"], model_finding["confidence"])
+    assert got == ("model", "qwen2.5-coder:3b", 0.9)
     assert model_finding["severity"] == "warning" and model_finding["fingerprint"]
     # whatever the model wrote, the finding names the other copy
     assert model_finding["message"] == "total_us repeats total_eu (same logic as lines 5-9, in total_eu())"
@@ -87,7 +88,7 @@ def test_low_confidence_becomes_info(project: Path, ollama_server: FakeOllama) -
 def test_a_hung_server_never_holds_lint_past_the_budget(project: Path, ollama_server: FakeOllama) -> None:
     ollama_server.hang()
     budget, margin = scaled(2.0, 1.5)
-    result, out, seconds = lint(project, ollama_server, "prices.py", budget=budget)
+    _, out, seconds = lint(project, ollama_server, "prices.py", budget=budget)
     assert seconds < budget + margin, seconds  # includes starting Python; the router's own deadline is tighter
     assert any(f["rule"] == "magic-numbers" for f in out["findings"])
     [skip] = [s for s in out["skipped"] if s["rule"] == "simple-dry"]
@@ -112,7 +113,8 @@ def test_on_model_unavailable_fail_blocks_on_a_model_not_pulled(project: Path, o
     assert result.returncode == 1 and out["findings"] == [], result.stderr
 
 
-def test_on_model_unavailable_fail_lets_a_question_the_budget_cut_pass(project: Path, ollama_server: FakeOllama) -> None:
+def test_on_model_unavailable_fail_lets_a_question_the_budget_cut_pass(project: Path,
+                                                                     ollama_server: FakeOllama) -> None:
     ollama_server.hang()
     (project / ".tinyarms.yaml").write_text("on_model_unavailable: fail\n")
     result, out, _ = lint(project, ollama_server, "prices.py", "--select", "simple-dry", budget=1.0)

@@ -21,7 +21,7 @@ import pytest
 
 from tests.candidates.test_cross_file import BASKET, INVOICE, PARSER, RENDER
 from tests.models.ollama_server import FakeOllama, Request, ollama_server_fixture  # noqa: F401
-from tests.models.test_llamacpp import MODEL, cached_model, fetched  # noqa: F401
+from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401
 from tests.render.test_sarif import assert_valid_sarif
 from tinyarms import router, scan
 from tinyarms.journal import Journal, ScanBusy
@@ -51,8 +51,8 @@ def own_file(request: Request) -> str:
     return re.findall(r"Code from (\S+) \(line numbers", request.body["messages"][-1]["content"])[-1]
 
 
-@pytest.fixture
-def project(repo: Path) -> Path:
+@pytest.fixture(name="project")
+def project_fixture(repo: Path) -> Path:
     (repo / "billing").mkdir()
     (repo / "billing" / "invoice.py").write_text(INVOICE)
     (repo / "cart").mkdir()
@@ -81,7 +81,7 @@ def scan_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, popen: bo
     if popen:
         return subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
-    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=120, check=False)
 
 
 # -- a scan ----------------------------------------------------------------------------------------
@@ -269,7 +269,8 @@ def test_embeddings_propose_the_pairs_when_ollama_has_the_model(project: Path, m
 def test_without_the_embedding_model_shingles_find_the_pairs_and_say_why(project: Path, model: FakeOllama) -> None:
     outcome = run_scan(project)
     level1 = outcome.result.stats["models"]["1"]
-    assert level1["used"] is False and "not pulled" in level1["why"] and "ollama pull nomic-embed-text" in level1["hint"]
+    assert level1["used"] is False and "not pulled" in level1["why"]
+    assert "ollama pull nomic-embed-text" in level1["hint"]
     assert [f.rule for f in outcome.result.findings].count("semantic-duplication") == 1
     assert "Level 1 (embeddings): not used" in Path(outcome.report["markdown"]).read_text()
 
@@ -297,7 +298,7 @@ def test_a_terminal_gets_a_progress_bar_and_a_summary(project: Path, model: Fake
     master, slave = pty.openpty()
     try:
         result = subprocess.run([sys.executable, "-m", "tinyarms", "scan", "--no-daemon"], cwd=project,
-                                stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
+                                stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120, check=False)
         os.close(slave)
         shown = b""
         while True:
@@ -351,11 +352,12 @@ def test_a_scan_through_the_daemon(project: Path, model: FakeOllama, isolated_en
 # -- the real embedded model -----------------------------------------------------------------------
 
 
-def test_a_scan_with_the_real_embedded_model(project: Path, fetched: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_a_scan_with_the_real_embedded_model(project: Path, fetched: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Plumbing, structure and bounds with a real 0.5B model, not its judgement."""
     monkeypatch.setenv("TINYARMS_MODELS__BACKEND", "embedded")
     monkeypatch.setenv("TINYARMS_MODELS__DEEP__EMBEDDED", MODEL)  # the 1.5B default is slower than a test should be
-    options = dict(paths=[str(project / "billing"), str(project / "cart")], select=["complex-dry", "semantic-duplication"],
+    options = dict(paths=[str(project / "billing"), str(project / "cart")],
+                   select=["complex-dry", "semantic-duplication"],
                    max_questions=1)
     outcome = run_scan(project, **options)
 

@@ -18,9 +18,12 @@ def builtin_rules():
 def test_builtin_skills_declare_the_design_rule_ids() -> None:
     ids = {name: [r.id for r in skill.rules] for name, (skill, _) in load_skills(None).items()}
     assert ids["code-linting-fast"] == [
-        "hardcoded-colors", "magic-numbers", "file-size", "import-aliases", "line-references", "simple-dry", "design-tokens",
+        "hardcoded-colors", "magic-numbers", "file-size", "import-aliases", "line-references", "simple-dry",
+        "design-tokens",
     ]
-    assert ids["code-linting-deep"] == ["complex-dry", "architectural-anti-patterns", "cross-file-patterns", "semantic-duplication"]
+    assert ids["code-linting-deep"] == [
+        "complex-dry", "architectural-anti-patterns", "cross-file-patterns", "semantic-duplication",
+    ]
 
 
 @pytest.mark.parametrize(("skill", "rule"), builtin_rules(), ids=lambda v: getattr(v, "id", v))
@@ -87,9 +90,11 @@ def test_repo_skill_adds_a_regex_rule(repo: Path, lint_code: LintCode) -> None:
         (GOOD_SKILL.replace("    check: regex\n", "    check: nonsense\n"),
          "team.yaml:5: rules[0]: no built-in check 'nonsense'"),
         (GOOD_SKILL.replace("description: our own rules\n", ""), "team.yaml:1: description: required field is missing"),
-        (GOOD_SKILL.replace("levels: [0]", "levels: [0]\nlevels: [2]"), "team.yaml:4: levels: duplicate key (first defined on line 3)"),
+        (GOOD_SKILL.replace("levels: [0]", "levels: [0]\nlevels: [2]"),
+         "team.yaml:4: levels: duplicate key (first defined on line 3)"),
         (GOOD_SKILL.replace("rules:\n", "rules: [\n"), "team.yaml:5: YAML error"),
-        ("!!python/object/apply:os.system ['echo pwned']\n", "team.yaml:1: YAML error: could not determine a constructor"),
+        ("!!python/object/apply:os.system ['echo pwned']\n",
+         "team.yaml:1: YAML error: could not determine a constructor"),
         ("- just\n- a list\n", "team.yaml:1: a skill must be a mapping"),
     ],
 )

@@ -21,7 +21,8 @@ def test_ignore_file(lint_code: LintCode) -> None:
 
 
 def test_jsx_and_css_comments(lint_code: LintCode) -> None:
-    tsx = 'const A = () => (\n  <div>\n    {/* tinyarms: ignore[hardcoded-colors] */}\n    <p className="text-[#00ff00]" />\n  </div>\n);\n'
+    tsx = ('const A = () => (\n  <div>\n    {/* tinyarms: ignore[hardcoded-colors] */}\n'
+           '    <p className="text-[#00ff00]" />\n  </div>\n);\n')
     assert lint_code(tsx, "A.tsx", rule="hardcoded-colors") == []
     css = "/* tinyarms: ignore[hardcoded-colors] */\na { color: #fff; }\nb { color: #000; }\n"
     assert [f.line for f in lint_code(css, "a.css", rule="hardcoded-colors")] == [3]

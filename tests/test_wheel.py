@@ -58,7 +58,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     (wheel,) = dist.glob("tinyarms-*.whl")
 
     venv = base / "venv"
-    _check(subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300, check=False))
+    _check(subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300,
+                          check=False))
     _check(subprocess.run(
         [str(venv / BIN / "python"), "-m", "pip", "install", "-q", str(wheel)],
         capture_output=True, text=True, timeout=900, env=env, check=False,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tinyarms.errors import ConfigError
 from tinyarms.finding import Finding, LintResult
-from tinyarms.yamlio import ConfigError
 
 FORMAT = 1
 
@@ -31,7 +31,8 @@ def read(path: Path) -> frozenset[str]:
         raise ConfigError([f"{path}: cannot read baseline: {exc.strerror or exc}"]) from None
     except ValueError as exc:
         raise ConfigError([f"{path}: not a tinyarms baseline (invalid JSON: {exc})"]) from None
-    if not isinstance(data, dict) or data.get("tinyarms_baseline") != FORMAT or not isinstance(data.get("findings"), list):
+    findings = data.get("findings") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("tinyarms_baseline") != FORMAT or not isinstance(findings, list):
         raise ConfigError([f"{path}: not a tinyarms baseline; write one with `tinyarms baseline write {path}`"])
     return frozenset(e["fingerprint"] for e in data["findings"] if isinstance(e, dict) and "fingerprint" in e)
 

@@ -173,9 +173,12 @@ async def load(backend: Backend, model: str, timeout: float) -> float | None:
     """A cold load's seconds, where the backend can be made to load cold and says how long it took."""
     if backend.name == "embedded":
         _unload(backend)
-        return await backend.load(model, timeout)  # type: ignore[attr-defined]
+        # load() is the embedded and Ollama backends' own, not the Backend protocol's
+        seconds: float | None = await backend.load(model, timeout)  # type: ignore[attr-defined]
+        return seconds
     if backend.name == "ollama":
-        return await backend.load(model, timeout, unload_first=True)  # type: ignore[attr-defined]
+        seconds = await backend.load(model, timeout, unload_first=True)  # type: ignore[attr-defined]
+        return seconds
     return None
 
 

@@ -131,7 +131,8 @@ class Cache:
                     for i in range(0, len(keys), _CHUNK):
                         chunk = keys[i : i + _CHUNK]
                         marks = ",".join("?" * len(chunk))
-                        rows += self._db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk).fetchall()
+                        query = f"SELECT key, value FROM results WHERE key IN ({marks})"
+                        rows += self._db.execute(query, chunk).fetchall()
                 found = {k: json.loads(value) for k, value in rows}
             except (sqlite3.Error, ValueError) as exc:
                 self._fail("read", exc)

@@ -82,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     from tinyarms import log
-    from tinyarms.yamlio import ConfigError
+    from tinyarms.errors import ConfigError
 
     log.set_verbosity(-1 if args.quiet else args.verbose)
     try:
-        return args.run(args)
+        code: int = args.run(args)
+        return code
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"tinyarms: error: {problem}", file=sys.stderr)

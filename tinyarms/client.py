@@ -75,7 +75,7 @@ def lint_through_daemon(args: argparse.Namespace, color: bool) -> tuple[str, int
     if not reply.get("ok"):
         error = reply.get("error") or {}
         if error.get("code") == protocol.CONFIG_ERROR:
-            from tinyarms.yamlio import ConfigError
+            from tinyarms.errors import ConfigError
 
             raise ConfigError(error.get("problems") or [error.get("message", "config error")])
         return None

@@ -16,9 +16,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from tinyarms import resources
+from tinyarms.errors import ConfigError
 from tinyarms.paths import ENV_PREFIX, is_config_env
 from tinyarms.skills import REPO_SKILLS, Glob, LanguageName, Severity
-from tinyarms.yamlio import ConfigError, Document, load_file, load_text, validation_problems
+from tinyarms.yamlio import Document, load_file, load_text, validation_problems
 
 REPO_CONFIG = ".tinyarms.yaml"
 # Where code and API keys are sent is the user's to choose (user config, environment, flags), never
@@ -80,7 +81,7 @@ def _seconds(value: Any) -> Any:
     """'90', '30s', '5m', '1h' -> seconds; numbers pass through (pydantic checks the rest)."""
     if isinstance(value, str):
         text = value.strip().lower()
-        unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None)
+        unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:])
         try:
             return float(text[:-1]) * unit if unit else float(text)
         except ValueError:
@@ -96,7 +97,8 @@ class EmbeddedConfig(BaseModel):
 
     n_ctx: int = Field(4096, ge=512)
     threads: int | None = Field(None, ge=1, description="null: every core")
-    idle_unload: float | None = Field(None, gt=0, description="deprecated: models.keep_alive, for the embedded backend only")
+    idle_unload: float | None = Field(None, gt=0,
+                                      description="deprecated: models.keep_alive, for the embedded backend only")
 
 
 class ModelsConfig(BaseModel):
@@ -223,7 +225,8 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
-def load_config(root: Path | None, cli: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> LoadedConfig:
+def load_config(root: Path | None, cli: dict[str, Any] | None = None,
+                env: dict[str, str] | None = None) -> LoadedConfig:
     layers = [_file_layer(resources.data_dir("config") / "default.yaml", "<built-in>/config/default.yaml")]
     user = user_config_path()
     if user.is_file():

@@ -57,14 +57,15 @@ def prepare(root: Path, cache: Path | None = None, progress: Progress | None = N
     """The folder to evaluate: ``root`` itself when no entry names a registry, else the
     prepared copy under ``cache`` (made now if it is not there yet)."""
     entries = _entries(root)
-    wanted = {rel: e for rel, e in entries.items() if _archive_of(e)}
+    archive_of = {rel: spec for rel, e in entries.items() if (spec := _archive_of(e))}
+    wanted = {rel: entries[rel] for rel in archive_of}
     if not wanted:
         return root
     cache = (cache or default_cache()).expanduser().resolve()
     target = cache / "prepared" / _fingerprint(root, entries)
     if (target / COMPLETE).is_file():
         return target
-    archives = sorted({_archive_of(e) for e in wanted.values()})  # type: ignore[type-var]
+    archives = sorted(set(archive_of.values()))
     files: dict[str, Path] = {}
     problems: list[str] = []
     for i, spec in enumerate(archives):
@@ -82,9 +83,9 @@ def prepare(root: Path, cache: Path | None = None, progress: Progress | None = N
     try:
         _copy_own_files(root, staging, set(wanted))
         for rel, entry in sorted(wanted.items()):
-            spec = _archive_of(entry)
+            spec = archive_of[rel]
             try:
-                data = member(files[spec], str(entry.get("path", "")), spec)  # type: ignore[index]
+                data = member(files[spec], str(entry.get("path", "")), spec)
             except CorpusError as exc:
                 problems.append(f"{rel}: {exc}")
                 continue
@@ -118,7 +119,7 @@ def fetch(spec: str, folder: Path) -> Path:
     """The archive ``spec`` names ("pypi:NAME==VERSION:sdist", "npm:NAME@VERSION"), downloaded
     into ``folder`` unless it is there already."""
     index = folder / "index.json"
-    known = json.loads(index.read_text()) if index.is_file() else {}
+    known: dict[str, str] = json.loads(index.read_text()) if index.is_file() else {}
     if spec in known and (folder / known[spec]).is_file():
         return folder / known[spec]
     registry, _, rest = spec.partition(":")
@@ -162,7 +163,7 @@ def member(archive: Path, path: str, spec: str) -> bytes:
                 raise CorpusError([f"{spec}: no {path} in {archive.name}"]) from None
     with tarfile.open(archive) as tf:
         for info in tf:
-            top, _, rest = info.name.partition("/")
+            _, _, rest = info.name.partition("/")
             if rest == path and info.isfile():
                 extracted = tf.extractfile(info)
                 assert extracted is not None
@@ -230,6 +231,7 @@ def print_progress(done: int, total: int, what: str) -> None:
     width = 24
     filled = width * done // max(1, total)
     end = "\n" if done == total else ""
-    sys.stderr.write(f"\rfetching the corpus [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what[:50]:<50}{end}")
+    bar = f"[{'#' * filled}{'.' * (width - filled)}]"
+    sys.stderr.write(f"\rfetching the corpus {bar} {done}/{total} {what[:50]:<50}{end}")
     sys.stderr.flush()
 

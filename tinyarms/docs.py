@@ -14,6 +14,7 @@ def rules_markdown(skills: list[Skill]) -> str:
         for rule in skill.rules:
             languages = ", ".join(rule.languages) or "any"
             description = " ".join(rule.description.split()).replace("|", "\\|")
-            out.append(f"| `{rule.id}` | {rule.level} | {rule.engine} | {rule.severity} | {languages} | {description} |")
+            out.append(f"| `{rule.id}` | {rule.level} | {rule.engine} | {rule.severity} | {languages} "
+                       f"| {description} |")
         out.append("")
     return "\n".join(out) + "\n"

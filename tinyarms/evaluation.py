@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tinyarms.errors import ConfigError
 from tinyarms.finding import FALSE_POSITIVE, Finding
-from tinyarms.yamlio import ConfigError, Document, load_file, validation_problems
+from tinyarms.yamlio import Document, load_file, validation_problems
 
 if TYPE_CHECKING:
     from tinyarms.ruleset import Settings
@@ -57,7 +58,8 @@ class FileLabels(BaseModel):
     # Where the text comes from (tinyarms.corpus): a registry archive, the file in it and its hash,
     # and this project's own edit as a patch; or a file written here (synthetic).
     pypi: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+==[A-Za-z0-9.!+_-]+$", description="NAME==VERSION")
-    npm: str | None = Field(None, pattern=r"^(@[a-z0-9._~-]+/)?[a-z0-9._~-]+@[A-Za-z0-9.+_-]+$", description="NAME@VERSION")
+    npm: str | None = Field(None, pattern=r"^(@[a-z0-9._~-]+/)?[a-z0-9._~-]+@[A-Za-z0-9.+_-]+$",
+                            description="NAME@VERSION")
     dist: Literal["sdist", "wheel"] | None = Field(None, description="pypi: which archive (default sdist)")
     path: str | None = Field(None, description="the file inside the archive, below its top folder")
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="of the file as the archive holds it")
@@ -531,7 +533,8 @@ def markdown(report: Report) -> str:
         lines += ["", "What the model adds: every candidate of the finder alone, then those whose P(yes) reaches "
                   "the rule's threshold; ROC AUC and average precision say how well P(yes) ranks real candidates "
                   "above false ones (AUC 0.5: no better than chance).", "",
-                  "| rule | candidates (real) | per 1,000 lines | finder alone P / R | threshold | finder + model P / R "
+                  "| rule | candidates (real) | per 1,000 lines | finder alone P / R | threshold "
+                  "| finder + model P / R "
                   "| ROC AUC | AP |", "|---|---|---|---|---|---|---|---|"]
         for rule_id, v in sorted(report.verdicts.items()):
             real = sum(ok for _, ok in v.ranked)
@@ -582,7 +585,8 @@ class FeedbackReport:
                     {r: report.scores[r] for r in self.model_rules()}).items())},
                 "questions": {level: {k: info.get(k) for k in ("model", "questions", "with_counter_examples",
                                                                "settled_by_feedback")}
-                              for level, info in sorted(levels.items()) if isinstance(info, dict) and info.get("model")},
+                              for level, info in sorted(levels.items())
+                              if isinstance(info, dict) and info.get("model")},
                 "seconds": round(report.seconds, 1),
             }
 

@@ -286,7 +286,7 @@ class Store:
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _select(self, tail: str, args: tuple) -> list[Entry]:
+    def _select(self, tail: str, args: tuple[Any, ...]) -> list[Entry]:
         try:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM feedback {tail}", args).fetchall()
         except sqlite3.Error as exc:

@@ -7,17 +7,18 @@ explicitly are always taken. ``--staged`` reads the staged blobs, not the workin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinyarms.errors import ConfigError
 from tinyarms.finding import Skipped
 from tinyarms.levels.level0 import Job
 from tinyarms.ruleset import RuleSet
 from tinyarms.source import language_of, too_large
-from tinyarms.yamlio import ConfigError
 
 _ALWAYS_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
 
@@ -84,7 +85,8 @@ def in_scope(ruleset: RuleSet, rel: str) -> bool:
 
 def collect_paths(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: int) -> Collected:
     listed = list_paths(paths, ruleset, namer)
-    return read_paths(listed.paths, namer, max_bytes, Collected(out_of_scope=listed.out_of_scope, excluded=listed.excluded))
+    collected = Collected(out_of_scope=listed.out_of_scope, excluded=listed.excluded)
+    return read_paths(listed.paths, namer, max_bytes, collected)
 
 
 @dataclass(slots=True)
@@ -142,7 +144,8 @@ def _read(path: Path, rel: str, namer: Namer, out: Collected, max_bytes: int) ->
     shown = namer.shown(path)
     target = namer.escapes(path)
     if target is not None:
-        out.skipped.append(Skipped(shown, "symlink-outside", f"a symlink leads to {target}, outside the repository: not read"))
+        out.skipped.append(Skipped(shown, "symlink-outside",
+                                   f"a symlink leads to {target}, outside the repository: not read"))
         return
     try:
         # Non-blocking: opening a FIFO named on the command line (or behind a symlink) would
@@ -186,10 +189,12 @@ def _walk(folder: Path, namer: Namer) -> list[Path]:
 def _git_ls_files(folder: Path) -> list[Path] | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(folder), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--full-name", "."],
+            ["git", "-C", str(folder), "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+             "--full-name", "."],
             capture_output=True, check=False,
         )
-        top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+        top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                             check=False)
     except OSError:
         return None
     if out.returncode != 0 or top.returncode != 0:
@@ -231,10 +236,9 @@ def _walk_with_gitignore(folder: Path) -> list[Path]:
             continue  # unreadable, or gone meanwhile: as os.walk, nothing to list
         specs = [(b, s) for b, s in specs if here.is_relative_to(b)]
         if any(e.name == ".gitignore" and e.is_file() for e in entries):
-            try:
-                specs.append((here, pathspec.GitIgnoreSpec.from_lines((here / ".gitignore").read_text("utf-8", "replace").splitlines())))
-            except (OSError, ValueError):
-                pass
+            with contextlib.suppress(OSError, ValueError):
+                lines = (here / ".gitignore").read_text("utf-8", "replace").splitlines()
+                specs.append((here, pathspec.GitIgnoreSpec.from_lines(lines)))
         subdirs = []
         for entry in entries:
             # DirEntry knows its type from the listing: no stat per file. A symlink to a folder
@@ -242,9 +246,9 @@ def _walk_with_gitignore(folder: Path) -> list[Path]:
             if entry.is_dir(follow_symlinks=False):
                 if entry.name not in _ALWAYS_SKIPPED_DIRS and not (specs and ignored(here / entry.name, True)):
                     subdirs.append(here / entry.name)
-            elif (entry.is_file() or entry.is_symlink()) and not entry.is_dir():
-                if not (specs and ignored(here / entry.name, False)):
-                    found.append(here / entry.name)
+            elif ((entry.is_file() or entry.is_symlink()) and not entry.is_dir()
+                  and not (specs and ignored(here / entry.name, False))):
+                found.append(here / entry.name)
         pending += reversed(subdirs)  # depth first, in name order, as os.walk(topdown=True)
     return found
 
@@ -264,7 +268,7 @@ def collect_staged(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: 
         return out
     # literal: a staged "app/[id].tsx" must not match other, unstaged files as a glob would
     entries = _git(top, ["ls-files", "-s", "-z", "--", *(f":(literal){f}" for f in files)])
-    wanted: list[tuple[str, str, str]] = []
+    wanted: list[tuple[str, str, str, str]] = []  # name, shown, rel, blob sha
     for entry in entries.split(b"\0"):
         if not entry:
             continue
@@ -285,8 +289,8 @@ def collect_staged(paths: list[str], ruleset: RuleSet, namer: Namer, max_bytes: 
             wanted.append((os.fsdecode(name), shown, rel, sha.decode()))
     blobs = _cat_blobs(top, [sha for *_, sha in wanted])
     changed = changed_lines(top, [name for name, *_ in wanted])
-    for name, shown, rel, sha in wanted:
-        out.jobs.append(Job(shown, rel, blobs[sha], changed.get(name)))
+    for staged, shown, rel, blob in wanted:
+        out.jobs.append(Job(shown, rel, blobs[blob], changed.get(staged)))
     return out
 
 

@@ -136,7 +136,8 @@ class Journal:
         record = ScanRecord(uuid.uuid4().hex[:12], repo, options_key, options, files, listing, time.time(), 1)
         with self._transaction():
             self._db.execute(
-                "INSERT INTO scans (id, repo, options_key, options, files, listing, started, runs) VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO scans (id, repo, options_key, options, files, listing, started, runs) "
+                "VALUES (?,?,?,?,?,?,?,?)",
                 (record.id, repo, options_key, json.dumps(options), json.dumps(files), json.dumps(listing),
                  record.started, 1))
         return record
@@ -173,7 +174,8 @@ class Journal:
             self._db.executemany("DELETE FROM scans WHERE id = ?", [(i,) for i in old])
 
     def last_finished(self, repo: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT id, started, finished, report FROM scans WHERE repo = ? AND finished IS NOT NULL "
+        row = self._db.execute("SELECT id, started, finished, report FROM scans "
+                               "WHERE repo = ? AND finished IS NOT NULL "
                                "ORDER BY finished DESC LIMIT 1", (repo,)).fetchone()
         if row is None:
             return None
@@ -190,6 +192,6 @@ class Journal:
         self._db.execute("COMMIT")
 
 
-def _record(row: tuple) -> ScanRecord:
+def _record(row: tuple[Any, ...]) -> ScanRecord:
     id_, repo, key, options, files, listing, started, runs = row
     return ScanRecord(id_, repo, key, json.loads(options), json.loads(files), json.loads(listing), started, runs)

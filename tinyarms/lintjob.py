@@ -14,12 +14,12 @@ from typing import Any
 
 from tinyarms import baseline, feedback, files, router
 from tinyarms.cache import Cache
+from tinyarms.errors import ConfigError
 from tinyarms.finding import LintResult, fails
 from tinyarms.levels.level0 import Job
 from tinyarms.models.base import UNAVAILABLE
 from tinyarms.ruleset import Settings, load_settings
 from tinyarms.source import too_large
-from tinyarms.yamlio import ConfigError
 
 
 @dataclass(slots=True)
@@ -51,15 +51,15 @@ class LintJob:
     # has that much less of its budget left. None: the budget counts from the start of the lint.
     received: float | None = None
 
-    def cli_layer(self) -> dict:
-        layer: dict = {}
+    def cli_layer(self) -> dict[str, Any]:
+        layer: dict[str, Any] = {}
         if self.fail_on:
             layer["fail_on"] = self.fail_on
         if self.budget is not None:
             layer["budget"] = self.budget
         return layer
 
-    def settings_key(self) -> tuple:
+    def settings_key(self) -> tuple[Any, ...]:
         """What besides the files on disk decides the settings: the daemon caches by it.
 
         Not the budget: the hook sends the time it has left, different on every commit, and a

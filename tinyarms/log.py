@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO, cast
 
 _configured = False
 _verbosity = 0
@@ -12,7 +12,7 @@ _verbosity = 0
 
 def set_verbosity(verbosity: int) -> None:
     """Remember the level; structlog is imported only when something is logged."""
-    global _verbosity
+    global _verbosity  # noqa: PLW0603 - process-wide, set once from the command line
     _verbosity = verbosity
 
 
@@ -23,7 +23,7 @@ def verbose() -> bool:
 
 def configure(verbosity: int = 0) -> None:
     """Human-readable lines on stderr. verbosity: -1 quiet (errors only), 0 warnings, 1 info, 2+ debug."""
-    global _configured
+    global _configured  # noqa: PLW0603 - structlog's configuration is process-wide too
     import structlog
 
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
@@ -34,7 +34,8 @@ def configure(verbosity: int = 0) -> None:
             structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(_Stderr()),
+        # structlog only writes and flushes: _Stderr is all the TextIO it uses
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Stderr())),
         cache_logger_on_first_use=False,
     )
     _configured = True
@@ -64,14 +65,15 @@ LOG_BACKUPS = 3
 
 def configure_daemon(path: Any) -> None:
     """The daemon logs JSON lines to a rotating file under the state directory."""
-    global _configured
+    global _configured  # noqa: PLW0603 - structlog's configuration is process-wide too
     import logging.handlers
 
     import structlog
     import structlog.tracebacks
 
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS,
+                                                   encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("tinyarms")
     logger.handlers[:] = [handler]

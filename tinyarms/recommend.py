@@ -50,7 +50,7 @@ class Known:
 
     @property
     def memory(self) -> int:
-        from tinyarms.models.llamacpp import memory_needed
+        from tinyarms.models.worker.client import memory_needed
 
         return self.memory_bytes or memory_needed(self.file_bytes, N_CTX)
 
@@ -141,7 +141,8 @@ def recommend(ram_bytes: int, cores: int, measured: dict[str, Figures] | None = 
     quick = [p for p in fits_fast if p.question_s <= FAST_QUESTION_S]
     for p in models:
         if p not in fits_fast:
-            why = f"needs ~{gib(p.memory_bytes)}, more than half of the {gib(usable)} left after the {gib(keep)} kept for the system"
+            why = (f"needs ~{gib(p.memory_bytes)}, more than half of the {gib(usable)} left after the "
+                   f"{gib(keep)} kept for the system")
             advice.refused.append((p.name, "fast", why))
         elif p not in quick:
             why = f"~{p.question_s:.1f} s per question, over the {FAST_QUESTION_S:g} s a commit's budget allows"
@@ -151,7 +152,8 @@ def recommend(ram_bytes: int, cores: int, measured: dict[str, Figures] | None = 
     elif fits_fast:
         advice.fast = fits_fast[0]
         advice.notes.append(
-            f"no model answers within {FAST_QUESTION_S:g} s here; {advice.fast.name} takes ~{advice.fast.question_s:.1f} s, "
+            f"no model answers within {FAST_QUESTION_S:g} s here; "
+            f"{advice.fast.name} takes ~{advice.fast.question_s:.1f} s, "
             "so commits will often leave its questions to the background (raise the budget, or serve the models from a "
             "faster machine through Ollama or an OpenAI-compatible server)")
     else:
@@ -162,7 +164,8 @@ def recommend(ram_bytes: int, cores: int, measured: dict[str, Figures] | None = 
     for p in reversed(models):
         together = p.memory_bytes + (0 if p.name == fast.name else fast.memory_bytes)
         if together > usable:
-            why = f"needs ~{gib(p.memory_bytes)} next to the fast model's {gib(fast.memory_bytes)}; only {gib(usable)} can be used"
+            why = (f"needs ~{gib(p.memory_bytes)} next to the fast model's {gib(fast.memory_bytes)}; "
+                   f"only {gib(usable)} can be used")
             advice.refused.append((p.name, "deep", why))
         elif p.question_s > DEEP_QUESTION_S:
             advice.refused.append((p.name, "deep", f"~{p.question_s:.0f} s per question, over {DEEP_QUESTION_S:g} s"))

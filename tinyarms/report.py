@@ -61,7 +61,8 @@ def write(result: LintResult, rules: Mapping[str, RuleMeta], meta: dict[str, Any
         n += 1
         stem = f"{stamp}-{n}"
     paths = {ext: folder / f"{stem}.{ext}" for ext in ("md", "json", "sarif")}
-    _write_atomic(paths["json"], escape_surrogates(json.dumps(json_report(result, meta), indent=2, ensure_ascii=False)) + "\n")
+    text = json.dumps(json_report(result, meta), indent=2, ensure_ascii=False)
+    _write_atomic(paths["json"], escape_surrogates(text) + "\n")
     _write_atomic(paths["sarif"], escape_surrogates(json.dumps(sarif_report(result, rules, meta, root), indent=2,
                                                                ensure_ascii=False)) + "\n")
     _write_atomic(paths["md"], markdown(result, rules, meta, root))
@@ -83,7 +84,8 @@ def latest(home: Path, root: Path) -> dict[str, Any] | None:
         owner = folder / ".root"
         if owner.is_file() and owner.read_text(encoding="utf-8").strip() == str(root.resolve()):
             try:
-                return json.loads((folder / LATEST).read_text(encoding="utf-8"))
+                latest: dict[str, Any] = json.loads((folder / LATEST).read_text(encoding="utf-8"))
+                return latest
             except (OSError, ValueError):
                 return None
     return None
@@ -241,11 +243,13 @@ def _model_line(level: str, s: dict[str, Any]) -> str:
         if not s.get("used"):
             return f"Level 1 (embeddings): not used — {_text(str(s.get('why')))}"
         return (f"Level 1 (embeddings): {_text(str(s.get('model')))} via {s.get('backend')}, "
-                f"{s.get('functions', 0)} functions, {s.get('embedded', 0)} embedded, {s.get('cached', 0)} from the cache")
+                f"{s.get('functions', 0)} functions, {s.get('embedded', 0)} embedded, "
+                f"{s.get('cached', 0)} from the cache")
     if not s.get("backend"):
         return f"Level {level}: no model — {_text(str(s.get('why')))}"
     line = (f"Level {level}: {_text(str(s.get('model')))} via {s.get('backend')}, {s.get('questions', 0)} questions, "
-            f"{s.get('asked', 0)} asked, {s.get('cached', 0)} from the cache ({s.get('seconds', 0):.0f} s of model time)")
+            f"{s.get('asked', 0)} asked, {s.get('cached', 0)} from the cache "
+            f"({s.get('seconds', 0):.0f} s of model time)")
     cross = s.get("cross_file")
     if isinstance(cross, dict):
         line += (f"; cross-file pairs by {cross.get('finder')}: {cross.get('pairs', 0)} pairs among "

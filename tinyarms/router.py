@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyarms import cache as result_cache
-from tinyarms.finding import LintResult, Skipped
+from tinyarms.finding import Finding, LintResult, Skipped
 from tinyarms.levels.level0 import FileOutcome, Job, Linter, lint_many
 from tinyarms.ruleset import ActiveRule, Settings
 from tinyarms.source import Source, language_of, make_source
@@ -78,16 +78,17 @@ def run(
     try:
         keys = [result_cache.key(digest, job.rel, job.raw) for job in jobs]
         cached = store.get_many(keys) if store is not None else {}
-        misses = [(k, job) for k, job in zip(keys, jobs) if k not in cached]
+        misses = [(k, job) for k, job in zip(keys, jobs, strict=True) if k not in cached]
         linter = Linter(ruleset, settings.config.max_file_bytes, options.report_unused)
-        fresh = dict(zip((k for k, _ in misses), lint_many(linter, [job for _, job in misses], options.workers)))
+        outcomes = lint_many(linter, [job for _, job in misses], options.workers)
+        fresh = dict(zip((k for k, _ in misses), outcomes, strict=True))
         if store is not None:
             store.put_many((k, outcome.to_dict()) for k, outcome in fresh.items())
 
         result = LintResult()
         suppressed = lines = 0
         readable: list[Job] = []
-        for k, job in zip(keys, jobs):
+        for k, job in zip(keys, jobs, strict=True):
             outcome = fresh.get(k) or _from_cache(cached[k], job)
             result.findings += outcome.findings
             result.skipped += outcome.skipped
@@ -208,7 +209,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
                 mode=question_mode(config, choice.name), slots=_slots(choice.backend, config.concurrency),
                 defer=options.yield_to,
                 thresholds={"*": 0.0} if options.every_candidate else model_level.thresholds_for(config, model))
-        except Exception as exc:  # a bug in the model level must not cost Level 0's findings
+        except Exception as exc:  # noqa: BLE001 - a bug in the model level must not cost Level 0's findings
             from tinyarms.log import get_logger
 
             get_logger().exception("model_level_failed", level=level)
@@ -227,7 +228,8 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             options.on_pending(PendingWork(outcome.pending, config, level))
         stats[str(level)] = {
             "backend": choice.name, "model": model, "why": choice.why, "questions": len(questions),
-            "asked": outcome.asked, "cached": outcome.cached, "dropped": outcome.dropped, "pending": len(outcome.pending),
+            "asked": outcome.asked, "cached": outcome.cached, "dropped": outcome.dropped,
+            "pending": len(outcome.pending),
             "verdict": "probability" if outcome.scored else "answer",
             "thresholds": {r: model_level.threshold(model_level.thresholds_for(config, model), r)
                            for r in sorted({rule.id for _, rule in pairs})} if outcome.scored else None,
@@ -301,9 +303,10 @@ def _open_cache() -> tuple[result_cache.Cache | None, str | None]:
         return None, f"cache unavailable: {exc}"
 
 
-def _from_cache(data: dict, job: Job) -> FileOutcome:
+def _from_cache(data: dict[str, Any], job: Job) -> FileOutcome:
     outcome = FileOutcome.from_dict(data)
-    for item in (*outcome.findings, *outcome.skipped):
+    items: list[Finding | Skipped] = [*outcome.findings, *outcome.skipped]
+    for item in items:
         item.path = job.path  # cached under the file's root-relative name; shown relative to cwd now
     return outcome
 

@@ -13,13 +13,17 @@ import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyarms import __version__
 from tinyarms.config import Config, LoadedConfig, load_config
+from tinyarms.errors import ConfigError
 from tinyarms.finding import RuleMeta
 from tinyarms.skills import ParamsError, Rule, Skill, load_skills, validate_params
-from tinyarms.yamlio import ConfigError, did_you_mean, format_loc, validation_messages
+from tinyarms.yamlio import Loc, did_you_mean, format_loc, validation_messages
+
+if TYPE_CHECKING:
+    import pathspec
 
 
 @dataclass(slots=True)
@@ -51,7 +55,7 @@ class RuleSet:
     rules: list[ActiveRule]
     exclude: tuple[str, ...] = ()
     root: str | None = None
-    _matchers: dict[str, Any] = field(default_factory=dict, repr=False)
+    _matchers: dict[tuple[str, ...], pathspec.GitIgnoreSpec] = field(default_factory=dict, repr=False)
     _rules_for: dict[tuple[str, str | None], list[ActiveRule]] = field(default_factory=dict, repr=False)
     _rules_for_of: list[ActiveRule] | None = field(default=None, repr=False)
 
@@ -78,9 +82,9 @@ class RuleSet:
     def _rules_for_uncached(self, rel: str, language: str | None) -> list[ActiveRule]:
         out = []
         for rule in self.rules:
-            if rule.languages or rule.files:
-                if not ((language is not None and language in rule.languages) or self._match(rule.files, rel)):
-                    continue
+            by_language = language is not None and language in rule.languages
+            if (rule.languages or rule.files) and not (by_language or self._match(rule.files, rel)):
+                continue
             if rule.exclude and self._match(rule.exclude, rel):
                 continue
             out.append(rule)
@@ -92,12 +96,12 @@ class RuleSet:
     def _match(self, globs: tuple[str, ...], rel: str) -> bool:
         if not globs:
             return False
-        spec = self._matchers.get(globs)  # type: ignore[call-overload]
+        spec = self._matchers.get(globs)
         if spec is None:
             import pathspec
 
             spec = pathspec.GitIgnoreSpec.from_lines(globs)
-            self._matchers[globs] = spec  # type: ignore[index]
+            self._matchers[globs] = spec
         return spec.match_file(rel)
 
     def meta(self) -> dict[str, RuleMeta]:
@@ -132,7 +136,8 @@ def load_settings(
     unknown = [n for n in names if n not in skills]
     if unknown:
         raise ConfigError(
-            [f"unknown skill {n!r}{did_you_mean(n, skills)}; known skills: {', '.join(sorted(skills))}" for n in unknown]
+            [f"unknown skill {n!r}{did_you_mean(n, skills)}; known skills: {', '.join(sorted(skills))}"
+             for n in unknown]
         )
     rules = _apply_overrides(skills, names, loaded)
     known_ids = {r.id for skill, _ in skills.values() for r in skill.rules}
@@ -199,7 +204,7 @@ def _apply_overrides(skills: dict[str, tuple[Skill, str]], names: list[str], loa
     return active
 
 
-def _where(loaded: LoadedConfig, loc: tuple[str, ...]) -> str:
+def _where(loaded: LoadedConfig, loc: Loc) -> str:
     """``file:line`` of the last layer that set ``loc``."""
     for layer in reversed(loaded.layers):
         doc = layer.doc

@@ -243,7 +243,7 @@ def _add_model_stats(into: dict[str, Any], more: dict[str, Any]) -> None:
 
 def _dedupe_skips(skipped: list[Skipped]) -> list[Skipped]:
     """Batches each report a rule-wide skip (``scan-only``, a missing model with no file): once."""
-    seen: set[tuple] = set()
+    seen: set[tuple[Any, ...]] = set()
     out = []
     for s in skipped:
         key = tuple(asdict(s).values())

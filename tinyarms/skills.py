@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tinyarms import resources
+from tinyarms.errors import ConfigError
 from tinyarms.rules import CHECKS
 from tinyarms.source import LANGUAGE_NAMES
-from tinyarms.yamlio import ConfigError, Document, load_file, validation_problems
+from tinyarms.yamlio import Document, load_file, validation_problems
 
 Engine = Literal["pattern", "ast", "model"]
 Severity = Literal["error", "warning", "info"]
@@ -121,7 +122,8 @@ class Skill(BaseModel):
                 raise ValueError(f"rule id {rule.id!r} is defined twice")
             seen.add(rule.id)
             if rule.level not in self.levels:
-                raise ValueError(f"rule {rule.id!r} runs at level {rule.level}, not in the skill's levels {self.levels}")
+                raise ValueError(f"rule {rule.id!r} runs at level {rule.level}, "
+                                 f"not in the skill's levels {self.levels}")
         return self
 
 
@@ -187,7 +189,8 @@ def load_skills(root: Path | None) -> dict[str, tuple[Skill, str]]:
             continue
         if skill.name in found:
             problems.append(
-                f"{shown}:{doc.line_of(('name',))}: name: skill {skill.name!r} is already defined in {found[skill.name][1]}"
+                f"{shown}:{doc.line_of(('name',))}: name: skill {skill.name!r} is already defined in "
+                f"{found[skill.name][1]}"
             )
             continue
         for i, rule in enumerate(skill.rules):

@@ -10,7 +10,7 @@ import bisect
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tinyarms.finding import Skipped
 
@@ -53,8 +53,8 @@ class Source:
     _line_starts: list[int] | None = field(default=None, repr=False)
     _last_position: tuple[int, int, int] = field(default=(-1, 0, 0), repr=False)  # (row, offset, column)
     _lines: list[str] | None = field(default=None, repr=False)
-    _tree: Any = field(default=None, repr=False)
-    _captures: dict[str, list[Any]] | None = field(default=None, repr=False)
+    _tree: tree_sitter.Tree | None = field(default=None, repr=False)
+    _captures: dict[str, list[tree_sitter.Node]] | None = field(default=None, repr=False)
 
     @property
     def lines(self) -> list[str]:
@@ -76,7 +76,7 @@ class Source:
             from tinyarms import syntax
 
             tree = self.tree
-            self._captures = syntax.captures(self.language, tree) if tree is not None else {}
+            self._captures = syntax.captures(self.language, tree) if tree is not None and self.language else {}
         return self._captures.get(name, [])
 
     def position(self, offset: int) -> tuple[int, int]:

@@ -43,21 +43,21 @@ _QUERIES["typescript"] = _QUERIES["tsx"] = _QUERIES["javascript"]
 @cache
 def language(name: str) -> ts.Language:
     if name == "python":
-        import tree_sitter_python as grammar
+        import tree_sitter_python
 
-        return ts.Language(grammar.language())
+        return ts.Language(tree_sitter_python.language())
     if name == "javascript":
-        import tree_sitter_javascript as grammar
+        import tree_sitter_javascript
 
-        return ts.Language(grammar.language())
+        return ts.Language(tree_sitter_javascript.language())
     if name in ("typescript", "tsx"):
-        import tree_sitter_typescript as grammar
+        from tree_sitter_typescript import language_tsx, language_typescript
 
-        return ts.Language(grammar.language_tsx() if name == "tsx" else grammar.language_typescript())
+        return ts.Language(language_tsx() if name == "tsx" else language_typescript())
     if name == "css":
-        import tree_sitter_css as grammar
+        import tree_sitter_css
 
-        return ts.Language(grammar.language())
+        return ts.Language(tree_sitter_css.language())
     raise ValueError(f"no grammar for {name!r}")
 
 

@@ -51,7 +51,7 @@ class _Loader(yaml.SafeLoader):
         if self.flow_level >= MAX_FLOW_DEPTH:
             raise yaml.scanner.ScannerError(
                 None, None, f"brackets nested more than {MAX_FLOW_DEPTH} deep", self.get_mark())
-        super().fetch_flow_collection_start(TokenClass)  # type: ignore[misc]
+        super().fetch_flow_collection_start(TokenClass)
 
 
 def load_text(text: str, path: str) -> Document:
@@ -119,18 +119,18 @@ def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str, inside: 
             line = key_node.start_mark.line + 1
             if key in seen:
                 raise ConfigError(
-                    [f"{path}:{line}: {format_loc(loc + (key,))}: duplicate key "
+                    [f"{path}:{line}: {format_loc((*loc, key))}: duplicate key "
                      f"(first defined on line {seen[key]})"]
                 )
             seen[key] = line
-            lines[loc + (key,)] = line
-            _index(value_node, loc + (key,), lines, path, inside, left)
+            lines[(*loc, key)] = line
+            _index(value_node, (*loc, key), lines, path, inside, left)
         inside.discard(id(node))
     elif isinstance(node, yaml.SequenceNode):
         inside.add(id(node))
         for i, item in enumerate(node.value):
-            lines[loc + (i,)] = item.start_mark.line + 1
-            _index(item, loc + (i,), lines, path, inside, left)
+            lines[(*loc, i)] = item.start_mark.line + 1
+            _index(item, (*loc, i), lines, path, inside, left)
         inside.discard(id(node))
 
 
@@ -179,7 +179,7 @@ def _message(item: dict[str, Any], loc: Loc) -> str:
         return "required field is missing"
     if kind == "value_error":  # our validators' own words, without pydantic's "Value error, " in front
         return str(ctx.get("error") or item["msg"])
-    return item["msg"]
+    return str(item["msg"])
 
 
 def did_you_mean(word: str, allowed: Iterable[str]) -> str:

@@ -80,4 +80,5 @@ def test_a_value_is_a_candidate_only_for_a_token_of_its_own_family(repo: Path) -
                      (7, "use var(--text-sm) instead of 0.8rem")]
     tsx = 'export const A = () => <div className="rounded-[1rem] text-[0.8rem] w-[1rem] p-[1rem]" />;\n'
     assert {c.suggestion for c in candidates(repo, "A.tsx", tsx)} == {
-        "use var(--radius-3) instead of 1rem", "use var(--text-sm) instead of 0.8rem", "use var(--size-3) instead of 1rem"}
+        "use var(--radius-3) instead of 1rem", "use var(--text-sm) instead of 0.8rem",
+        "use var(--size-3) instead of 1rem"}

@@ -62,7 +62,8 @@ def test_comments_and_literals_do_not_matter() -> None:
 
 
 def test_javascript_twins_and_limit() -> None:
-    block = "function {n}(xs) {{\n  const out = [];\n  for (const x of xs) {{\n    if (x.ok) out.push(x.v * 2);\n  }}\n  return out;\n}}\n"
+    block = ("function {n}(xs) {{\n  const out = [];\n  for (const x of xs) {{\n"
+             "    if (x.ok) out.push(x.v * 2);\n  }}\n  return out;\n}}\n")
     code = "".join(block.format(n=f"f{i}") for i in range(4))
     found = find(src(code, "a.js"), "simple-dry", 2)
     assert len(found) == 2

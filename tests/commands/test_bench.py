@@ -131,7 +131,8 @@ def test_models_recommend_uses_the_measured_figures(isolated_env: Path, tmp_path
     assert after["advice"]["embedded"]["speed_factor"] > 1  # slower than the estimates: a busy machine
 
     text = run_cli("models", "recommend", cwd=tmp_path).stdout
-    assert "measured  qwen2.5-coder:0.5b (embedded, tinyarms bench 2026-01-02T10:00:00+00:00): 20.0 s per question" in text
+    assert ("measured  qwen2.5-coder:0.5b (embedded, tinyarms bench 2026-01-02T10:00:00+00:00): "
+            "20.0 s per question") in text
     assert "fast qwen2.5-coder:0.5b  (~20.0 s per question, measured" in text
     assert "models:\n  fast: {ollama: " in text and "busy" not in text
 

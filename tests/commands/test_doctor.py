@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.models.test_llamacpp import MODEL, cached_model, fetched  # noqa: F401 - fixtures
+from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401 - fixtures
 from tests.models.test_worker import FAKE
 from tinyarms.models import buildflags
 from tinyarms.models.worker import client
 
 
-def test_doctor_passes_with_the_real_model_and_says_what_it_measured(fetched: Path, tmp_path: Path,  # noqa: F811
+def test_doctor_passes_with_the_real_model_and_says_what_it_measured(fetched: Path, tmp_path: Path,
                                                                      isolated_env: Path) -> None:
     done = run_cli("doctor", cwd=tmp_path, env={"TINYARMS_MODELS__BACKEND": "embedded"})
     assert done.returncode == 0, done.stdout + done.stderr

@@ -197,7 +197,8 @@ def test_a_false_positive_settles_its_kind_of_claim_until_one_of_them_is_confirm
     assert code == 1 and sorted(f["line"] for f in out["findings"]) == [2, 3, 6, 7]
     assert asked_about(ollama_server) == [2, 3, 6, 7]
 
-    done = teach(repo, "false-positive", "card.css:3:design-tokens", "--note", "our margins are layout, not steps", env=env)
+    done = teach(repo, "false-positive", "card.css:3:design-tokens", "--note", "our margins are layout, not steps",
+                 env=env)
     assert done.returncode == 0, done.stderr
     assert "Other design-tokens findings of its kind (margin:--size) are settled" in done.stdout
     [entry] = json.loads(teach(repo, "list", "--json").stdout)
@@ -208,7 +209,8 @@ def test_a_false_positive_settles_its_kind_of_claim_until_one_of_them_is_confirm
     by_line = {f["line"]: f for f in out["findings"]}
     assert sorted(by_line) == [2, 3, 6, 7]
     assert by_line[6]["feedback"] == "false-positive"  # settled: like the one reported, never asked
-    assert "not asked: like the false positive reported at card.css:3; our margins are layout, not steps" in by_line[6]["message"]
+    assert ("not asked: like the false positive reported at card.css:3; our margins are layout, not steps"
+            in by_line[6]["message"])
     assert by_line[3]["feedback"] == "false-positive"
     assert by_line[2]["feedback"] is None and by_line[7]["feedback"] is None
     assert code == 1  # the padding and gap findings still fail

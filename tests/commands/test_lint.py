@@ -99,7 +99,7 @@ def test_second_run_is_served_from_the_cache_with_identical_output(project: Path
     assert second["stats"]["cache_hits"] == 6 and second["stats"]["cache_misses"] == 0
     assert second["findings"] == first["findings"] and second["skipped"] == first["skipped"]
     # paths are shown relative to where the command runs, cached or not
-    code, sub = lint_json("retry.py", cwd=project / "src")
+    _, sub = lint_json("retry.py", cwd=project / "src")
     assert [f["path"] for f in sub["findings"]] == ["retry.py", "retry.py"]
 
 
@@ -109,7 +109,7 @@ def test_clean_files_exit_0_and_fail_on_select_ignore(project: Path) -> None:
     assert run_cli("lint", "src/retry.py", "--fail-on", "error", cwd=project).returncode == 0
     (project / ".tinyarms.yaml").write_text("rules:\n  magic-numbers: {severity: error}\n")
     assert run_cli("lint", "src/retry.py", "--fail-on", "error", cwd=project).returncode == 1
-    code, out = lint_json("src/retry.py", "--select", "magic-numbers,line-references", cwd=project)
+    _, out = lint_json("src/retry.py", "--select", "magic-numbers,line-references", cwd=project)
     assert {f["rule"] for f in out["findings"]} == {"magic-numbers", "line-references"}
 
 
@@ -147,9 +147,9 @@ def test_every_format_renders(project: Path, fmt: str) -> None:
     result = run_cli("lint", "--format", fmt, "src/retry.py", cwd=project)
     assert result.returncode == 1
     if fmt == "text":
-        assert result.stdout.startswith("src/retry.py:%d:%d: line-references [info] " % at(PY, 5, "line 12"))
+        assert result.stdout.startswith("src/retry.py:{}:{}: line-references [info] ".format(*at(PY, 5, "line 12")))
     elif fmt == "github":
-        assert "::warning file=src/retry.py,line=%d,col=%d," % at(PY, 6, "37") in result.stdout
+        assert "::warning file=src/retry.py,line={},col={},".format(*at(PY, 6, "37")) in result.stdout
     else:
         json.loads(result.stdout)
 

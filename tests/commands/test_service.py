@@ -102,7 +102,8 @@ def box(tmp_path: Path) -> Box:
     return made
 
 
-def tinyarms(box: Box, *args: str, env: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def tinyarms(box: Box, *args: str, env: dict[str, str] | None = None,
+             drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in {**box.env, **(env or {})}.items() if k not in drop}
     result = subprocess.run([sys.executable, "-m", "tinyarms", *args], cwd=box.root, env=full,
                             capture_output=True, text=True, timeout=120, check=False)
@@ -198,7 +199,8 @@ def test_relative_config_path_is_made_absolute(box: Box) -> None:
     assert environment(read_unit(result.stdout))["TINYARMS_CONFIG"] == str(box.root / "conf" / "tinyarms.yaml")
 
 
-def test_null_idle_timeout_in_the_env_overrides_the_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_null_idle_timeout_in_the_env_overrides_the_user_config(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from tinyarms.config import load_config
 
     user = tmp_path / "config.yaml"

@@ -14,7 +14,7 @@ import pytest
 
 from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import run_cli
-from tests.models.test_llamacpp import MODEL, cached_model, fetched  # noqa: F401
+from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401
 from tests.timing import scaled
 from tinyarms.daemon import control
 
@@ -22,7 +22,7 @@ ENV = {"TINYARMS_MODELS__BACKEND": "embedded"}
 
 
 @pytest.fixture
-def daemon(isolated_env: Path, fetched: Path) -> Iterator[Path]:  # noqa: F811
+def daemon(isolated_env: Path, fetched: Path) -> Iterator[Path]:
     control.start(isolated_env)
     yield isolated_env
     control.stop(isolated_env)
@@ -68,7 +68,8 @@ def test_the_budget_holds_with_the_real_model(daemon: Path, tmp_path: Path) -> N
     assert (models["backend"], models["fast"], models["loaded"]) == ("embedded", MODEL, [MODEL])
 
 
-def test_the_daemon_loads_the_fast_model_when_it_starts_and_the_first_lint_uses_it(daemon: Path, tmp_path: Path) -> None:
+def test_the_daemon_loads_the_fast_model_when_it_starts_and_the_first_lint_uses_it(daemon: Path,
+                                                                                  tmp_path: Path) -> None:
     deadline = time.monotonic() + 60
     while True:  # nothing has been linted: the daemon loads the fast model by itself (models.preload)
         workers = json.loads(run_cli("status", "--json", cwd=tmp_path).stdout)["models"]["embedded_workers"]

@@ -27,15 +27,15 @@ from tests.candidates.test_simple_dry import TWINS
 from tests.daemon.test_server import (  # noqa: F401
     daemons_of,
     gone,
-    home,
+    home_fixture,
     make_repo,
     request,
     stop_daemons,
     wait_for,
 )
-from tests.hooks.test_pre_commit import COLOURED, commit, install, plain_git, write  # noqa: F401
+from tests.hooks.test_pre_commit import COLOURED, commit, install, plain_git_fixture, write  # noqa: F401
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
-from tests.test_scan import PARSER, agreeing, project, scan_cli  # noqa: F401
+from tests.test_scan import PARSER, agreeing, project_fixture, scan_cli  # noqa: F401
 from tinyarms import protocol
 from tinyarms.daemon import control
 
@@ -65,7 +65,7 @@ def daemon_pid(state: Path) -> int:
 
 
 def test_kill_9_during_a_lint_the_commit_is_not_hung_and_the_next_one_works(
-        repo: Path, home: Path, ollama_server: FakeOllama) -> None:  # noqa: F811
+        repo: Path, home: Path, ollama_server: FakeOllama) -> None:
     install(repo)
     ollama_server.hang()  # the commit's lint waits on the model: the kill lands mid-lint
     env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_BUDGET": str(BUDGET), "TINYARMS_MODELS__BACKEND": "ollama"}
@@ -114,7 +114,7 @@ def test_kill_9_during_a_lint_the_commit_is_not_hung_and_the_next_one_works(
 
 
 def test_kill_9_during_a_deep_scan_in_the_daemon_resumes_where_it_stopped(
-        project: Path, ollama_server: FakeOllama, isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+        project: Path, ollama_server: FakeOllama, isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     state = isolated_env
     monkeypatch.setenv("OLLAMA_HOST", ollama_server.host)
     for i in range(8):
@@ -164,7 +164,7 @@ def questioned(calls: list) -> set[str]:
 # -- two daemons at once -------------------------------------------------------------------------
 
 
-def test_two_daemons_started_at_once_exactly_one_serves(home: Path) -> None:  # noqa: F811
+def test_two_daemons_started_at_once_exactly_one_serves(home: Path) -> None:
     for _ in range(2):
         runs = [subprocess.Popen([sys.executable, "-m", "tinyarms", "daemon", "run"], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -194,7 +194,7 @@ def first_commit_served(repo: Path, state: Path) -> int:
 
 
 def test_state_directory_deleted_the_next_commit_works_and_the_old_daemon_exits(
-        repo: Path, home: Path) -> None:  # noqa: F811
+        repo: Path, home: Path) -> None:
     old = first_commit_served(repo, home)
 
     os.kill(old, signal.SIGSTOP)  # so that it notices only after a new daemon took its place
@@ -227,7 +227,7 @@ def _limit_file_size(limit: int):
     return apply
 
 
-def test_a_full_disk_under_the_cache_lint_still_answers_and_status_says_so(home: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_a_full_disk_under_the_cache_lint_still_answers_and_status_says_so(home: Path, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     (home / "logs").mkdir(mode=0o700, parents=True, exist_ok=True)
     daemon = subprocess.Popen([sys.executable, "-m", "tinyarms", "daemon", "run"], stdin=subprocess.DEVNULL,
@@ -273,7 +273,7 @@ def _immutable(root: Path, on: bool) -> bool:
 
 
 def test_a_read_only_state_directory_the_commit_is_answered_and_the_daemon_recovers(
-        repo: Path, home: Path) -> None:  # noqa: F811
+        repo: Path, home: Path) -> None:
     pid = first_commit_served(repo, home)
     if not _immutable(home, True):
         pytest.skip("needs chattr and a file system with the immutable flag (ext4, xfs, btrfs)")
@@ -281,7 +281,8 @@ def test_a_read_only_state_directory_the_commit_is_answered_and_the_daemon_recov
         assert not os.access(home, os.W_OK) or _cannot_create(home)
         write(repo, "Banner.tsx", COLOURED.replace("Alert", "Banner"))  # new content: the cache must write
         second = commit(repo, "second", env=LEVEL0_ENV)
-        assert second.code == 1 and "Banner.tsx:1:" in second.output and "hardcoded-colors" in second.output, second.output
+        assert second.code == 1, second.output
+        assert "Banner.tsx:1:" in second.output and "hardcoded-colors" in second.output, second.output
         assert second.seconds < BUDGET + 1.0
         assert daemon_pid(home) == pid  # the same daemon answered
         cache = request(home, {"op": "status"})["result"]["cache"]
@@ -309,7 +310,7 @@ def _cannot_create(folder: Path) -> bool:
 
 
 def test_the_daemons_installation_deleted_it_exits_and_the_next_commit_starts_a_new_one(
-        repo: Path, home: Path, tmp_path: Path) -> None:  # noqa: F811
+        repo: Path, home: Path, tmp_path: Path) -> None:
     """pre-commit deletes a hook's environment while the daemon started from it runs (``try-repo``
     at its end, ``gc``): that daemon can no longer read its built-in config, so every commit
     would fail with a config error until someone stopped it by hand."""

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.candidates.test_simple_dry import TWINS
-from tests.daemon.test_server import home, make_repo, request, state_files, wait_for  # noqa: F401
+from tests.daemon.test_server import home_fixture, make_repo, request, state_files, wait_for  # noqa: F401
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tinyarms.daemon import control
 
@@ -36,7 +36,7 @@ def skipped_rules(reply: dict[str, Any], reason: str) -> set[str]:
     return {s["rule"] for s in reply["result"]["skipped"] if s["reason"] == reason}
 
 
-def test_budgets_that_differ_on_every_commit_share_one_settings(home: Path, tmp_path: Path,  # noqa: F811
+def test_budgets_that_differ_on_every_commit_share_one_settings(home: Path, tmp_path: Path,
                                                                  ollama_server: FakeOllama) -> None:
     """The hook sends the time it has left, new on every commit; settings keyed by it were loaded
     anew each time and every copy kept (measured: +159 % RSS over 1,000 commits)."""
@@ -49,7 +49,7 @@ def test_budgets_that_differ_on_every_commit_share_one_settings(home: Path, tmp_
     assert status["config"]["settings_cached"] == 1
 
 
-def test_the_clients_deadline_cuts_the_budget(home: Path, tmp_path: Path, ollama_server: FakeOllama) -> None:  # noqa: F811
+def test_the_clients_deadline_cuts_the_budget(home: Path, tmp_path: Path, ollama_server: FakeOllama) -> None:
     """A request that waited (in the socket's backlog, for the event loop) has less time than its
     budget says; the hook's deadline is what counts."""
     ollama_server.hang()
@@ -65,7 +65,7 @@ def test_the_clients_deadline_cuts_the_budget(home: Path, tmp_path: Path, ollama
 
 
 def test_hooks_waiting_on_a_hung_model_do_not_queue_behind_each_other(
-        home: Path, tmp_path: Path, ollama_server: FakeOllama) -> None:  # noqa: F811
+        home: Path, tmp_path: Path, ollama_server: FakeOllama) -> None:
     """Each waiting hook holds a lint thread until its deadline: with fewer threads than hooks,
     the rest started after their budget was gone. All answer within their budget, and the
     model server sees no more questions at once than models.concurrency (1) allows."""
@@ -101,7 +101,7 @@ def test_hooks_waiting_on_a_hung_model_do_not_queue_behind_each_other(
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_during_a_lint_stops_the_daemon_within_a_second_and_it_cleans_up(
-        home: Path, tmp_path: Path, ollama_server: FakeOllama, sig: signal.Signals) -> None:  # noqa: F811
+        home: Path, tmp_path: Path, ollama_server: FakeOllama, sig: signal.Signals) -> None:
     """The lint waits on a hung model with 30 s of budget left: the daemon gives it a second,
     cancels it, closes the cache and exits 0, and the client is not left waiting for 30 s."""
     ollama_server.hang()

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tests.conftest import run_cli
-from tests.daemon.test_watcher import daemon, poll, registered, status  # noqa: F401
+from tests.daemon.test_watcher import daemon_fixture, poll, registered, status  # noqa: F401
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
-from tests.test_scan import agreeing, project  # noqa: F401
+from tests.test_scan import agreeing, project_fixture  # noqa: F401
 from tinyarms.daemon.scheduler import STATE_FILE
 
 OPEN_GATES = {"ac_power": False, "idle_minutes": 0, "max_cpu_percent": 100, "min_free_memory_mb": 0}

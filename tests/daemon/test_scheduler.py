@@ -102,7 +102,8 @@ def test_a_failing_gate_postpones_says_why_and_gives_up(tmp_path: Path) -> None:
 def test_gates(monkeypatch: pytest.MonkeyPatch) -> None:
     import psutil
 
-    config = ScheduleConfig(gates=ScheduleGates(ac_power=True, idle_minutes=0, max_cpu_percent=100, min_free_memory_mb=0))
+    open_gates = ScheduleGates(ac_power=True, idle_minutes=0, max_cpu_percent=100, min_free_memory_mb=0)
+    config = ScheduleConfig(gates=open_gates)
     battery = SimpleNamespace(percent=40, secsleft=3600, power_plugged=False)
     monkeypatch.setattr(psutil, "sensors_battery", lambda: battery)
     assert gates(config, 0.0).why.startswith("on battery (40%)")

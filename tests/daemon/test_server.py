@@ -7,6 +7,7 @@ by their ``TINYARMS_HOME``, never by name.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pwd
@@ -181,8 +182,8 @@ def status_json(cwd: Path) -> tuple[int, dict[str, Any]]:
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def home(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+@pytest.fixture(name="home")
+def home_fixture(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The state directory; whatever daemon a test starts in it is stopped afterwards."""
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
@@ -197,8 +198,8 @@ def daemon(home: Path) -> dict[str, Any]:
     return control.start(home)
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[argparse.Namespace]:
+@pytest.fixture(scope="module", name="shared")
+def shared_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[argparse.Namespace]:
     """One daemon for the whole bad-input battery: each case must leave it serving, unreplaced."""
     home = tmp_path_factory.mktemp("shared-home")
     repo = make_repo(tmp_path_factory.mktemp("shared") / "repo")
@@ -356,7 +357,7 @@ def test_twenty_concurrent_clients_all_get_correct_answers(home: Path, daemon: d
             with protocol.Connection(protocol.socket_path(home), 10.0) as conn:
                 barrier.wait(timeout=10)
                 replies[i] = (name, conn.request(lint_message(repo, name, format="json")))
-        except BaseException as exc:  # reported below, with which client it was
+        except BaseException as exc:  # noqa: BLE001 - reported below, with which client it was
             replies[i] = (name, exc)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
@@ -399,7 +400,7 @@ def as_nobody(work: Callable[[], bytes]) -> bytes:
             os.setuid(nobody.pw_uid)
             out = work()
             code = 0
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - the forked child reports any failure to the parent
             out = traceback.format_exc().encode()
         finally:
             try:
@@ -454,10 +455,8 @@ def test_other_user_cannot_reach_the_socket(public_home: Path, tmp_path: Path) -
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(5)
             s.connect(str(sock))
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 s.sendall(protocol.encode({"v": 1, "op": "ping"}))
-            except (BrokenPipeError, ConnectionResetError):
-                pass
             reply = read_reply(s)
         return json.dumps(reply).encode()
 

@@ -16,13 +16,13 @@ import pytest
 
 import tinyarms
 from tests.commands.test_service import LOG_ARGV, SYSTEMCTL_FAILS
-from tests.daemon.test_server import gone, home, wait_for  # noqa: F401
+from tests.daemon.test_server import gone, home_fixture, wait_for  # noqa: F401
 from tinyarms.daemon import control
 
 RESTARTS = LOG_ARGV + f"""\
 '{sys.executable}' -m tinyarms daemon stop
 TINYARMS_SERVICE=systemd '{sys.executable}' -m tinyarms daemon run >> "$TINYARMS_HOME/logs/daemon.out" 2>&1 < /dev/null &
-"""
+"""  # noqa: E501 - the fake systemctl's script, one shell command a line
 RESTART_CALL = "systemctl --user restart tinyarms.service"
 
 

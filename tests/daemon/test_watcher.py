@@ -19,7 +19,7 @@ import pytest
 from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import git
 from tests.daemon.test_server import lint_message, request, stop_daemons
-from tests.hooks.test_pre_commit import commit, install, plain_git  # noqa: F401
+from tests.hooks.test_pre_commit import commit, install, plain_git_fixture  # noqa: F401
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tests.test_router_models import agreeing_model
 from tinyarms import repos
@@ -34,8 +34,8 @@ MAGIC = "def f(x):\n    return x * {n}\n"
 # -- helpers ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def daemon(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[dict[str, str]], None]]:
+@pytest.fixture(name="daemon")
+def daemon_fixture(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[dict[str, str]], None]]:
     """``daemon(env)`` starts this test's daemon with ``env``; it is stopped at teardown."""
 
     def start(env: dict[str, str]) -> None:

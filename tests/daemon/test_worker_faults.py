@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.models.test_worker import FAKE
-from tests.test_model_faults import FILES, MODEL_CHECK, install_hook, project  # noqa: F401 - a fixture
+from tests.test_model_faults import FILES, MODEL_CHECK, install_hook, project_fixture  # noqa: F401 - a fixture
 from tests.timing import scaled
 from tinyarms import protocol
 from tinyarms.daemon import control
@@ -72,7 +72,7 @@ def scripted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Script
 
 
 @pytest.fixture
-def want_level0(project: Path) -> list[tuple]:  # noqa: F811
+def want_level0(project: Path) -> list[tuple]:
     out = lint_cli(project, {"TINYARMS_MODELS__BACKEND": "none"})
     assert {f["rule"] for f in out["findings"]} == {"magic-numbers", "hardcoded-colors"}
     return level0(out)
@@ -110,7 +110,7 @@ def check_skipped(out: dict[str, Any], reason: str, names: str, want_level0: lis
 
 @pytest.mark.parametrize(("step", "reason", "names"), FAULTS, ids=[f[0] for f in FAULTS])
 def test_lint_no_daemon_skips_the_question_with_the_reason_within_budget(
-        project: Path, scripted: Scripted, want_level0: list[tuple], step: str, reason: str, names: str) -> None:  # noqa: F811
+        project: Path, scripted: Scripted, want_level0: list[tuple], step: str, reason: str, names: str) -> None:
     budget, margin = scaled(BUDGET, MARGIN)
     scripted.script(step)
     started = time.monotonic()
@@ -144,7 +144,7 @@ def ask_daemon(home: Path, project: Path, budget: float) -> tuple[dict[str, Any]
 
 
 def test_the_daemon_survives_every_worker_fault_and_the_next_question_gets_a_new_worker(
-        project: Path, scripted: Scripted, want_level0: list[tuple], daemon: Path) -> None:  # noqa: F811
+        project: Path, scripted: Scripted, want_level0: list[tuple], daemon: Path) -> None:
     budget, margin = scaled(BUDGET, MARGIN)
     pid = control.ping(daemon)["result"]["pid"]
     for step, reason, names in FAULTS:
@@ -168,7 +168,7 @@ def test_the_daemon_survives_every_worker_fault_and_the_next_question_gets_a_new
 
 
 def test_three_crashes_in_a_row_make_every_model_check_unavailable_until_doctor_passes(
-        project: Path, scripted: Scripted, want_level0: list[tuple], daemon: Path) -> None:  # noqa: F811
+        project: Path, scripted: Scripted, want_level0: list[tuple], daemon: Path) -> None:
     budget, _ = scaled(BUDGET, MARGIN)
     scripted.script("sigill", "sigill", "sigill")
     reasons = []
@@ -195,7 +195,7 @@ def test_three_crashes_in_a_row_make_every_model_check_unavailable_until_doctor_
 
 
 def test_a_worker_killed_during_a_commit_costs_that_question_and_the_next_commit_is_answered(
-        project: Path, scripted: Scripted, want_level0: list[tuple], daemon: Path,  # noqa: F811
+        project: Path, scripted: Scripted, want_level0: list[tuple], daemon: Path,
         tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.hooks.test_pre_commit import MARGIN as HOOK_MARGIN
     from tests.hooks.test_pre_commit import commit
@@ -214,7 +214,8 @@ def test_a_worker_killed_during_a_commit_costs_that_question_and_the_next_commit
     killed = scripted.pids()[-1]
 
     second = commit(project, "second", env=env)
-    assert second.code == 1 and "simple-dry" in second.output and "skipped simple-dry" not in second.output, second.output
+    assert second.code == 1, second.output
+    assert "simple-dry" in second.output and "skipped simple-dry" not in second.output, second.output
     assert scripted.pids()[-1] != killed
     status = run_cli("status", cwd=project).stdout
     assert f"(pid {killed}) died of SIGKILL" in status, status

@@ -16,7 +16,8 @@ SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, categorie
 NASTY_CHARS = st.sampled_from(
     ["\x00", "\r", "\n", "\r\n", "\x0b", "\x0c", "\x1b[31m", "\x7f", "\x85", "\u2028", "\u2029",
      "\u202e", "\ufeff", "\ufffd", "é", "漢", "🦀", "\\", '"', "%", ":", ",", "::", "{", "}", "[", "]"])
-TEXT = st.text(st.characters() | SURROGATES, max_size=40) | st.lists(NASTY_CHARS | st.text(max_size=5), max_size=8).map("".join)
+TEXT = (st.text(st.characters() | SURROGATES, max_size=40)
+        | st.lists(NASTY_CHARS | st.text(max_size=5), max_size=8).map("".join))
 
 JSON_SCALARS = (
     st.none() | st.booleans() | st.integers() | st.integers(min_value=10**30, max_value=10**40)
@@ -98,7 +99,7 @@ def frames(repo: str) -> st.SearchStrategy[bytes]:
         st.binary(max_size=200).map(lambda b: b.replace(b"\n", b"") + b"\n"),
         st.builds(lambda raw, cut: raw[:cut].rstrip(b"\n") + b"\n", encoded, st.integers(0, 200)),
         st.integers(900, 200_000).map(lambda depth: deeply_nested(depth) + b"\n"),
-        JSON_VALUES.map(lambda value: _encode_any(value)),
+        JSON_VALUES.map(_encode_any),
         encoded,
     )
 

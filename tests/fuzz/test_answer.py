@@ -17,8 +17,8 @@ RULES = {"simple-dry", "design-tokens"}
 LINES = {3, 4, 5, 40}
 
 _FIELDS = {
-    "rule": st.sampled_from(sorted(RULES) + ["magic-numbers", "", "SIMPLE-DRY"]) | JSON_VALUES,
-    "line": st.sampled_from(sorted(LINES) + [0, -1, 6, 10**30, 4.0, 4.5, "4", True]) | JSON_VALUES,
+    "rule": st.sampled_from([*sorted(RULES), "magic-numbers", "", "SIMPLE-DRY"]) | JSON_VALUES,
+    "line": st.sampled_from([*sorted(LINES), 0, -1, 6, 10**30, 4.0, 4.5, "4", True]) | JSON_VALUES,
     "message": TEXT | st.text(min_size=150, max_size=400) | JSON_VALUES,
     "suggestion": TEXT | st.none() | JSON_VALUES,
     "confidence": st.floats() | st.sampled_from([0, 1, -1, 2, "0.9", None]) | JSON_VALUES,
@@ -59,7 +59,7 @@ def test_any_answer_gives_only_valid_violations_or_bad_answer(text: str) -> None
 
 
 @given(violations=st.lists(st.fixed_dictionaries({
-    "rule": st.sampled_from(sorted(RULES) + ["magic-numbers"]), "line": st.integers(-2, 45),
+    "rule": st.sampled_from([*sorted(RULES), "magic-numbers"]), "line": st.integers(-2, 45),
     "message": TEXT, "suggestion": TEXT, "confidence": st.floats(allow_nan=True),
 }), max_size=8))
 def test_well_formed_answers_keep_exactly_the_asked_rules_on_shown_lines(violations: list[dict[str, Any]]) -> None:

@@ -73,10 +73,10 @@ def _spots(data: Any, path: tuple = ()) -> list[tuple]:
     out = [path]
     if isinstance(data, dict):
         for key, value in data.items():
-            out += _spots(value, path + (key,))
+            out += _spots(value, (*path, key))
     elif isinstance(data, list):
         for i, value in enumerate(data):
-            out += _spots(value, path + (i,))
+            out += _spots(value, (*path, i))
     return out
 
 

@@ -20,8 +20,16 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from tests.daemon.test_server import assert_serving, exchange, shared  # noqa: F401 - a fixture
-from tests.fuzz.strategies import ERROR_CODES, JSON_SCALARS, JSON_VALUES, TEXT, deeply_nested, frames, typed_lint_requests
+from tests.daemon.test_server import assert_serving, exchange, shared_fixture  # noqa: F401 - a fixture
+from tests.fuzz.strategies import (
+    ERROR_CODES,
+    JSON_SCALARS,
+    JSON_VALUES,
+    TEXT,
+    deeply_nested,
+    frames,
+    typed_lint_requests,
+)
 from tests.servers import Listener
 from tinyarms import protocol
 from tinyarms.daemon.server import Daemon
@@ -197,7 +205,7 @@ def test_lint_of_a_file_whose_name_is_not_utf8_gets_a_reply(daemon: argparse.Nam
 
 @settings(max_examples=30)
 @given(data=st.data())
-def test_real_daemon_answers_fuzzed_lines_and_keeps_serving(shared: argparse.Namespace,  # noqa: F811
+def test_real_daemon_answers_fuzzed_lines_and_keeps_serving(shared: argparse.Namespace,
                                                             data: st.DataObject) -> None:
     line = data.draw(frames(str(shared.repo)))
     assume(b"shutdown" not in line)
@@ -209,5 +217,5 @@ def test_real_daemon_answers_fuzzed_lines_and_keeps_serving(shared: argparse.Nam
     assert ping is not None and ping["result"]["pid"] == shared.pid
 
 
-def test_real_daemon_serves_after_the_fuzzing(shared: argparse.Namespace) -> None:  # noqa: F811
+def test_real_daemon_serves_after_the_fuzzing(shared: argparse.Namespace) -> None:
     assert_serving(shared.home, shared.repo, shared.pid)

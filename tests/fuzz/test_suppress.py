@@ -57,7 +57,8 @@ def test_a_malformed_directive_never_silences_every_rule(ids: list[str], cut: st
 
 
 def test_suppression_in_a_real_lint_with_crlf_and_bom(lint_code: LintCode) -> None:
-    code = "\ufeffa = 41  # tinyarms: ignore[magic-numbers]\r\nb = 42\r\n# tinyarms: ignore [magic-numbers]\r\nc = 43\r\n"
+    code = ("\ufeffa = 41  # tinyarms: ignore[magic-numbers]\r\nb = 42\r\n"
+            "# tinyarms: ignore [magic-numbers]\r\nc = 43\r\n")
     assert [f.line for f in lint_code(code, "m.py", rule="magic-numbers")] == [2]
     broken = "a = 41  # tinyarms: ignore[magic-numbers\nb = '#ff0000'  # tinyarms: ignore[magic-numbers\n"
     assert sorted(f.rule for f in lint_code(broken, "m.py")) == ["hardcoded-colors", "magic-numbers"]

@@ -11,15 +11,15 @@ from tests.hooks.test_pre_commit import (  # noqa: F401
     COLOURED_AT,
     commit,
     committed,
-    home,
-    hooked,
-    plain_git,
+    home_fixture,
+    hooked_fixture,
+    plain_git_fixture,
     status,
     write,
 )
 
 
-def test_a_commit_blocked_by_a_finding_passes_once_it_is_a_known_false_positive(hooked: Path) -> None:  # noqa: F811
+def test_a_commit_blocked_by_a_finding_passes_once_it_is_a_known_false_positive(hooked: Path) -> None:
     offline = {"OLLAMA_HOST": "http://127.0.0.1:9"}
     write(hooked, "src/Alert.tsx", COLOURED)
     blocked = commit(hooked, "brand alert", env=offline)

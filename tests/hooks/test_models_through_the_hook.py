@@ -8,9 +8,9 @@ from tests.candidates.test_simple_dry import TWINS
 from tests.hooks.test_pre_commit import (  # noqa: F401
     MARGIN,
     commit,
-    home,
-    hooked,
-    plain_git,
+    home_fixture,
+    hooked_fixture,
+    plain_git_fixture,
     status,
     wait_for,
     write,

@@ -78,8 +78,8 @@ def wait_for(condition, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture(autouse=True)
-def plain_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, name="plain_git")
+def plain_git_fixture(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No global or system git config (a global core.hooksPath would move the hook elsewhere)."""
     empty = tmp_path_factory.mktemp("gitconfig") / "config"
     empty.touch()
@@ -89,16 +89,16 @@ def plain_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def home(isolated_env: Path) -> Iterator[Path]:
+@pytest.fixture(name="home")
+def home_fixture(isolated_env: Path) -> Iterator[Path]:
     """The state directory; whatever daemon ran in it is stopped, and shown gone, at teardown."""
     yield isolated_env
     control.stop(isolated_env)
     assert not control.is_locked(isolated_env), "a daemon outlived its test"
 
 
-@pytest.fixture
-def hooked(repo: Path, home: Path) -> Path:
+@pytest.fixture(name="hooked")
+def hooked_fixture(repo: Path, home: Path) -> Path:
     install(repo)
     return repo
 
@@ -335,7 +335,8 @@ def test_a_daemon_that_does_not_answer_properly_never_hangs_the_commit(
 
 def _existing_hook(folder: Path, marker: Path, exit_code: int) -> bytes:
     folder.mkdir(parents=True, exist_ok=True)
-    text = f'#!/bin/sh\necho "existing hook ran" >> "{marker}"\necho "existing hook says {exit_code}" >&2\nexit {exit_code}\n'
+    text = (f'#!/bin/sh\necho "existing hook ran" >> "{marker}"\n'
+            f'echo "existing hook says {exit_code}" >&2\nexit {exit_code}\n')
     hook = folder / "pre-commit"
     hook.write_bytes(text.encode())
     hook.chmod(0o755)
@@ -450,7 +451,8 @@ def _heavy(modules: set[str]) -> set[str]:
 
 
 def test_the_hook_imports_only_the_stdlib_with_nothing_staged(hooked: Path) -> None:
-    done = subprocess.run(_installed_hook_command(hooked), cwd=hooked, capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(_installed_hook_command(hooked), cwd=hooked, capture_output=True, text=True, timeout=30,
+                          check=False)
 
     assert done.returncode == 0, done.stderr
     modules = _imported(done.stderr)
@@ -505,7 +507,8 @@ def test_the_pre_commit_framework_runs_the_hook(repo: Path, home: Path, tmp_path
 
     def pre_commit_run() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "pre_commit", "run"], cwd=repo, capture_output=True, text=True, env=env, timeout=60, check=False)
+            [sys.executable, "-m", "pre_commit", "run"], cwd=repo, capture_output=True, text=True, env=env, timeout=60,
+            check=False)
 
     write(repo, "Alert.tsx", COLOURED)
     failed = pre_commit_run()

@@ -33,8 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a file: tests/ is not installed
 
-from tinyarms.models.base import MODEL_MISSING, TIMEOUT, ModelUnavailable  # noqa: E402
-from tinyarms.models.worker.__main__ import serve  # noqa: E402
+from tinyarms.models.base import MODEL_MISSING, TIMEOUT, ModelUnavailable
+from tinyarms.models.worker.__main__ import serve
 
 SIGNALS = {"sigill": signal.SIGILL, "sigsegv": signal.SIGSEGV, "sigkill": signal.SIGKILL, "sigabrt": signal.SIGABRT}
 

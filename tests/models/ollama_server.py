@@ -36,6 +36,7 @@ had to load its model reports the load in ``load_duration``. The server binds 12
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -213,10 +214,8 @@ class FakeOllama:
         with self._lock:
             connections = list(self._connections)
         for conn in connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         servers.stop(httpd, self._thread)
 
     def __enter__(self) -> Self:
@@ -418,10 +417,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.fake._track(self.connection, True)
 
     def finish(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
         self.fake._track(self.connection, False)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -631,7 +628,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, behaviour.body)
             return
 
-        empty = chat and not body.get("messages") or not chat and not body.get("prompt")
+        empty = (chat and not body.get("messages")) or (not chat and not body.get("prompt"))
         if empty and keep_alive == 0:  # routes.go: expire the runner, answer without metrics
             self.fake.load(model.name, 0)
             self._json(200, self._bare(name, chat, "unload"))
@@ -654,7 +651,8 @@ class _Handler(BaseHTTPRequestHandler):
             content, reason = (answer(request) if callable(answer) else answer), behaviour.done_reason
         limit = (body.get("options") or {}).get("num_predict")
         counts = {
-            "prompt_eval_count": behaviour.prompt_eval_count if behaviour.prompt_eval_count is not None else _tokens(prompt),
+            "prompt_eval_count": (behaviour.prompt_eval_count if behaviour.prompt_eval_count is not None
+                                  else _tokens(prompt)),
             "eval_count": behaviour.eval_count if behaviour.eval_count is not None else _tokens(content),
         }
         # num_predict cuts the answer, as in Ollama; ``huge`` plays a server that ignores it.
@@ -739,10 +737,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload[: len(payload) // 2])
         self.wfile.flush()
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 def bag_of_words(text: str) -> list[float]:

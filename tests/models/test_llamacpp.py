@@ -57,7 +57,8 @@ def retry(call):
             return attempt
 """.splitlines()
 RULE = "magic-numbers"
-CANDIDATE = Candidate(RULE, ((3, 7),), (3, 7), "Is there a numeric literal here whose meaning is not explained by a name?")
+CANDIDATE = Candidate(RULE, ((3, 7),), (3, 7),
+                      "Is there a numeric literal here whose meaning is not explained by a name?")
 
 
 def question() -> tuple[str, str, dict]:
@@ -129,8 +130,8 @@ def test_memory_estimate_covers_weights_and_context() -> None:
 
 # --- with the real model ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def cached_model() -> Path:
+@pytest.fixture(scope="session", name="cached_model")
+def cached_model_fixture() -> Path:
     if not llamacpp.installed():  # looked up, not imported: llama.cpp is loaded by workers only
         pytest.skip("llama-cpp-python is not installed: pip install -e '.[embedded]'")
     try:
@@ -139,8 +140,8 @@ def cached_model() -> Path:
         pytest.fail(f"could not fetch {MODEL} into {MODELS_DIR} for the embedded-backend tests: {exc}")
 
 
-@pytest.fixture
-def fetched(cached_model: Path) -> Path:
+@pytest.fixture(name="fetched")
+def fetched_fixture(cached_model: Path) -> Path:
     """The cached model, linked into this test's state directory as `tinyarms models fetch` leaves it."""
     folder = registry.models_dir(create=True)
     folder.mkdir(exist_ok=True)
@@ -339,4 +340,5 @@ def test_a_scored_verdict_is_a_probability_from_one_forward_pass(backend: Embedd
     assert again.logprobs == first.logprobs  # deterministic, whether the prompt was read now or kept
     assert again.prompt_eval_tokens == 1  # the kept prompt is not read again: only the scored position
     assert "llama_cpp" not in sys.modules
-    print(f"\nP(yes) {p:.3f}; first {first.seconds:.2f} s ({first.prompt_eval_tokens} tokens read), again {again.seconds:.3f} s")
+    print(f"\nP(yes) {p:.3f}; first {first.seconds:.2f} s ({first.prompt_eval_tokens} tokens read), "
+          f"again {again.seconds:.3f} s")

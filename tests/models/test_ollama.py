@@ -34,7 +34,8 @@ def ask(host: str, model: str = MODEL, *, timeout: float = 5.0, max_tokens: int 
     async def run() -> base.Completion:
         backend = OllamaBackend(OllamaConfig(host=host, keep_alive=keep_alive, timeout=30))
         try:
-            return await backend.complete(model, "You review code.", prompt, SCHEMA, timeout=timeout, max_tokens=max_tokens)
+            return await backend.complete(model, "You review code.", prompt, SCHEMA, timeout=timeout,
+                                          max_tokens=max_tokens)
         finally:
             await backend.close()
 
@@ -59,8 +60,8 @@ def with_backend(host: str, fn: Any) -> Any:
     return asyncio.run(run())
 
 
-@pytest.fixture
-def closed_port() -> str:
+@pytest.fixture(name="closed_port")
+def closed_port_fixture() -> str:
     """A local port nothing listens on."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

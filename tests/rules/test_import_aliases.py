@@ -28,7 +28,8 @@ def test_no_finding_when_no_alias_covers_the_target(lint_code: LintCode) -> None
 
 def test_tsconfig_paths_are_aliases(lint_code: LintCode, tmp_path: Path) -> None:
     (tmp_path / "tsconfig.json").write_text(
-        '{\n  // comments are allowed\n  "compilerOptions": {"baseUrl": ".", "paths": {"~lib/*": ["./packages/lib/*"],},},\n}\n'
+        '{\n  // comments are allowed\n'
+        '  "compilerOptions": {"baseUrl": ".", "paths": {"~lib/*": ["./packages/lib/*"],},},\n}\n'
     )
     found = lint_code('import a from "../../lib/a";\n', "packages/app/x/y.ts", rule=RULE, root=str(tmp_path))
     assert [f.suggestion for f in found] == ["import from '~lib/a'"]

@@ -154,7 +154,7 @@ class Index:
         out: list[tuple[float, int, int]] = []
         for row in range(0, len(ids), 512):  # bounded memory: 512 rows of the similarity matrix at once
             sims = matrix[row : row + 512] @ matrix.T
-            for r, c in zip(*np.nonzero(sims >= low - 1e-6)):
+            for r, c in zip(*np.nonzero(sims >= low - 1e-6), strict=True):
                 a, b = row + int(r), int(c)
                 if a < b and files[a] != files[b]:
                     out.append((round(float(sims[r, c]), 4), ids[a], ids[b]))

@@ -17,12 +17,17 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tinyarms.candidates import Candidate
 from tinyarms.paths import within
 from tinyarms.source import Source, language_of, make_source
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
 
 TOKEN_GLOBS = ("**/tokens.*", "**/*.tokens.*", "**/theme.*", "**/design-tokens/**", "**/tailwind.config.*")
 _PROPERTIES = re.compile(
@@ -57,7 +62,8 @@ def token_index(root: str) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
 FAMILIES = (
     ("radius", ("radius", "radii", "rounded")),
     ("type", ("font-size", "fontsize", "font-sizes", "fontsizes", "text", "fs", "type")),
-    ("border", ("border-width", "borderwidth", "border-widths", "borderwidths", "border-size", "border-sizes", "stroke")),
+    ("border", ("border-width", "borderwidth", "border-widths", "borderwidths", "border-size", "border-sizes",
+                "stroke")),
     ("spacing", ("spacing", "space", "spaces", "size", "sizes", "gap", "gaps", "margin", "padding", "inset")),
 )
 _TAILWIND_FAMILIES = {"rounded": "radius", "text": "type", "border": "border"}  # the rest: p, m, gap, space...
@@ -152,9 +158,9 @@ def _add(found: dict[str, list[str]], value: str, token: str) -> None:
         tokens.append(token)
 
 
-def _key_path(src: Source, pair) -> list[str]:
+def _key_path(src: Source, pair: Node) -> list[str]:
     keys: list[str] = []
-    node = pair
+    node: Node | None = pair
     while node is not None and node.type in ("pair", "object"):
         if node.type == "pair":
             key = node.child_by_field_name("key")
@@ -205,7 +211,7 @@ def token_family(token: str) -> str:
 _STEP = re.compile(r"\w*\d\w*|x*s|sm|md|lg|x*l")
 
 
-def _raw_values(src: Source):
+def _raw_values(src: Source) -> Iterator[tuple[int, str, str, str]]:
     """(line, property, raw value, what is set) of every length in a style position; what is set
     is the property, or for a Tailwind class its utility (``p-[16px]``: ``tw:p``)."""
     if src.language == "css":
@@ -225,7 +231,9 @@ def _raw_values(src: Source):
         text = src.node_text(node)
         pair = node.parent
         if pair is not None and pair.type == "pair" and pair.child_by_field_name("value") == node:
-            key = src.node_text(pair.child_by_field_name("key")).strip("'\"")
+            key_node = pair.child_by_field_name("key")
+            assert key_node is not None  # tree-sitter's pair always has its key
+            key = src.node_text(key_node).strip("'\"")
             prop = _CAMEL.sub("-", key).lower()
             if _PROPERTIES.match(prop) and (node.type == "number" or _LENGTH.fullmatch(text.strip("'\"`"))):
                 yield src.position(node.start_byte)[0], prop, text.strip("'\"`"), prop

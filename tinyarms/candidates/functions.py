@@ -26,6 +26,7 @@ def spans(src: Source) -> list[tuple[int, int, str]]:
     cursor = tree.walk()
     while True:
         node = cursor.node
+        assert node is not None  # a cursor from tree.walk() always stands on a node
         if node.type in _FUNCTIONS and node.is_named:
             name = node.child_by_field_name("name")
             if name is None and node.parent is not None and node.parent.type == "variable_declarator":

@@ -38,6 +38,7 @@ def token_lines(src: Source) -> list[tuple[int, tuple[str, ...]]]:
     cursor = tree.walk()
     while True:
         node = cursor.node
+        assert node is not None  # a cursor from tree.walk() always stands on a node
         kind = node.type
         descend = True
         if kind == "comment":

@@ -156,7 +156,8 @@ def compare_lines(doc: dict[str, Any]) -> list[str]:
     n = max(1, c["questions"])
     out.append(f"  {'same verdict':<14}{c['same_verdict']}/{c['questions']} ({c['same_verdict'] / n:.0%}) "
                "(both flag something, or both flag nothing)")
-    out.append(f"  {'identical':<14}{c['identical']}/{c['questions']} ({c['identical'] / n:.0%}) (the same lines flagged)")
+    out.append(f"  {'identical':<14}{c['identical']}/{c['questions']} ({c['identical'] / n:.0%}) "
+               "(the same lines flagged)")
     share = "-" if c["overlap_share"] is None else f"{c['overlap_share']:.0%}"
     out.append(f"  {'overlap':<14}{c['overlap']} of {c['flagged'][0]} / {c['flagged'][1]} flagged lines in common "
                f"({share} of all flagged)")

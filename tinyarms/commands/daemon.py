@@ -34,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"tinyarms daemon running (pid {info['result']['pid']}, socket {home / 'daemon.sock'})", file=sys.stderr)
         return 0
     # status: the short form; `tinyarms status` has everything
-    info = control.ping(home)
-    if info is None:
+    pong = control.ping(home)
+    if pong is None:
         print(f"tinyarms daemon is not running (state directory {home})", file=sys.stderr)
         return 3
-    print(f"tinyarms daemon running (pid {info['result']['pid']}, version {info['version']})")
+    print(f"tinyarms daemon running (pid {pong['result']['pid']}, version {pong['version']})")
     return 0

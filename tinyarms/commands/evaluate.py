@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"tinyarms: error: {corpus}: no such directory", file=sys.stderr)
         return 2
     options = evaluation.EvalOptions(
-        split=args.split or ("train" if args.calibrate else "all"), skills=args.skill, levels=args.level, select=args.select, model=args.model,
+        split=args.split or ("train" if args.calibrate else "all"), skills=args.skill, levels=args.level,
+        select=args.select, model=args.model,
         backend=args.backend, confirm=args.confirm, question=args.question, use_cache=not args.no_cache,
         max_candidates=args.max_questions, settle=not args.counter_examples_only, corpus_cache=args.corpus_cache,
     )
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     return _emit(args, evaluation.markdown(report), report.to_dict())
 
 
-def _emit(args: argparse.Namespace, text: str, data: dict) -> int:
+def _emit(args: argparse.Namespace, text: str, data: dict[str, Any]) -> int:
     if args.markdown:
         try:
             args.markdown.write_text(text, encoding="utf-8")

@@ -156,7 +156,8 @@ def _by_fingerprint(prefix: str, root: Path, cwd: Path) -> Resolved:
 
     every_skill = list(load_settings(root).skills)
     settings = load_settings(root, skill_names=every_skill)
-    collected = files.collect_paths([str(root)], settings.ruleset, files.Namer(root, cwd), settings.config.max_file_bytes)
+    namer = files.Namer(root, cwd)
+    collected = files.collect_paths([str(root)], settings.ruleset, namer, settings.config.max_file_bytes)
     result = _lint(settings, collected.jobs, 0.0)  # the model answers already cached, no new question
     found = {f.fingerprint: f for f in result.findings if f.fingerprint.startswith(prefix)}
     if len(found) > 1:

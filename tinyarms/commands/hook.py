@@ -54,7 +54,8 @@ def render_hook() -> str:
 
 def hooks_dir(cwd: Path) -> Path:
     try:
-        out = subprocess.run(["git", "rev-parse", "--git-path", "hooks"], cwd=cwd, capture_output=True, text=True, check=True)
+        out = subprocess.run(["git", "rev-parse", "--git-path", "hooks"], cwd=cwd, capture_output=True, text=True,
+                             check=True)
     except subprocess.CalledProcessError:
         raise ConfigError(["hook: not inside a git repository"]) from None
     path = Path(out.stdout.strip())
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     cwd = Path.cwd()
     if args.action == "run":
         env = {**os.environ, **{f"TINYARMS_HOOK_{k}": v for k, v in hook_values().items()}}
-        return subprocess.run([sys.executable, "-IS", str(template())], env=env).returncode
+        return subprocess.run([sys.executable, "-IS", str(template())], env=env, check=False).returncode
     message = install(cwd) if args.action == "install" else uninstall(cwd)
     print(f"tinyarms: {message}", file=sys.stderr)
     return 0

@@ -73,7 +73,8 @@ def run_lint(args: argparse.Namespace) -> int:
     result = lintjob.execute(job, cwd, settings)
     if log.verbose():  # structlog is imported only when asked for
         _log_summary(settings, result)
-    sys.stdout.write(render.render(args.format, result, settings.ruleset.meta(), fail_on=settings.config.fail_on, color=color))
+    sys.stdout.write(render.render(args.format, result, settings.ruleset.meta(), fail_on=settings.config.fail_on,
+                                   color=color))
     return lintjob.exit_code(settings, result)
 
 

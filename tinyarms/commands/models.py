@@ -107,7 +107,8 @@ def recommend_text(ram: int, cores: int, latest: dict[str, dict[str, Any]], advi
     from tinyarms.recommend import gib
 
     first = next(iter(advice.values()))
-    lines = [f"machine   {gib(ram)} RAM, {cores} cores; {gib(first.reserve_bytes)} kept for the system and your programs"]
+    lines = [f"machine   {gib(ram)} RAM, {cores} cores; {gib(first.reserve_bytes)} kept for the system and "
+             "your programs"]
     if latest:
         for name, e in latest.items():
             q = (e.get("question_s") or {}).get("median")
@@ -119,7 +120,8 @@ def recommend_text(ram: int, cores: int, latest: dict[str, dict[str, Any]], advi
             lines.append(f"          estimates for unmeasured models scaled by {first.speed_factor:.2f}x "
                          "(measured here against the estimates)")
     else:
-        lines.append("measured  nothing yet: estimates from 2-core figures (run `tinyarms bench` for this machine's own)")
+        lines.append("measured  nothing yet: estimates from 2-core figures "
+                     "(run `tinyarms bench` for this machine's own)")
     for backend, a in advice.items():
         lines.append("")
         if a.fast is None:
@@ -157,7 +159,8 @@ def _embedded_installed() -> bool:
 class _Meter:
     """One line on a terminal, rewritten at most a few times a second."""
 
-    LABELS: ClassVar[dict[str, str]] = {"download": "downloading packages", "assemble": "assembling", "verify": "verifying"}
+    LABELS: ClassVar[dict[str, str]] = {"download": "downloading packages", "assemble": "assembling",
+                                        "verify": "verifying"}
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream

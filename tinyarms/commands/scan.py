@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Only the standard library here: every command's parser is built at start-up, `lint` included.
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: the repository)")
     parser.add_argument("--deep", action="store_true",
-                        help="run the deep skill (code-linting-deep), Level 3; the default unless --skill says otherwise")
+                        help="run the deep skill (code-linting-deep), Level 3; "
+                             "the default unless --skill says otherwise")
     parser.add_argument("--skill", action="append", metavar="NAME", help="skill to run instead (repeatable)")
     parser.add_argument("--select", type=_ids, metavar="IDS", help="only these rules (comma-separated)")
     parser.add_argument("--ignore", type=_ids, metavar="IDS", help="skip these rules (comma-separated)")
@@ -130,9 +131,10 @@ def _through_daemon(args: argparse.Namespace, paths: list[str], bar: Bar | None)
                   "when started again", file=sys.stderr)
             return USAGE_ERROR
     if view["state"] == "done":
-        return view["outcome"]
+        outcome: dict[str, Any] = view["outcome"]
+        return outcome
     if view.get("problems"):
-        from tinyarms.yamlio import ConfigError
+        from tinyarms.errors import ConfigError
 
         raise ConfigError(view["problems"])
     print(f"tinyarms: error: the scan {view['state']}: {view.get('error')}", file=sys.stderr)
@@ -144,7 +146,7 @@ def _refused(error: dict[str, Any]) -> int | None:
 
     code = error.get("code")
     if code == protocol.CONFIG_ERROR:
-        from tinyarms.yamlio import ConfigError
+        from tinyarms.errors import ConfigError
 
         raise ConfigError(error.get("problems") or [error.get("message", "config error")])
     if code in (protocol.UNKNOWN_OP, protocol.SHUTTING_DOWN):

@@ -53,10 +53,12 @@ def table(s: dict[str, Any]) -> str:
     hit_rate = "-" if cache["hit_rate"] is None else f"{cache['hit_rate']:.0%}"
     rows = [
         ("daemon", f"running, pid {d['pid']}, tinyarms {d['version']}, up {_duration(d['uptime_s'])}"),
-        ("memory / cpu", f"{d['rss_bytes'] / (1 << 20):.1f} MiB RSS, {d['cpu_percent']:.1f}% CPU, {d['threads']} threads"),
+        ("memory / cpu", f"{d['rss_bytes'] / (1 << 20):.1f} MiB RSS, {d['cpu_percent']:.1f}% CPU, "
+                         f"{d['threads']} threads"),
         ("socket", d["socket"]),
         ("log", d["log"]),
-        ("requests", f"{req['served']} served, {req['in_flight']} in flight; latency p50 {_ms(lat['p50'])}, p95 {_ms(lat['p95'])}"),
+        ("requests", f"{req['served']} served, {req['in_flight']} in flight; "
+                     f"latency p50 {_ms(lat['p50'])}, p95 {_ms(lat['p95'])}"),
         ("cache", f"{cache['entries']} entries, {cache['size_bytes'] / (1 << 20):.1f} MiB, hit rate {hit_rate}"
                   + (f" — ERROR: {cache['error']}" if cache["error"] else "")),
         ("feedback", _feedback(s.get("feedback"))),

@@ -8,6 +8,7 @@ looks next.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -275,7 +276,5 @@ def _is_zombie(pid: int) -> bool:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass

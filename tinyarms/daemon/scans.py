@@ -20,9 +20,9 @@ from typing import Any
 from tinyarms import protocol, scan
 from tinyarms.cache import Cache
 from tinyarms.daemon.messages import Scan, ScanStatus
+from tinyarms.errors import ConfigError
 from tinyarms.journal import ScanBusy
 from tinyarms.log import get_logger
-from tinyarms.yamlio import ConfigError
 
 KEEP_FINISHED = 20
 STOP_GRACE = 2.0
@@ -115,7 +115,7 @@ class Scans:
             run.state, run.error = "failed", str(exc)
         except ConfigError as exc:
             run.state, run.error, run.problems = "failed", "\n".join(exc.problems), exc.problems
-        except Exception as exc:  # noqa: BLE001 - a scan's bug must not take the daemon down
+        except Exception as exc:  # logged with its stack: a scan's bug must not take the daemon down
             self.log.exception("scan_failed", root=str(run.root), scan=run.id)
             run.state, run.error = "failed", f"{type(exc).__name__}: {exc}"
         else:

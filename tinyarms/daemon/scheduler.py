@@ -136,7 +136,7 @@ class DeepScanScheduler:
         if since is None:
             return None  # never ran: the first slot is the next one
         cron, now = trigger(self.config.cron), _now()
-        latest = None  # the last slot between the last run and now
+        latest: datetime | None = None  # the last slot between the last run and now
         slot = cron.get_next_fire_time(None, since + timedelta(seconds=1))
         for _ in range(100_000):
             if slot is None or slot > now:
@@ -155,7 +155,8 @@ class DeepScanScheduler:
         return {
             "schedule": self.config.cron, "last": self.state.get("last_run"),
             "last_result": self.state.get("last_result"), "next": next_run,
-            "state": self.waiting or ("owed since " + self.state["owed_since"] if "owed_since" in self.state else "idle"),
+            "state": self.waiting or (
+                "owed since " + self.state["owed_since"] if "owed_since" in self.state else "idle"),
         }
 
     def _load(self) -> dict[str, Any]:

@@ -32,14 +32,15 @@ from tinyarms import __version__, lintjob, protocol, report, repos, router
 from tinyarms.cache import Cache
 from tinyarms.config import ScheduleConfig
 from tinyarms.daemon import control
-from tinyarms.daemon.messages import OPS, REQUEST, Lint
+from tinyarms.daemon.messages import OPS, REQUEST, Lint, Scan, ScanStatus
 from tinyarms.daemon.scans import Scans
 from tinyarms.daemon.scheduler import DeepScanScheduler
 from tinyarms.daemon.watcher import Watcher
+from tinyarms.errors import ConfigError
 from tinyarms.log import get_logger
 from tinyarms.models.worker import client as workers
 from tinyarms.ruleset import Settings
-from tinyarms.yamlio import ConfigError, format_loc, validation_messages
+from tinyarms.yamlio import format_loc, validation_messages
 
 LINT_THREADS = 64
 BACKGROUND_QUEUE = 100
@@ -51,10 +52,14 @@ _CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is o
 _INSTALLED = Path(__file__).resolve().parents[1] / "__init__.py"  # the tinyarms package we run from
 
 
+# (path, mtime_ns, size) of every file settings are made from; None where it could not be read
+Stamp = tuple[tuple[str, int | None, int | None], ...]
+
+
 @dataclass(slots=True)
 class _Loaded:
     settings: Settings
-    stamp: tuple
+    stamp: Stamp
 
 
 class Daemon:
@@ -67,7 +72,7 @@ class Daemon:
         self.log = get_logger(component="daemon")
         self.store = Cache(home / "cache.db")
         self.executor = ThreadPoolExecutor(LINT_THREADS, thread_name_prefix="lint")
-        self._settings: dict[tuple, _Loaded] = {}
+        self._settings: dict[tuple[Any, ...], _Loaded] = {}
         self._settings_lock = threading.Lock()
         self.reload_errors: dict[str, str] = {}
         self.latencies: deque[float] = deque(maxlen=1000)
@@ -145,7 +150,8 @@ class Daemon:
         assert self._stop is not None and self.idle_timeout is not None
         while True:
             await asyncio.sleep(min(1.0, self.idle_timeout / 4))
-            if not self.in_flight and not self.scans.running() and time.monotonic() - self.last_request > self.idle_timeout:
+            idle = time.monotonic() - self.last_request > self.idle_timeout
+            if not self.in_flight and not self.scans.running() and idle:
                 self.log.info("idle_shutdown", idle_timeout=self.idle_timeout)
                 self._stop.set()
                 return
@@ -186,7 +192,7 @@ class Daemon:
                     line = await asyncio.wait_for(reader.readuntil(b"\n"), self.request_timeout)
                 except asyncio.IncompleteReadError:
                     return  # the client hung up, maybe half-way through a request: nothing to answer
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     await _send(writer, protocol.reply_error(
                         __version__, protocol.TIMEOUT, f"no complete request within {self.request_timeout:g} s"))
                     return
@@ -226,7 +232,7 @@ class Daemon:
                 result = {"reloaded": True}
             elif request.op == "shutdown":
                 result = {"stopping": True}
-            elif request.op in ("scan", "scan-status"):
+            elif isinstance(request, Scan | ScanStatus):
                 result = await asyncio.get_running_loop().run_in_executor(self.executor, self.scans.handle, request)
             else:
                 result = await asyncio.get_running_loop().run_in_executor(self.executor, self.lint, request, received)
@@ -277,7 +283,7 @@ class Daemon:
                 return
             try:
                 self.background_answered += router.answer_pending(work, self.store, yield_to=lambda: self.in_flight > 0)
-            except Exception:  # noqa: BLE001 - background work must never take the daemon down
+            except Exception:  # logged with its stack: background work must never take the daemon down
                 self.log.exception("background_failed")
 
     def scheduled_scan(self) -> str:
@@ -408,7 +414,8 @@ class Daemon:
             "cache": self.store.summary(),
             "feedback": _feedback_summary(self.home),
             "requests": {
-                "served": sum(self.served.values()), "by_op": dict(self.served), "in_flight": self.in_flight - 1,  # not this one
+                "served": sum(self.served.values()), "by_op": dict(self.served),
+                "in_flight": self.in_flight - 1,  # not this one
                 "latency_ms": {
                     "p50": round(statistics.median(latencies), 2) if latencies else None,
                     "p95": round(_percentile(latencies, 95), 2) if latencies else None,
@@ -533,10 +540,10 @@ def _feedback_summary(home: Path) -> dict[str, Any]:
 
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def _stamp(root: Path | None) -> tuple:
+def _stamp(root: Path | None) -> Stamp:
     """mtimes and sizes of every file settings are made from; a change in any means reload."""
     from tinyarms import resources
     from tinyarms.config import REPO_CONFIG, user_config_path
@@ -545,7 +552,7 @@ def _stamp(root: Path | None) -> tuple:
              resources.data_dir("config") / "default.yaml"]
     if root is not None:
         paths += [root / REPO_CONFIG, *sorted((root / ".tinyarms" / "skills").glob("*.yaml"))]
-    stamp = []
+    stamp: list[tuple[str, int | None, int | None]] = []
     for path in paths:
         try:
             st = path.stat()
@@ -571,7 +578,8 @@ def _peer_uid(sock: socket.socket) -> int | None:
     try:
         if hasattr(socket, "SO_PEERCRED"):  # Linux: struct ucred {pid_t pid; uid_t uid; gid_t gid;}
             creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            return struct.unpack("3i", creds)[1]
+            uid: int = struct.unpack("3i", creds)[1]
+            return uid
         if sys.platform == "darwin":  # LOCAL_PEERCRED: struct xucred {u_int version; uid_t uid; ...}
             creds = sock.getsockopt(0, 0x001, struct.calcsize("2I") + 2 + 16 * 4)
             return struct.unpack_from("2I", creds)[1]

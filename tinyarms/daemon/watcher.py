@@ -46,9 +46,9 @@ from watchdog.events import (
 
 from tinyarms import files, repos, router
 from tinyarms.cache import Cache
+from tinyarms.errors import ConfigError
 from tinyarms.log import get_logger
 from tinyarms.ruleset import Settings
-from tinyarms.yamlio import ConfigError
 
 DEBOUNCE = 0.3  # seconds a path must be quiet before it is linted
 REFRESH = 1.0  # seconds between looks at repos.json and at the watches' health
@@ -259,7 +259,7 @@ class Watcher:
             observer.stop()
             if observer.is_alive():
                 observer.join(timeout=1.0)
-        except Exception:  # noqa: BLE001,S110 - a watch that cannot even stop is gone anyway
+        except Exception:  # noqa: BLE001 - a watch that cannot even stop is gone anyway
             pass
 
     # -- events (on watchdog's threads: quick, and never raising) ---------------------------

@@ -31,9 +31,11 @@ async def vectors(index: Index, backend: Backend, config: ModelsConfig, store: C
     model = config.embed_model
     embed = getattr(backend, "embed", None)
     if not model:
-        return None, {"used": False, "backend": None, "why": "models.embed_model is null: token shingles find the pairs"}
+        return None, {"used": False, "backend": None,
+                      "why": "models.embed_model is null: token shingles find the pairs"}
     if embed is None:
-        return None, {"used": False, "backend": None, "why": f"the {backend.name} backend gives no embeddings: token shingles "
+        return None, {"used": False, "backend": None,
+                      "why": f"the {backend.name} backend gives no embeddings: token shingles "
                       "find the pairs", "hint": f"with Ollama: `ollama pull {model}`"}
     if importlib.util.find_spec("numpy") is None:
         return None, {"used": False, "backend": None, "why": "numpy is not installed: token shingles find the pairs",
@@ -59,7 +61,8 @@ async def vectors(index: Index, backend: Backend, config: ModelsConfig, store: C
         except ModelUnavailable as exc:
             return None, {**stats, "why": f"{exc.message}: token shingles find the pairs", "hint": exc.hint}
         rows = []
-        for i, vector in zip(batch, got):
+        # not strict: a backend's short answer embeds what it answered, as it always has
+        for i, vector in zip(batch, got, strict=False):
             found[i] = [round(float(x), 5) for x in vector]
             rows.append((keys[i], {"vector": found[i], "model": model}))
         if store is not None:

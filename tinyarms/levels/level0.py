@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyarms import suppress
 from tinyarms.finding import Finding, Skipped, assign_fingerprints
@@ -18,6 +18,9 @@ from tinyarms.rules import CHECKS, Context, PatternTimeout, load_check
 from tinyarms.ruleset import ActiveRule, RuleSet
 from tinyarms.skills import format_message
 from tinyarms.source import Source, make_source
+
+if TYPE_CHECKING:
+    import multiprocessing.context
 
 
 @dataclass(slots=True)
@@ -92,7 +95,7 @@ class Linter:
             except PatternTimeout as exc:  # a skill's own pattern, not our bug: the skill's author can fix it
                 outcome.skipped.append(Skipped(src.path, "rule-timeout", f"{rule.id}: {exc}", rule=rule.id, level=0,
                                                hint=f"fix the pattern of rule {rule.id} in skill {rule.skill}"))
-            except Exception as exc:  # a check's bug must not cost the other rules' findings
+            except Exception as exc:  # noqa: BLE001 - a check's bug must not cost the other rules' findings
                 outcome.skipped.append(Skipped(
                     src.path, "internal-error", f"{rule.id} failed on this file: {type(exc).__name__}: {exc}",
                     rule=rule.id, level=0, hint="please report this with the file that triggers it",
@@ -127,7 +130,7 @@ _worker: Linter | None = None
 
 
 def _init_worker(ruleset: RuleSet, max_bytes: int, report_unused: bool) -> None:
-    global _worker
+    global _worker  # noqa: PLW0603 - a process pool initializer has only module state to set
     _worker = Linter(ruleset, max_bytes, report_unused)
 
 
@@ -172,7 +175,7 @@ def _batches(jobs: list[Job], size: int) -> Iterable[list[Job]]:
         yield batch
 
 
-def _context():
+def _context() -> multiprocessing.context.BaseContext:
     import multiprocessing
     import threading
 

@@ -107,7 +107,8 @@ def candidates(src: Source, rule: ActiveRule, limit: int, root: str | None) -> l
 
 
 def finder_of(rule: ActiveRule) -> str:
-    return rule.params.get("finder", "functions")
+    finder: str = rule.params.get("finder", "functions")
+    return finder
 
 
 def touches(candidate: Candidate, changed: tuple[tuple[int, int], ...] | None) -> bool:
@@ -300,9 +301,9 @@ async def _ask(
     await asyncio.gather(*(ask(q) for q in todo))
     out.scored = out.scored and not no_logprobs
     if fatal:
-        exc = fatal[0]
+        first = fatal[0]
         unanswered = [q for q in questions if q.key not in answers]
-        out.skipped += _skips(unanswered, exc.reason, exc.message, exc.hint, level)
+        out.skipped += _skips(unanswered, first.reason, first.message, first.hint, level)
         out.pending = []
     for q in out.pending:
         out.skipped.append(_skip(q, BUDGET, NOT_IN_TIME, None, level))
@@ -356,11 +357,11 @@ async def _confirm(
             if store is not None:
                 store.put_many([(key, {"yes": verdicts[key], "model": model})])
 
-    todo = {k: text for k, text in zip(keys, texts) if k not in verdicts}
+    todo = {k: text for k, text in zip(keys, texts, strict=True) if k not in verdicts}
     await asyncio.gather(*(ask(k, text) for k, text in todo.items()))
     kept: dict[str, list[dict[str, Any]]] = {}
     turned_down: dict[str, list[dict[str, Any]]] = {}
-    for (q, v), key in zip(items, keys):
+    for (q, v), key in zip(items, keys, strict=True):
         target = turned_down if verdicts.get(key) is False else kept
         target.setdefault(q.key, []).append(v)
     return kept, turned_down
@@ -378,7 +379,8 @@ def _claim_upheld(text: str, q: Question) -> list[answer.Violation]:
         raise answer.BadAnswer('expected {"answer": "yes"} or {"answer": "no"}')
     if verdict == "no":
         return []
-    return [answer.Violation(q.rule.id, q.candidate.report[0], q.rule.message, q.candidate.suggestion or q.rule.suggestion,
+    return [answer.Violation(q.rule.id, q.candidate.report[0], q.rule.message,
+                             q.candidate.suggestion or q.rule.suggestion,
                              YES_NO_CONFIDENCE)]
 
 
@@ -386,7 +388,8 @@ def _cached_answer(q: Question, entry: dict[str, Any], thresholds: dict[str, flo
     """A cached answer's violations; a cached P(yes) is judged against today's threshold."""
     if "p_yes" in entry and thresholds is not None:
         return _verdict(q, entry["p_yes"], thresholds)
-    return entry["violations"]
+    violations: list[dict[str, Any]] = entry["violations"]
+    return violations
 
 
 def _verdict(q: Question, p_yes: float, thresholds: dict[str, float] | None) -> list[dict[str, Any]]:
@@ -469,16 +472,17 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
                 message = f"{message} ({q.candidate.where})"
             by_file.setdefault(src.rel, []).append(Finding(
                 path=src.path, line=line, column=indent + 1, end_line=max(line, q.candidate.report[1]),
-                end_column=len(src.lines[q.candidate.report[1] - 1]) + 1 if q.candidate.report[1] <= len(src.lines) else 1,
+                end_column=(len(src.lines[q.candidate.report[1] - 1]) + 1
+                            if q.candidate.report[1] <= len(src.lines) else 1),
                 rule=q.rule.id, skill=q.rule.skill, severity=severity, message=message,
                 suggestion=q.candidate.suggestion or v.get("suggestion"), level=level, engine="model", model=model,
                 confidence=round(v["confidence"], 3), feedback=v.get("feedback"),
             ))
             sources[src.rel] = src
     out: list[Finding] = []
-    for rel, findings in by_file.items():
+    for rel, found in by_file.items():
         src = sources[rel]
-        findings = _dedupe(findings)
+        findings = _dedupe(found)
         if "tinyarms:" in src.text:
             findings, _ = suppress.apply(findings, suppress.parse(src.lines))
         assign_fingerprints(rel, findings, src.lines)

@@ -22,7 +22,8 @@ CRASHED = "model-crashed"  # the model's worker process died (a signal, an exit)
 BUDGET = "budget"
 # The reasons ``on_model_unavailable: fail`` fails on: the model could not give an answer. A
 # question the budget cut (``budget``) is answered in the background, so it never fails a run.
-UNAVAILABLE = frozenset({SERVER_DOWN, MODEL_MISSING, TIMEOUT, BAD_ANSWER, NO_MEMORY, NOT_INSTALLED, NO_BACKEND, CRASHED})
+UNAVAILABLE = frozenset({SERVER_DOWN, MODEL_MISSING, TIMEOUT, BAD_ANSWER, NO_MEMORY, NOT_INSTALLED, NO_BACKEND,
+                         CRASHED})
 
 
 MAX_ANSWER_BYTES = 1 << 20  # a model answer over this is refused, and not read past it

@@ -75,7 +75,8 @@ class EmbeddedBackend:
             return Completion(
                 str(result["text"]), model, float(result["seconds"]), result.get("prompt_tokens"),
                 result.get("completion_tokens"), first_token_seconds=result.get("first_token_seconds"),
-                prompt_eval_tokens=result.get("prompt_eval_tokens"), prompt_eval_seconds=result.get("prompt_eval_seconds"),
+                prompt_eval_tokens=result.get("prompt_eval_tokens"),
+                prompt_eval_seconds=result.get("prompt_eval_seconds"),
                 eval_tokens=result.get("eval_tokens"), eval_seconds=result.get("eval_seconds"),
                 load_seconds=float(loaded.get("load_seconds") or 0.0) if loaded else None,
             )
@@ -136,7 +137,8 @@ class EmbeddedBackend:
         """How many times this process has loaded ``model`` (tests, ``status``)."""
         return _pool.loads.get(self._path(model), 0)
 
-    async def _ask(self, spec: Spec, op: str, deadline: float, **fields: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    async def _ask(self, spec: Spec, op: str, deadline: float,
+                   **fields: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The pool's answer, in a thread of its own; at the deadline the asker has its timeout at
         once, whatever the worker does. The thread then tells the worker to stop, kills it if it
         will not, and ends: it is no ``to_thread`` worker, which ``asyncio.run`` would wait for."""
@@ -183,7 +185,8 @@ class EmbeddedBackend:
 
     def _spec(self, model: str) -> Spec:
         if not installed():
-            raise ModelUnavailable(NOT_INSTALLED, "the embedded backend (llama-cpp-python) is not installed", INSTALL_HINT)
+            raise ModelUnavailable(NOT_INSTALLED, "the embedded backend (llama-cpp-python) is not installed",
+                                   INSTALL_HINT)
         return Spec(self._path(model), model, self.config.n_ctx, self.threads)
 
 

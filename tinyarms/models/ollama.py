@@ -154,7 +154,8 @@ class OllamaBackend:
         its token's ``top_logprobs`` read. ``NoLogprobs`` when the server gives none."""
         started = time.monotonic()
         messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
-        schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": choices}}, "required": ["answer"]}
+        schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": choices}},
+                  "required": ["answer"]}
         options = {"temperature": 0, "num_ctx": NUM_CTX, "num_predict": 16}
         response = await self._call(self._client.chat(
             model=model, messages=messages, format=schema, options=options, keep_alive=self.keep_alive, stream=False,
@@ -251,7 +252,7 @@ class OllamaBackend:
                          present, loaded)
 
     async def close(self) -> None:
-        await self._client.close()
+        await self._client.close()  # type: ignore[no-untyped-call]  # ollama leaves AsyncClient.close unannotated
 
     # -- failures -------------------------------------------------------------------------
 

@@ -152,7 +152,8 @@ class OpenAIBackend:
         vLLM, llama.cpp's server): the short JSON answer is generated and its token's alternatives
         read. ``NoLogprobs`` when the server gives none."""
         started = time.monotonic()
-        schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": choices}}, "required": ["answer"]}
+        schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": choices}},
+                  "required": ["answer"]}
         request = {
             "model": model,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}],
@@ -216,13 +217,15 @@ class OpenAIBackend:
         known = _shapes.get(self.base_url)
         shape = known or JSON_SCHEMA
         try:
-            reply = await self._send("POST", "/chat/completions", {**request, "response_format": response_format(shape, schema)})
+            reply = await self._send("POST", "/chat/completions",
+                                     {**request, "response_format": response_format(shape, schema)})
         except Refused as exc:
             if known is not None or not _rejects_schema(exc):
                 raise
             _logger().info("openai.fallback", base_url=self.base_url, status=exc.status, error=exc.text)
             shape = JSON_OBJECT
-            reply = await self._send("POST", "/chat/completions", {**request, "response_format": response_format(shape, schema)})
+            reply = await self._send("POST", "/chat/completions",
+                                     {**request, "response_format": response_format(shape, schema)})
         data = _chat_answer(reply.body)
         _shapes[self.base_url] = shape
         return data
@@ -274,7 +277,8 @@ class OpenAIBackend:
         what = model or f"the server at {self.base_url}"
         start_hint = f"is the server at {self.base_url} running?"
         if isinstance(exc, httpx.ConnectTimeout):
-            return ModelUnavailable(SERVER_DOWN, f"the server at {self.base_url} did not accept a connection", start_hint)
+            return ModelUnavailable(SERVER_DOWN, f"the server at {self.base_url} did not accept a connection",
+                                    start_hint)
         if isinstance(exc, TimeoutError | httpx.TimeoutException):
             return ModelUnavailable(
                 TIMEOUT, f"{what} gave no answer within {timeout:g} s",
@@ -317,7 +321,8 @@ class OpenAIBackend:
         if status in (401, 403):
             hint = (f"check the key in ${self.api_key_env}" if self._has_key
                     else f"the server wants an API key: set ${self.api_key_env}")
-            return ModelUnavailable(NO_BACKEND, f"the server at {self.base_url} refused the request ({status}: {text})", hint)
+            return ModelUnavailable(NO_BACKEND,
+                                    f"the server at {self.base_url} refused the request ({status}: {text})", hint)
         if status == 503:
             return ModelUnavailable(SERVER_DOWN, f"the server at {self.base_url} is not ready (503: {text})",
                                     "wait for it to finish loading the model")

@@ -134,5 +134,5 @@ def _one_line(text: str) -> str:
 def _trim(code: str | None) -> str:
     rows = (code or "").rstrip("\n").split("\n")
     if len(rows) > MAX_EXAMPLE_LINES:
-        rows = rows[:MAX_EXAMPLE_LINES] + ["..."]
+        rows = [*rows[:MAX_EXAMPLE_LINES], "..."]
     return "\n".join(rows)

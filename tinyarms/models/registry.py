@@ -299,7 +299,7 @@ def _pip_download(requirements: list[str], dest: Path, progress: Progress | None
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
-            tail = (tail + [line.rstrip()])[-20:]
+            tail = [*tail, line.rstrip()][-20:]
             if line.startswith(("Collecting ", "Processing ")):
                 started += 1
                 if progress:
@@ -345,7 +345,8 @@ def _check(model: Model, size: int, sha256: str) -> None:
     if size != model.size:
         raise FetchError(f"{model.name}: got {size} bytes, expected {model.size}; nothing was installed")
     if sha256 != model.sha256:
-        raise FetchError(f"{model.name}: sha256 {sha256} does not match the expected {model.sha256}; nothing was installed")
+        raise FetchError(f"{model.name}: sha256 {sha256} does not match the expected {model.sha256}; "
+                         "nothing was installed")
 
 
 def _canonical(project: str) -> str:

@@ -32,7 +32,8 @@ class Choice:
 
 def model_for(config: ModelsConfig, backend: str, level: int) -> str:
     models = config.fast if level == 2 else config.deep
-    return getattr(models, backend) or getattr(ModelsConfig().fast if level == 2 else ModelsConfig().deep, backend)
+    name: str = getattr(models, backend) or getattr(ModelsConfig().fast if level == 2 else ModelsConfig().deep, backend)
+    return name
 
 
 async def ollama_answers(config: ModelsConfig) -> bool | None:
@@ -77,7 +78,8 @@ async def choose(config: ModelsConfig, level: int) -> Choice:
     wanted = config.backend
     held_back = os.environ.get(HOOK_NO_MODELS)
     if held_back:  # the hook's in-process fallback: Level 0 only, and it says why, not "turned off"
-        return Choice(None, None, held_back, "the model checks run again once the daemon answers: `tinyarms daemon status`")
+        return Choice(None, None, held_back,
+                      "the model checks run again once the daemon answers: `tinyarms daemon status`")
     if wanted == "none":
         return Choice(None, None, "model checks are turned off (models.backend: none)")
     if wanted == "openai":
@@ -107,7 +109,8 @@ async def choose(config: ModelsConfig, level: int) -> Choice:
     if not embedded_installed():
         return Choice(
             None, None,
-            f"no model backend: Ollama does not answer at {config.ollama.host} and the embedded backend is not installed",
+            f"no model backend: Ollama does not answer at {config.ollama.host} "
+            "and the embedded backend is not installed",
             f"start Ollama (`ollama serve`, then `ollama pull {model_for(config, 'ollama', level)}`), "
             f"or `pip install 'tinyarms[embedded]'` and `tinyarms models fetch {model_for(config, 'embedded', level)}`",
         )
@@ -125,7 +128,7 @@ async def choose(config: ModelsConfig, level: int) -> Choice:
 
     broken = pool.broken()
     if broken is not None:  # its workers kept dying: every model check says so, with the fix
-        return Choice(None, None, ("" if wanted == "embedded" else f"Ollama does not answer at {config.ollama.host} and ")
-                      + broken.message, broken.hint)
+        down = "" if wanted == "embedded" else f"Ollama does not answer at {config.ollama.host} and "
+        return Choice(None, None, down + broken.message, broken.hint)
     return Choice(EmbeddedBackend(config.embedded, config.keep_alive), "embedded", f"embedded llama.cpp with {model}")
 

@@ -59,7 +59,8 @@ class FileSizeParams(Params):
 
 class ImportAliasesParams(Params):
     aliases: dict[str, str] = {"@/": "src/"}
-    min_depth: int = Field(2, ge=1, description="how many '../' a relative import may climb before it must use an alias")
+    min_depth: int = Field(2, ge=1,
+                           description="how many '../' a relative import may climb before it must use an alias")
     python_max_level: int = Field(2, ge=1, description="deepest Python relative import allowed ('..' = 2)")
     read_tsconfig: bool = True
 
@@ -110,4 +111,5 @@ CHECKS: dict[str, CheckSpec] = {
 
 def load_check(name: str) -> Check:
     module = importlib.import_module(f"tinyarms.rules.{CHECKS[name].module}")
-    return module.check
+    check: Check = module.check
+    return check

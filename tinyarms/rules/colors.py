@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from tinyarms.rules import Context, HardcodedColorsParams, Hit
 from tinyarms.source import Source
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
 
 _COLOR = re.compile(
     r"(?<![\w&/?#-])#(?:[0-9a-fA-F]{8}|[0-9a-fA-F]{6}|[0-9a-fA-F]{3,4})(?![\w-])"
@@ -72,17 +76,17 @@ def _hits(src: Source, base: int, text: str, masked: str) -> Iterator[Hit]:
         yield Hit(start, start + len(value.encode("utf-8")), {"value": value})
 
 
-def _is_docstring(node) -> bool:
+def _is_docstring(node: Node) -> bool:
     parent = node.parent
     return parent is not None and parent.type == "expression_statement" and parent.named_child_count == 1
 
 
-def _owner_name(src: Source, node) -> str | None:
+def _owner_name(src: Source, node: Node) -> str | None:
     """The JSX attribute or object key a string is the value of, if any."""
     parent = node.parent
     if parent is None:
         return None
-    if parent.type == "jsx_attribute" or parent.type == "pair":
+    if parent.type in {"jsx_attribute", "pair"}:
         key = parent.child(0)
         if key is not None and key is not node:
             return src.node_text(key).strip("'\"")

@@ -42,8 +42,8 @@ def _javascript(src: Source, params: ImportAliasesParams, aliases: dict[str, str
         target = posixpath.normpath(posixpath.join(directory, spec))
         if target.startswith("../"):
             continue  # outside the project: no alias can name it
-        for alias, folder in sorted(aliases.items(), key=lambda kv: -len(kv[1])):
-            folder = folder.strip("./") + "/" if folder.strip("./") else ""
+        for alias, configured in sorted(aliases.items(), key=lambda kv: -len(kv[1])):
+            folder = configured.strip("./") + "/" if configured.strip("./") else ""
             if (target + "/").startswith(folder):
                 suggested = alias + target[len(folder):]
                 yield Hit(node.start_byte, node.end_byte, {"value": spec, "alias": suggested},
@@ -83,7 +83,9 @@ def _tsconfig_aliases(root: str) -> dict[str, str]:
         except (OSError, ValueError):
             continue
         options = config.get("compilerOptions") if isinstance(config, dict) else None
-        paths = options.get("paths") if isinstance(options, dict) else None
+        if not isinstance(options, dict):
+            continue
+        paths = options.get("paths")
         if not isinstance(paths, dict):
             continue
         base = options.get("baseUrl", ".") if isinstance(options.get("baseUrl", "."), str) else "."

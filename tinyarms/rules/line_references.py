@@ -34,9 +34,9 @@ def check(src: Source, params: LineReferencesParams, ctx: Context) -> Iterator[H
             value = match.group()
             if _in_permalink(text, match.start()):
                 continue  # a link pinned to a commit (blob/3f2a9c1/app.py#L90): those lines never move
-            if value[:2].lower() in ("l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9", "#l"):
-                if not _CAPITAL_L.match(value):
-                    continue  # "l10n" and friends; only a capital L cites a line
+            l_number = value[:2].lower() in ("l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9", "#l")
+            if l_number and not _CAPITAL_L.match(value):
+                continue  # "l10n" and friends; only a capital L cites a line
             start = node.start_byte + len(text[: match.start()].encode("utf-8"))
             yield Hit(start, start + len(value.encode("utf-8")), {"value": value})
 

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tinyarms.rules import Context, Hit, MagicNumbersParams
 from tinyarms.source import Source
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
 
 _UPPER = re.compile(r"_*[A-Z][A-Z0-9_]*")
 # Nodes a number may sit inside and still belong to the same named value:
@@ -50,7 +53,7 @@ def check(src: Source, params: MagicNumbersParams, ctx: Context) -> Iterator[Hit
     if src.language not in ("python", "javascript", "typescript", "tsx"):
         return
     allow = frozenset(params.allow)
-    walked: dict[int, tuple[bool, Any, Any]] = {}
+    walked: dict[int, tuple[bool, Node, Node | None]] = {}
     literal: dict[int, bool] = {}
     for node in src.captures("number"):
         value = _value(src.node_text(node))
@@ -58,11 +61,11 @@ def check(src: Source, params: MagicNumbersParams, ctx: Context) -> Iterator[Hit
             continue
         outer = node
         parent = node.parent
-        if parent is not None and parent.type in ("unary_operator", "unary_expression"):
-            if src.data[parent.start_byte : parent.start_byte + 1] == b"-":
-                value = -value
-                outer = parent
-                parent = parent.parent
+        if (parent is not None and parent.type in ("unary_operator", "unary_expression")
+                and src.data[parent.start_byte : parent.start_byte + 1] == b"-"):
+            value = -value
+            outer = parent
+            parent = parent.parent
         if value in allow:
             continue
         if _is_named(src, outer, walked, literal):
@@ -83,7 +86,7 @@ def _value(text: str) -> float | None:
         return None
 
 
-def _climb(node, walked: dict[int, tuple[bool, Any, Any]]) -> tuple[bool, Any, Any]:
+def _climb(node: Node, walked: dict[int, tuple[bool, Node, Node | None]]) -> tuple[bool, Node, Node | None]:
     """(used as a key, child, owner): the first ancestor of ``node`` that is not transparent
     and its child on the way. ``walked`` remembers the answer for every transparent node passed:
     ``Node.parent`` costs the node's depth in tree-sitter, and without it 1,000 numbers in one
@@ -107,7 +110,8 @@ def _climb(node, walked: dict[int, tuple[bool, Any, Any]]) -> tuple[bool, Any, A
     return outcome
 
 
-def _is_named(src: Source, node, walked: dict[int, tuple[bool, Any, Any]], literal: dict[int, bool]) -> bool:
+def _is_named(src: Source, node: Node, walked: dict[int, tuple[bool, Node, Node | None]],
+              literal: dict[int, bool]) -> bool:
     keyed, child, parent = _climb(node, walked)
     if keyed:
         return True
@@ -130,7 +134,7 @@ def _is_named(src: Source, node, walked: dict[int, tuple[bool, Any, Any]], liter
         if _is_constant_name(src, left) or _in_enum_body(src, parent):
             return True
         # a dataclass or pydantic field default (`retries: int = 3` in a class body) is a default value
-        if parent.child_by_field_name("type") is not None and _in_class_body(parent):
+        if parent.child_by_field_name("type") is not None and _in_class_body(parent) is not None:
             return True
         # a class attribute names a value made of literals (`weight = 200`, `code = 308`: subclasses
         # override it), as a `readonly` field does in TypeScript; a lower-case module variable or
@@ -153,7 +157,7 @@ def _is_named(src: Source, node, walked: dict[int, tuple[bool, Any, Any]], liter
     return False
 
 
-def _is_literal(value, known: dict[int, bool]) -> bool:
+def _is_literal(value: Node, known: dict[int, bool]) -> bool:
     """Whether a value is made of literals alone (`16 / 9`, `[8, 16]`, `-0.5`): then a lower-case
     constant names the value it computes. A number inside a computation with anything else
     (`data[i] || 0.1`) is one term of it, and the name is the result's, not the number's.
@@ -181,7 +185,7 @@ def _is_literal(value, known: dict[int, bool]) -> bool:
     return answer
 
 
-def _is_constant_name(src: Source, node) -> bool:
+def _is_constant_name(src: Source, node: Node) -> bool:
     if node.type == "attribute":  # self.MAX_SIZE = 10, cls.LIMIT = 3
         node = node.child_by_field_name("attribute") or node
     if node.type not in ("identifier", "property_identifier"):
@@ -189,14 +193,14 @@ def _is_constant_name(src: Source, node) -> bool:
     return _UPPER.fullmatch(src.node_text(node)) is not None
 
 
-def _in_class_body(assignment):
+def _in_class_body(assignment: Node) -> Node | None:
     block = assignment.parent.parent if assignment.parent is not None else None
     if block is None or block.type != "block" or block.parent is None:
         return None
     return block.parent if block.parent.type == "class_definition" else None
 
 
-def _in_enum_body(src: Source, assignment) -> bool:
+def _in_enum_body(src: Source, assignment: Node) -> bool:
     klass = _in_class_body(assignment)
     if klass is None:
         return False

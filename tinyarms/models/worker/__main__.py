@@ -28,7 +28,8 @@ class Engine(Protocol):
 
     def system_info(self) -> str: ...
 
-    def complete(self, system: str, prompt: str, schema: dict[str, Any], max_tokens: int, deadline: Any) -> dict[str, Any]: ...
+    def complete(self, system: str, prompt: str, schema: dict[str, Any], max_tokens: int,
+                 deadline: Any) -> dict[str, Any]: ...
 
     def score(self, system: str, prompt: str, prefix: str, choices: list[str], deadline: Any) -> dict[str, Any]: ...
 
@@ -75,11 +76,14 @@ def serve(make_engine: Callable[[argparse.Namespace], Engine], argv: list[str] |
           "llama_cpp": engine.version, "system_info": engine.system_info()})
 
     if deadline_type is None:
-        from tinyarms.models.worker.engine import Deadline as deadline_type  # noqa: N813
+        from tinyarms.models.worker.engine import Deadline
+
+        deadline_type = Deadline
     requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
     lock = threading.Lock()
-    current: dict[int, Any] = {}  # the question being answered: id -> its deadline
-    cancelled: set[int] = set()  # cancels that arrived before their question started
+    # ids as the parent sent them: a message without one is answered with id None
+    current: dict[int | None, Any] = {}  # the question being answered: id -> its deadline
+    cancelled: set[int | None] = set()  # cancels that arrived before their question started
 
     def read() -> None:
         for line in sys.stdin.buffer:
@@ -89,11 +93,11 @@ def serve(make_engine: Callable[[argparse.Namespace], Engine], argv: list[str] |
                 continue  # the parent never sends this; nothing sensible to answer
             if message.get("op") == "cancel":
                 with lock:
-                    deadline = current.get(message.get("id"))  # type: ignore[arg-type]
+                    deadline = current.get(message.get("id"))
                     if deadline is not None:
                         deadline.cancelled = True
                     else:
-                        cancelled.add(message.get("id"))  # type: ignore[arg-type]
+                        cancelled.add(message.get("id"))
                 continue
             requests.put(message)
         requests.put(None)
@@ -108,7 +112,8 @@ def serve(make_engine: Callable[[argparse.Namespace], Engine], argv: list[str] |
             send({"id": rid, "ok": True, "result": {"questions": questions}})
             continue
         if op not in ("complete", "score"):
-            send({"id": rid, "ok": False, "error": {"reason": BAD_ANSWER, "message": f"unknown op {op!r}", "hint": None}})
+            error = {"reason": BAD_ANSWER, "message": f"unknown op {op!r}", "hint": None}
+            send({"id": rid, "ok": False, "error": error})
             continue
         deadline = deadline_type(float(request.get("timeout", 60.0)))
         with lock:

@@ -81,7 +81,8 @@ def death(code: int) -> str:
             sig = signal.Signals(-code)
         except ValueError:
             return f"signal {-code}"
-        return f"{sig.name} ({signal.strsignal(sig) or sig.name})".replace("(Illegal instruction)", "(illegal instruction)")
+        shown = f"{sig.name} ({signal.strsignal(sig) or sig.name})"
+        return shown.replace("(Illegal instruction)", "(illegal instruction)")
     return f"status {code}"
 
 
@@ -91,10 +92,12 @@ def crash_hint(code: int, spec: Spec, system_info: str = "") -> str:
 
     rebuild = f"{buildflags.reinstall_command()}, then `tinyarms doctor`"
     if code == -signal.SIGILL:
-        return f"this llama.cpp build uses CPU instructions this machine does not run; reinstall it for this CPU: {rebuild}"
+        return ("this llama.cpp build uses CPU instructions this machine does not run; "
+                f"reinstall it for this CPU: {rebuild}")
     if "AMX" in system_info and code in (-signal.SIGSEGV, -signal.SIGBUS):
         # seen here: a -march=native build's AMX kernels die on VMs that advertise AMX
-        return f"this llama.cpp build uses AMX (it was built with -march=native), which crashes on many VMs; reinstall it without: {rebuild}"
+        return ("this llama.cpp build uses AMX (it was built with -march=native), which crashes on many VMs; "
+                f"reinstall it without: {rebuild}")
     if code == -signal.SIGKILL:
         return ("killed from outside, most likely by the kernel's OOM killer (`journalctl -k | grep -i oom`): "
                 "free memory, lower models.embedded.n_ctx, or use a smaller model (`tinyarms models recommend`)")
@@ -169,7 +172,8 @@ class Worker:
             if message.get("event") == "failed":
                 error = message.get("error") or {}
                 self.stop()
-                raise ModelUnavailable(str(error.get("reason") or BAD_ANSWER), str(error.get("message")), error.get("hint"))
+                raise ModelUnavailable(str(error.get("reason") or BAD_ANSWER), str(error.get("message")),
+                                       error.get("hint"))
             if message.get("event") != "ready":
                 raise wire.Garbled(f"expected the ready message, got {json.dumps(message)[:120]}")
             self.ready = message
@@ -308,7 +312,8 @@ class Pool:
         wait = self._restart_at - time.monotonic()
         if wait > 0:
             last = self.crashes[-1]
-            raise ModelUnavailable(CRASHED, f"the model worker died ({last.cause}); restarting in {wait:.1f} s", last.hint)
+            raise ModelUnavailable(CRASHED, f"the model worker died ({last.cause}); restarting in {wait:.1f} s",
+                                   last.hint)
         size = spec.path.stat().st_size
         need = memory_needed(size, spec.n_ctx)
         import psutil
@@ -455,7 +460,8 @@ class Pool:
         """Record a failure of ``worker`` (dead, killed or garbled) and the error for its question."""
         if cause is None:
             cause = f"died of {death(code)}" if code is not None and code < 0 else f"exited with {death(code or 0)}"
-        hint = crash_hint(code if code is not None else 0, worker.spec, str((worker.ready or {}).get("system_info", "")))
+        system_info = str((worker.ready or {}).get("system_info", ""))
+        hint = crash_hint(code if code is not None else 0, worker.spec, system_info)
         crash = Crash(worker.spec.name, worker.pid, cause, hint)
         with self._lock:
             if self._workers.get(worker.spec.path) is worker:
@@ -469,7 +475,8 @@ class Pool:
                 self._restart_at = time.monotonic() + BACKOFF[min(self.failures, len(BACKOFF)) - 1]
         worker._close_pipes()
         state = " while answering" if worker.ready is not None else " while loading the model"
-        return ModelUnavailable(reason, f"the model worker for {worker.spec.name} (pid {worker.pid}) {cause}{state}", hint)
+        return ModelUnavailable(
+            reason, f"the model worker for {worker.spec.name} (pid {worker.pid}) {cause}{state}", hint)
 
     def status(self) -> dict[str, Any]:
         broken = self.broken()

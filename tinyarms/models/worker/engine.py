@@ -12,12 +12,20 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyarms.models.base import BAD_ANSWER, MODEL_MISSING, NOT_INSTALLED, ModelUnavailable, timed_out
 
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
+
 INSTALL_HINT = "pip install 'tinyarms[embedded]'"
+
+
+def _messages(system: str, prompt: str) -> list[ChatCompletionRequestMessage]:
+    return [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
 
 
 class Deadline:
@@ -88,12 +96,13 @@ class Engine:
         log = logging.getLogger("llama-cpp-python")
         log_level = log.level
 
-        @llama_cpp.ggml_abort_callback
-        def abort(_data: Any) -> bool:
+        def should_abort(_data: Any) -> bool:
             if not deadline.passed():
                 return False
             log.setLevel(logging.CRITICAL)  # llama.cpp logs the abort as an error: it is our doing
             return True
+
+        abort = llama_cpp.ggml_abort_callback(should_abort)  # kept referenced while llama.cpp may call it
 
         reading = [True]
         timings: dict[str, Any] = {}
@@ -109,8 +118,7 @@ class Engine:
                 return True
             return False
 
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
-        chat = self.formatter(messages=messages)
+        chat = self.formatter(messages=_messages(system, prompt))
         tokens = llm.tokenize(chat.prompt.encode("utf-8"), add_bos=not chat.added_special, special=True)
         try:
             grammar = llama_grammar.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
@@ -136,10 +144,11 @@ class Engine:
             log.setLevel(log_level)
         if deadline.hit:
             raise timed_out(self.name, "generating the answer")
+        assert isinstance(result, dict)  # not streamed: one response, not an iterator of chunks
         # llama.cpp's own counters: the prompt tokens it evaluated (a prefix kept from the last
         # question is not) and the tokens it generated after the first, with their times.
         perf = llama_cpp.llama_perf_context(ctx)
-        usage = result.get("usage") or {}
+        usage: Mapping[str, object] = result.get("usage") or {}
         return {
             "text": result["choices"][0]["text"] or "", "seconds": time.monotonic() - started,
             "prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens"),
@@ -151,19 +160,18 @@ class Engine:
         """The log probabilities of each choice's first token right after ``prefix`` in the
         answer (``{"answer": "`` then ``yes`` or ``no``): one forward pass, no token generated.
         The prompt's prefix kept from the last question is not read again."""
-        import numpy as np
-
         import llama_cpp
+        import numpy as np
 
         llm = self.llm
         ctx = llm._ctx.ctx
 
-        @llama_cpp.ggml_abort_callback
-        def abort(_data: Any) -> bool:
+        def should_abort(_data: Any) -> bool:
             return deadline.passed()
 
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
-        chat = self.formatter(messages=messages)
+        abort = llama_cpp.ggml_abort_callback(should_abort)
+
+        chat = self.formatter(messages=_messages(system, prompt))
         tokens = llm.tokenize((chat.prompt + prefix).encode("utf-8"), add_bos=not chat.added_special, special=True)
         kept = 0
         for old, new in zip(llm.input_ids[: llm.n_tokens], tokens[:-1], strict=False):
@@ -186,7 +194,8 @@ class Engine:
             raise ModelUnavailable(BAD_ANSWER, "llama.cpp failed to read the prompt") from None
         finally:
             llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(), None)
-        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(llm.n_vocab(),)).astype(np.float64)
+        raw = llama_cpp.llama_get_logits_ith(ctx, -1)
+        logits = np.ctypeslib.as_array(raw, shape=(llm.n_vocab(),)).astype(np.float64)
         top = float(logits.max())
         log_total = top + float(np.log(np.exp(logits - top).sum()))
         logprobs = {}
