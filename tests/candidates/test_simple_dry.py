@@ -45,7 +45,7 @@ def test_the_other_copy_is_named_by_its_innermost_function_or_by_lines_alone() -
     in_method = "class Cart:\n    def total(self, items):\n" + body.replace("    ", "        ", 1).replace(
         "\n    ", "\n        ") + "\n\ndef total_us(items):\n" + body
     [candidate] = find(src(in_method), "simple-dry", 8)
-    assert candidate.where == "same logic as lines 3-6, in total()"
+    assert candidate.where == "same logic as lines 2-6, in total()"  # signatures are one token: both def lines match
     top_level = "if True:\n" + body + "\n\ndef total_us(items):\n" + body
     [candidate] = find(src(top_level), "simple-dry", 8)
     assert candidate.where == "same logic as lines 2-5"  # no function holds the first copy
@@ -121,4 +121,44 @@ def test_a_window_never_spans_two_functions() -> None:
     code = "".join(f"def is_{name}(self):\n    value = int(self)\n    return {low} <= value <= {high}\n\n\n"
                    for name, low, high in (("info", 100, 199), ("ok", 200, 299), ("redirect", 300, 399),
                                            ("client", 400, 499)))
+    assert find(src(code), "simple-dry", 8) == []
+
+
+INLINED = """\
+def unsubscribe(self):
+    if self.count == 0:
+        return
+    self.count -= 1
+    self.parent.detach(self.handler)
+    self.handler = None
+    self.closed = True
+    self.notify(self.parent)
+
+
+def unsubscribe_self(self):
+    if self.only_self:
+        log.debug("self")
+        if self.count == 0:
+            return
+        self.count -= 1
+        self.parent.detach(self.handler, quiet=True)
+        self.handler = None
+        self.closed = True
+        self.notify(self.parent)
+"""
+
+
+def test_a_block_copied_into_another_function_under_a_guard_is_a_near_miss() -> None:
+    found = find(src(INLINED), "simple-dry", 8)
+    near = [c for c in found if c.key.startswith("near")]
+    assert [(c.lines[0], c.report) for c in near] == [((2, 8), (14, 20))]  # the guard is no part of it
+    assert near[0].where == "nearly the same logic as lines 2-8, in unsubscribe()"
+
+
+def test_parameter_lists_alike_are_no_copy() -> None:
+    signature = ("def {name}(\n    self,\n    value: str,\n    max_age: int | None = None,\n"
+                 "    return_timestamp: bool = False,\n    salt: bytes = b'',\n):\n"
+                 "    return self.{name}_impl({arg})\n\n\n")
+    names = (("loads", "value"), ("unsign", "max_age"), ("dumps", "salt"))
+    code = "".join(signature.format(name=n, arg=a) for n, a in names)
     assert find(src(code), "simple-dry", 8) == []

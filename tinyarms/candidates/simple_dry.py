@@ -5,15 +5,18 @@ CPD and Simian do): each code line becomes its token shape, windows of four line
 equal windows at non-overlapping places are extended into the longest matching blocks.
 
 Near-miss copies (Type-3 clones: a line that gained a term, a line added or removed) are found
-between whole functions, as NiCad does: two functions of at least four code lines whose
-sequences of line shapes are at least ``NEAR_MISS`` alike (``difflib``'s ratio, 2·matching
-lines / all lines: one changed line in five is 0.8) are a pair, unless an exact pair covers
-them already. Pairs are compared only where their lengths could reach the threshold at all.
+by aligning the line shapes of two functions (``difflib``): runs of equal lines separated by at
+most ``GAP`` differing lines on either side form one block, and a block of at least ``WINDOW``
+equal lines that is at least ``NEAR_MISS`` alike (2·equal lines / all its lines: one changed line
+in five is 0.8) is a pair, unless an exact pair covers it already. So a whole function copied
+with a line changed is found, and so is a block copied into another function (inlined, or
+wrapped in a guard). Only functions that share a run of two equal line shapes are aligned.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from itertools import pairwise
 
 from tinyarms.candidates import Candidate
 from tinyarms.candidates.functions import spans
@@ -21,11 +24,15 @@ from tinyarms.source import Source
 
 WINDOW = 4
 MIN_TOKENS = 16
-NEAR_MISS = 0.8  # similarity of two functions' line shapes that makes them a near-miss pair
-MAX_FUNCTIONS = 200  # functions per file compared pairwise for near misses (a bound on the work)
+NEAR_MISS = 0.8  # similarity of two blocks' line shapes that makes them a near-miss pair
+GAP = 2  # differing lines a near-miss block may hold between two runs of equal ones, on either side
+MAX_FUNCTIONS = 200  # functions per file looked at for near misses (a bound on the work)
+MAX_ALIGNMENTS = 400  # function pairs aligned per file, those sharing the most runs first (a bound on the work)
+_COMMON = 20  # a run of two line shapes held by more functions than this leads to no pair
 _IDENTIFIER_HINT = "identifier"
 _NUMBERS = frozenset({"integer", "float", "number"})
 _STRINGS = frozenset({"string", "template_string", "concatenated_string"})
+_PARAMETERS = frozenset({"parameters", "formal_parameters", "lambda_parameters", "type_parameters"})
 _SKIP_LINES = frozenset({"import", "from", "export", "#"})  # import blocks look alike by nature
 
 
@@ -41,7 +48,12 @@ def token_lines(src: Source) -> list[tuple[int, tuple[str, ...]]]:
         assert node is not None  # a cursor from tree.walk() always stands on a node
         kind = node.type
         descend = True
-        if kind == "comment":
+        if kind == "comment" or (kind in _STRINGS and _is_docstring(node)):
+            descend = False  # a docstring is a comment: a copy starts at its code
+        elif kind in _PARAMETERS:
+            # A signature is no logic: parameter lists alike (overloads, the same options taken by
+            # several functions) are one token, on the line the list opens.
+            rows[node.start_point[0]].append("P")
             descend = False
         elif kind in _STRINGS:
             rows[node.start_point[0]].append("S")
@@ -66,10 +78,12 @@ def find(src: Source, rule: str, limit: int) -> list[Candidate]:
     lines = [(n, shape) for n, shape in rows if shape and shape[0] not in _SKIP_LINES]
     shapes = [shape for _, shape in lines]
     functions = spans(src)
-    # A block lies within one function (or outside all): a window across a boundary (the end of
-    # one function and the start of the next, alike in every file) is no copy of anything.
+    # A block lies within one function, or outside all within one top-level statement: a window
+    # across a boundary (the end of one function or declaration and the start of the next, alike
+    # in every file) is no copy of anything.
     innermost = _innermost(functions)
-    region = [innermost.get(n) for n, _ in lines]
+    outside = _top_level_statements(src)
+    region = [innermost.get(n) or outside.get(n) for n, _ in lines]
     windows: dict[tuple[tuple[str, ...], ...], list[int]] = defaultdict(list)
     for i in range(len(shapes) - WINDOW + 1):
         window = tuple(shapes[i : i + WINDOW])
@@ -134,26 +148,75 @@ def find(src: Source, rule: str, limit: int) -> list[Candidate]:
 
 def near_misses(shapes: dict[int, tuple[str, ...]], functions: list[tuple[int, int, str]],
                 ) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """Pairs of whole functions whose line shapes (``token_lines``, by line) are ``NEAR_MISS``
-    alike, most alike first."""
+    """Pairs of blocks in two functions whose line shapes (``token_lines``, by line) are
+    ``NEAR_MISS`` alike with a line or two changed, added or removed; largest first."""
     from difflib import SequenceMatcher
 
-    bodies = []
+    bodies: list[tuple[tuple[int, int], list[int], list[tuple[str, ...]]]] = []
     for start, end, _ in functions[:MAX_FUNCTIONS]:
-        lines = [shapes[n] for n in range(start, end + 1) if shapes.get(n)]
+        numbers = [n for n in range(start, end + 1) if shapes.get(n) and shapes[n][0] not in _SKIP_LINES]
+        lines = [shapes[n] for n in numbers]
         if len(lines) >= WINDOW and sum(map(len, lines)) >= MIN_TOKENS:
-            bodies.append(((start, end), lines))
+            bodies.append(((start, end), numbers, lines))
+    # Only functions sharing a run of two equal line shapes can hold a block worth aligning.
+    holders: dict[tuple[tuple[str, ...], tuple[str, ...]], set[int]] = defaultdict(set)
+    for k, (_, _, lines) in enumerate(bodies):
+        for pair in pairwise(lines):
+            holders[pair].add(k)
+    shared: Counter[tuple[int, int]] = Counter()
+    for ks in holders.values():
+        if len(ks) <= _COMMON:  # a run in every other function (`return x`, a closing brace) says nothing
+            shared.update((a, b) for a in ks for b in ks if a < b and not _overlaps(bodies[a][0], bodies[b][0]))
     found = []
-    for i, (a_span, a) in enumerate(bodies):
-        for b_span, b in bodies[i + 1 :]:
-            if _overlaps(a_span, b_span):
-                continue  # nested functions
-            if 2 * min(len(a), len(b)) / (len(a) + len(b)) < NEAR_MISS:
-                continue  # too different in length to reach the threshold
-            matcher = SequenceMatcher(None, a, b, autojunk=False)
-            if matcher.quick_ratio() >= NEAR_MISS and (ratio := matcher.ratio()) >= NEAR_MISS and ratio < 1.0:
-                found.append((-ratio, a_span, b_span))
-    return [(a, b) for _, a, b in sorted(found)]
+    for (a, b), _ in shared.most_common(MAX_ALIGNMENTS):
+        (_, a_lines, a_shapes), (_, b_lines, b_shapes) = bodies[a], bodies[b]
+        for chain in _chains(SequenceMatcher(None, a_shapes, b_shapes, autojunk=False)):
+            best = _best_block(chain, a_shapes)
+            if best is not None:
+                equal, (i0, i1), (j0, j1) = best
+                found.append((-equal, (a_lines[i0], a_lines[i1 - 1]), (b_lines[j0], b_lines[j1 - 1])))
+    return [(first, second) for _, first, second in sorted(found)]
+
+
+def _chains(matcher) -> list[list[tuple[int, int, int]]]:
+    """Runs of equal lines (a start, b start, length), chained where the gap between two runs is
+    at most ``GAP`` lines on each side."""
+    chains: list[list[tuple[int, int, int]]] = []
+    for m in matcher.get_matching_blocks():
+        if m.size == 0:
+            continue
+        last = chains[-1][-1] if chains else None
+        if last is not None and m.a - (last[0] + last[2]) <= GAP and m.b - (last[1] + last[2]) <= GAP:
+            chains[-1].append((m.a, m.b, m.size))
+        else:
+            chains.append([(m.a, m.b, m.size)])
+    return chains
+
+
+def _best_block(chain: list[tuple[int, int, int]], a_shapes: list[tuple[str, ...]],
+                ) -> tuple[int, tuple[int, int], tuple[int, int]] | None:
+    """The contiguous part of a chain with the most equal lines that is a near miss: at least
+    ``WINDOW`` equal lines, ``NEAR_MISS`` alike, not an exact copy (the window pairs' business),
+    and logic rather than a list of like statements. (equal lines, a span, b span), ends exclusive."""
+    best = None
+    for first in range(len(chain)):
+        for last in range(first + 1, len(chain)):  # at least two runs: one gap, so not exact
+            i0, j0 = chain[first][0], chain[first][1]
+            i1, j1 = chain[last][0] + chain[last][2], chain[last][1] + chain[last][2]
+            equal = sum(run[2] for run in chain[first : last + 1])
+            if equal < WINDOW or 2 * equal / ((i1 - i0) + (j1 - j0)) < NEAR_MISS:
+                continue
+            block = a_shapes[i0:i1]
+            if len(set(block)) < 3 or sum(map(len, block)) < MIN_TOKENS:
+                continue
+            if best is None or equal > best[0]:
+                best = (equal, (i0, i1), (j0, j1))
+    return best
+
+
+def _is_docstring(node) -> bool:
+    parent = node.parent
+    return parent is not None and parent.type == "expression_statement" and parent.named_child_count == 1
 
 
 def _inside(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -171,6 +234,19 @@ def _innermost(functions: list[tuple[int, int, str]]) -> dict[int, tuple[int, in
     for start, end, _ in sorted(functions, key=lambda f: f[0] - f[1]):
         for line in range(start, end + 1):
             out[line] = (start, end)
+    return out
+
+
+def _top_level_statements(src: Source) -> dict[int, tuple[int, int]]:
+    """Line -> the span of the top-level statement holding it (1-based lines)."""
+    tree = src.tree
+    out: dict[int, tuple[int, int]] = {}
+    if tree is None:
+        return out
+    for node in tree.root_node.named_children:
+        span = (node.start_point[0] + 1, node.end_point[0] + 1)
+        for line in range(span[0], span[1] + 1):
+            out[line] = span
     return out
 
 
