@@ -17,10 +17,16 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from tinyarms.candidates import Candidate
 from tinyarms.candidates.functions import spans
 from tinyarms.source import Source
+
+if TYPE_CHECKING:
+    from difflib import SequenceMatcher
+
+    from tree_sitter import Node
 
 WINDOW = 4
 MIN_TOKENS = 16
@@ -178,7 +184,7 @@ def near_misses(shapes: dict[int, tuple[str, ...]], functions: list[tuple[int, i
     return [(first, second) for _, first, second in sorted(found)]
 
 
-def _chains(matcher) -> list[list[tuple[int, int, int]]]:
+def _chains(matcher: SequenceMatcher[tuple[str, ...]]) -> list[list[tuple[int, int, int]]]:
     """Runs of equal lines (a start, b start, length), chained where the gap between two runs is
     at most ``GAP`` lines on each side."""
     chains: list[list[tuple[int, int, int]]] = []
@@ -214,7 +220,7 @@ def _best_block(chain: list[tuple[int, int, int]], a_shapes: list[tuple[str, ...
     return best
 
 
-def _is_docstring(node) -> bool:
+def _is_docstring(node: Node) -> bool:
     parent = node.parent
     return parent is not None and parent.type == "expression_statement" and parent.named_child_count == 1
 
