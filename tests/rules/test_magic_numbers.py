@@ -135,3 +135,18 @@ def test_an_index_is_named_arithmetic_inside_one_is_not(lint_code: LintCode) -> 
     assert values(lint_code(code, "colour.py", rule=RULE)) == [
         (*at(code, 3, "36"), "36"), (*at(code, 3, "6]"), "6"), (*at(code, 4, "3,"), "3"), (*at(code, 4, "8)"), "8"),
     ]
+
+
+def test_a_field_calls_first_argument_is_the_attributes_default(lint_code: LintCode) -> None:
+    code = (
+        "class Options(BaseModel):\n"
+        "    timeout: float = Field(10.0, gt=0, description='seconds')\n"
+        "    retries: int = attrs.field(3)\n"
+        "    window = Field(30)\n"  # no annotation: no field
+        "    def f(self) -> None:\n"
+        "        self.pool = Pool(8, 2)\n"
+        "limit: int = Field(40)\n"  # not in a class body
+    )
+    assert values(lint_code(code, "opts.py", rule=RULE)) == [
+        (*at(code, 4, "30"), "30"), (*at(code, 6, "8"), "8"), (*at(code, 7, "40"), "40"),
+    ]

@@ -127,6 +127,8 @@ def _is_named(src: Source, node: Node, walked: dict[int, tuple[bool, Node, Node 
     if kind in ("comparison_operator",) and child.type == "tuple":
         # `sys.version_info >= (3, 8)`: the tuple is a Python version, named by what it is compared with
         return src.node_text(parent).startswith("sys.version_info")
+    if kind == "argument_list" and _is_field_default(src, parent, child):
+        return True
     if kind == "assignment":  # Python
         left = parent.child_by_field_name("left")
         if left is None or parent.child_by_field_name("right") != child:
@@ -191,6 +193,20 @@ def _is_constant_name(src: Source, node: Node) -> bool:
     if node.type not in ("identifier", "property_identifier"):
         return False
     return _UPPER.fullmatch(src.node_text(node)) is not None
+
+
+def _is_field_default(src: Source, arguments: Node, value: Node) -> bool:
+    """`timeout: float = Field(10.0, gt=0)`: the first argument of pydantic's or attrs' field
+    call is the default of an annotated class attribute, named by it as `timeout: float = 10.0` is."""
+    call = arguments.parent
+    if call is None or call.type != "call" or arguments.named_children[:1] != [value]:
+        return False
+    function = call.child_by_field_name("function")
+    if function is None or src.node_text(function).rsplit(".", 1)[-1] not in ("Field", "field", "attrib"):
+        return False
+    assignment = call.parent
+    return (assignment is not None and assignment.type == "assignment"
+            and assignment.child_by_field_name("type") is not None and _in_class_body(assignment) is not None)
 
 
 def _in_class_body(assignment: Node) -> Node | None:
