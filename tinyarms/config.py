@@ -166,7 +166,7 @@ class ScheduleConfig(BaseModel):
     @field_validator("cron")
     @classmethod
     def _parses(cls, value: str) -> str:
-        from tinyarms.daemon.scheduler import trigger
+        from tinyarms.cron import trigger
 
         try:
             trigger(value)

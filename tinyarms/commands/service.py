@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tinyarms import resources
+from tinyarms.daemon.control import LABEL, UNIT
 from tinyarms.paths import is_config_env, state_dir
 
-LABEL = "com.tinyarms.daemon"
-UNIT = "tinyarms.service"
 PLATFORMS = ("linux", "macos")
 COMMAND_TIMEOUT = 60.0
 # An environment variable cannot leave a key unset, but env_layer parses values as YAML, so

@@ -21,6 +21,10 @@ from typing import IO, Any
 
 from tinyarms import protocol
 
+# The service's names under launchd and systemd (`tinyarms service install` writes them).
+LABEL = "com.tinyarms.daemon"
+UNIT = "tinyarms.service"
+
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 _POLL = 0.02
@@ -204,8 +208,6 @@ def restart_service(info: dict[str, Any], wait: float | None = None) -> bool:
     """Ask the service manager named in the daemon's pid file to restart it; False when no
     manager runs it or its tool cannot be started. Without ``wait`` the caller does not wait
     for the manager; with it, up to ``wait`` seconds, and a manager that fails is False too."""
-    from tinyarms.commands.service import LABEL, UNIT
-
     manager = info.get("service")
     if manager == "systemd":
         command = ["systemctl", "--user", "restart", UNIT]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyarms.config import ScheduleConfig
+from tinyarms.cron import trigger
 
 STATE_FILE = "scheduler.json"
 
@@ -29,17 +30,6 @@ STATE_FILE = "scheduler.json"
 class Gate:
     ok: bool
     why: str
-
-
-def trigger(schedule: str) -> Any:
-    """Five cron fields (minute hour day month weekday), or six with seconds first."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    fields = schedule.split()
-    if len(fields) == 6:
-        second, minute, hour, day, month, weekday = fields
-        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=weekday)
-    return CronTrigger.from_crontab(schedule)
 
 
 def gates(config: ScheduleConfig, last_request: float, memory_needed: int | None = None) -> Gate:
