@@ -82,3 +82,14 @@ def test_a_value_is_a_candidate_only_for_a_token_of_its_own_family(repo: Path) -
     assert {c.suggestion for c in candidates(repo, "A.tsx", tsx)} == {
         "use var(--radius-3) instead of 1rem", "use var(--text-sm) instead of 0.8rem",
         "use var(--size-3) instead of 1rem"}
+
+
+def test_a_token_defined_as_a_step_of_a_scale_is_read_at_scale_one(repo: Path) -> None:
+    (repo / "tokens.css").write_text(":root {\n  --space-4: calc(16px * var(--scaling));\n"
+                                     "  --radius-2: calc( 4px*var(--radius-factor) );\n  --gap: calc(100% - 2px);\n}\n")
+    git(repo, "add", "-A")
+    index, _ = token_index(str(repo))
+    assert index["16px"] == ("var(--space-4)",) and index["4px"] == ("var(--radius-2)",)
+    assert "2px" not in index  # not a scale step
+    found = candidates(repo, "card.css", ".card {\n  padding: 16px;\n  border-radius: 4px;\n}\n")
+    assert [c.suggestion for c in found] == ["use var(--space-4) instead of 16px", "use var(--radius-2) instead of 4px"]

@@ -1,7 +1,8 @@
 """design-tokens candidates: raw spacing/radius/type values equal to a token of their family.
 
 The project's tokens are read from its token files (CSS custom properties such as
-``--space-4: 16px``, theme objects such as ``space: {4: "16px"}``). A raw ``16px`` for a
+``--space-4: 16px``, or a step of a scale, ``--space-4: calc(16px * var(--scaling))``, read at
+scale 1; theme objects such as ``space: {4: "16px"}``). A raw ``16px`` for a
 padding in a style, a JSX style object or a Tailwind arbitrary value (``p-[16px]``) then becomes
 a candidate whose suggestion names the token; the model judges whether the token was meant.
 
@@ -39,6 +40,7 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _LENGTH = re.compile(r"(?<![\w.#-])(-?\d*\.?\d+)(px|rem|em)\b")
 _TAILWIND = re.compile(r"\b[a-z]{1,8}(?:-[a-z]{1,8})?-\[(-?\d*\.?\d+(?:px|rem|em))\]")
 _CSS_TOKEN = re.compile(r"(--[\w-]+)\s*:\s*([^;{}]+);")
+_SCALED = re.compile(r"calc\(\s*(-?\d*\.?\d+(?:px|rem|em))\s*\*\s*var\(--[\w-]+\)\s*\)")
 
 
 def normalise(value: str) -> str:
@@ -140,7 +142,9 @@ def _index(root: str, stamp: tuple[tuple[str, int], ...]) -> tuple[tuple[str, tu
             continue
         if src.language == "css":
             for name, value in _CSS_TOKEN.findall(src.text):
-                _add(found, normalise(value), f"var({name})")
+                scaled = _SCALED.fullmatch(value.strip())
+                # `--space-4: calc(16px * var(--scaling))` (Radix Themes): the step is 16px at scale 1
+                _add(found, normalise(scaled.group(1) if scaled else value), f"var({name})")
         elif src.language in ("javascript", "typescript", "tsx"):
             for node in src.captures("string") + src.captures("number"):
                 pair = node.parent
