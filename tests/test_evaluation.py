@@ -201,6 +201,35 @@ def test_eval_command_usage_and_corpus_errors(tmp_path: Path) -> None:
     assert done.returncode == 2 and "levels are 0, 2 and 3" in done.stderr
 
 
+# --- the finder alone (no model) -----------------------------------------------------------------
+
+def test_without_a_model_the_finders_candidates_are_scored_as_findings(tmp_path: Path) -> None:
+    # The baseline a model must beat, measured where no model runs: every clone pair a finding.
+    held_out = TWINS.replace("def total_us(basket):", "def total_uk(basket):")
+    root = corpus(tmp_path, {"prices.py": TWINS, "other.py": held_out, "clean.py": "def f(x):\n    return x\n"}, (
+        "version: 1\ntolerance: {simple-dry: 2}\nfiles:\n"
+        "  prices.py:\n    expect:\n      - {rule: simple-dry, line: 12}\n"
+        "  other.py:\n    expect: []\n  clean.py:\n    expect: []\n"
+    ))
+    report = evaluation.run(root, evaluation.EvalOptions(select=["simple-dry"], backend="none", use_cache=False))
+    alone = report.verdicts["simple-dry"]
+    assert alone.finder_only and (alone.finder.tp, alone.finder.fp, alone.finder.fn) == (1, 1, 0)
+    assert alone.auc is None and alone.to_dict()["with_model"] is None
+    assert (report.scores["simple-dry"].tp, report.scores["simple-dry"].fp) == (1, 1)
+    assert "no model asked" in evaluation.markdown(report)
+
+
+def test_the_shipped_corpus_finders_alone() -> None:
+    # Pinned floors for the claim finders on every file (all candidates): a finder that gets worse fails.
+    report = evaluation.run(BUILTIN, evaluation.EvalOptions(levels=[2], select=["simple-dry", "design-tokens"],
+                                                            backend="none", use_cache=False, max_candidates=64,
+                                                            corpus_cache=CORPUS_CACHE))
+    clones, tokens = report.verdicts["simple-dry"].finder, report.verdicts["design-tokens"].finder
+    assert clones.recall >= 0.8 and clones.precision >= 0.2, clones
+    # one finding per line, as a lint reports them: a shorthand's second value (padding: 2rem 1rem) is missed
+    assert tokens.recall >= 0.85 and tokens.precision >= 0.95, tokens
+
+
 # --- the confirm pass, against the fake Ollama server ---------------------------------------------
 
 def model_that_confirms(verdict: str):

@@ -28,6 +28,7 @@ from tinyarms.finding import FALSE_POSITIVE, Finding
 from tinyarms.yamlio import Document, load_file, validation_problems
 
 if TYPE_CHECKING:
+    from tinyarms.levels.level0 import Job
     from tinyarms.ruleset import Settings
 
 LABELS = "labels.yaml"
@@ -352,6 +353,14 @@ def run(corpus_root: Path, options: EvalOptions) -> Report:
     # Scored claims came back whatever their P(yes): the finder alone is all of them, the model's
     # findings those at its threshold, and P(yes) ranks them (what the model adds, in numbers).
     thresholds = _scored_thresholds(result.stats.get("models"))
+    alone: dict[str, list[Finding]] = {}
+    if options.backend == "none":
+        # No model: the claim finders' candidates stand as findings, what the finder alone reports.
+        limit = options.max_candidates or settings.config.models.max_candidates
+        alone = _finder_alone(root, settings, collected.jobs, limit)
+        result.findings += [f for found in alone.values() for f in found]
+        result.skipped = [s for s in result.skipped if s.rule not in alone]
+        thresholds |= {rule: 1.0 for rule in alone}
     candidates = {rule: [f for f in result.findings if f.rule == rule] for rule in thresholds}
     result.findings = [f for f in result.findings
                        if f.rule not in thresholds or f.confidence >= thresholds[f.rule]]
@@ -371,7 +380,7 @@ def run(corpus_root: Path, options: EvalOptions) -> Report:
         # nothing was dropped (scored verdicts are never confirmed: they are probabilities already)
         unconfirmed = {r: s for r, s in confirmed[0].items() if rules[r].level > 0 and r not in thresholds}
     lines = sum(job.raw.count(b"\n") + (not job.raw.endswith(b"\n") and bool(job.raw)) for job in collected.jobs)
-    verdicts = {rule: _verdicts(corpus, settings, chosen, rules, rule, found, thresholds[rule], lines)
+    verdicts = {rule: _verdicts(corpus, settings, chosen, rules, rule, found, thresholds[rule], lines, rule in alone)
                 for rule, found in candidates.items()}
     return Report(str(corpus_root), options.split, len(chosen), rules, confirmed[0], unconfirmed, confirmed[1],
                   result.stats.get("models"), time.monotonic() - started, verdicts)
@@ -387,13 +396,14 @@ class Verdicts:
     model: Score
     ranked: list[tuple[float, bool]]  # (P(yes), a real violation) per candidate
     lines: int = 0  # of the files evaluated: candidates per 1,000 lines say how much the finder proposes
+    finder_only: bool = False  # no model was asked (eval --backend none): no P(yes), no threshold
 
     @property
     def auc(self) -> float | None:
         """ROC AUC: the chance a real candidate gets a higher P(yes) than a false one (0.5: chance)."""
         real = [p for p, ok in self.ranked if ok]
         false = [p for p, ok in self.ranked if not ok]
-        if not real or not false:
+        if not real or not false or self.finder_only:
             return None
         wins = sum(1.0 if r > f else 0.5 if r == f else 0.0 for r in real for f in false)
         return wins / (len(real) * len(false))
@@ -402,7 +412,7 @@ class Verdicts:
     def average_precision(self) -> float | None:
         ranked = sorted(self.ranked, key=lambda pair: -pair[0])
         real = sum(ok for _, ok in ranked)
-        if not real:
+        if not real or self.finder_only:
             return None
         hits, total = 0, 0.0
         for i, (_, ok) in enumerate(ranked, 1):
@@ -427,7 +437,8 @@ class Verdicts:
         def rounded(value: float | None) -> float | None:
             return None if value is None else round(value, 3)
 
-        return {"threshold": self.threshold, "finder_alone": self.finder.to_dict(), "with_model": self.model.to_dict(),
+        return {"threshold": None if self.finder_only else self.threshold, "finder_alone": self.finder.to_dict(),
+                "with_model": None if self.finder_only else self.model.to_dict(),
                 "roc_auc": rounded(self.auc), "average_precision": rounded(self.average_precision),
                 "candidates": len(self.ranked), "real": sum(ok for _, ok in self.ranked),
                 "candidates_per_1000_lines": round(1000 * len(self.ranked) / self.lines, 2) if self.lines else None}
@@ -441,13 +452,33 @@ def _scored_thresholds(stats: dict[str, Any] | None) -> dict[str, float]:
     return out
 
 
+def _finder_alone(root: Path, settings: Settings, jobs: list[Job], limit: int) -> dict[str, list[Finding]]:
+    """Every candidate of the claim finders (clone pairs, raw values equal to a token) as a
+    finding, at most ``limit`` per file and rule as a lint asks: the baseline a model must beat."""
+    from tinyarms.levels.model import candidates, dedupe, finder_of
+    from tinyarms.source import Source, make_source
+
+    claims = {r.id for r in settings.ruleset.rules if r.level > 0 and finder_of(r) in ("clones", "tokens")}
+    out: dict[str, list[Finding]] = {rule: [] for rule in claims}
+    for job in jobs:
+        src = make_source(job.path, job.rel, job.raw, settings.config.max_file_bytes)
+        if not isinstance(src, Source):
+            continue
+        for rule in settings.ruleset.rules_for(job.rel, src.language):
+            if rule.id in claims:  # one finding per line, as the model level reports them
+                out[rule.id] += dedupe([Finding(job.path, c.report[0], 1, c.report[1], 1, rule.id, rule.skill,
+                                                rule.severity, c.where or rule.message, c.suggestion, rule.level,
+                                                "finder") for c in candidates(src, rule, limit, str(root))])
+    return out
+
+
 def _verdicts(corpus: Corpus, settings: Any, chosen: list[str], rules: dict[str, RuleInfo], rule: str,
-              found: list[Finding], threshold: float, lines: int) -> Verdicts:
+              found: list[Finding], threshold: float, lines: int, finder_only: bool = False) -> Verdicts:
     finder, misses = _scores(corpus, settings, chosen, {rule: rules[rule]}, found)
     false = {id(m.finding) for m in misses if m.kind == "fp" and m.finding is not None}
     ranked = [(f.confidence, id(f) not in false) for f in found if f.feedback != FALSE_POSITIVE]
     model, _ = _scores(corpus, settings, chosen, {rule: rules[rule]}, [f for f in found if f.confidence >= threshold])
-    return Verdicts(threshold, finder[rule], model[rule], ranked, lines)
+    return Verdicts(threshold, finder[rule], model[rule], ranked, lines, finder_only)
 
 
 def _load(root: Path, options: EvalOptions) -> tuple[Corpus, Settings]:
@@ -539,9 +570,11 @@ def markdown(report: Report) -> str:
         for rule_id, v in sorted(report.verdicts.items()):
             real = sum(ok for _, ok in v.ranked)
             density = f"{1000 * len(v.ranked) / v.lines:.1f}" if v.lines else "–"
+            threshold, model = ("–", "no model asked") if v.finder_only else (
+                f"{v.threshold:.2f}", f"{_cell(v.model.precision)} / {_cell(v.model.recall)}")
             lines.append(f"| `{rule_id}` | {len(v.ranked)} ({real}) | {density} | {_cell(v.finder.precision)} / "
-                         f"{_cell(v.finder.recall)} | {v.threshold:.2f} | {_cell(v.model.precision)} / "
-                         f"{_cell(v.model.recall)} | {_cell(v.auc)} | {_cell(v.average_precision)} |")
+                         f"{_cell(v.finder.recall)} | {threshold} | {model} | {_cell(v.auc)} | "
+                         f"{_cell(v.average_precision)} |")
     if report.unconfirmed is not None:
         lines += ["", "Model rules without the confirm pass (every finding the first question produced):", "",
                   "| rule | TP | FP | FN | precision | recall |", "|---|---|---|---|---|---|"]

@@ -482,7 +482,7 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
     out: list[Finding] = []
     for rel, found in by_file.items():
         src = sources[rel]
-        findings = _dedupe(found)
+        findings = dedupe(found)
         if "tinyarms:" in src.text:
             findings, _ = suppress.apply(findings, suppress.parse(src.lines))
         assign_fingerprints(rel, findings, src.lines)
@@ -490,7 +490,7 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
     return out
 
 
-def _dedupe(findings: list[Finding]) -> list[Finding]:
+def dedupe(findings: list[Finding]) -> list[Finding]:
     seen: set[tuple[str, int]] = set()
     kept = []
     for f in sorted(findings, key=lambda f: (f.line, f.rule, -f.confidence)):
