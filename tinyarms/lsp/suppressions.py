@@ -27,6 +27,7 @@ class Edit(NamedTuple):
 _BLOCK_COMMENT = {".css", ".scss", ".less"}
 _HASH_COMMENT = {".py", ".pyi", ".sh", ".rb", ".yaml", ".yml", ".toml"}
 _INDENT = re.compile(r"[ \t]*")
+_CODING = re.compile(r"[ \t\f]*#.*?coding[:=]")  # PEP 263: must stay on the first two lines
 
 
 def comment(path: str, body: str) -> str:
@@ -71,4 +72,6 @@ def in_file(lines: list[str], rule: str, path: str) -> Edit | None:
     if directives and directives[0].ids is not None:
         return _extend(lines, directives[0], rule)
     top = 1 if lines and lines[0].startswith("#!") else 0  # after a shebang, which must stay first
+    if top < len(lines) and _CODING.match(lines[top]):
+        top += 1
     return Edit(top, 0, top, 0, f"{comment(path, _directive(True, [rule]))}\n")
