@@ -186,3 +186,17 @@ async def test_shutdown_ends_the_server_cleanly(editor: Editor, workspace: Path)
     await editor.client.shutdown_session()
     server = editor.client._server
     assert server is not None and server.returncode == 0
+
+
+async def test_a_skill_broken_mid_session_is_shown_on_its_file_and_linting_goes_on(
+    editor: Editor, workspace: Path,
+) -> None:
+    uri = editor.open(workspace / "app.py", BAD)
+    await editor.diagnostics(uri, colour_findings)
+    skill = workspace / ".tinyarms" / "skills" / "team.yaml"
+    skill.parent.mkdir(parents=True)
+    skill.write_text("name: team\ndescription: ours\nrules:\n  - id: no-print\n    engine: nonsense\n")
+    editor.replace(uri, BAD + "\n")
+    problems = await editor.diagnostics(skill.as_uri(), lambda d: d)
+    assert any(p.range.start.line == 4 and "engine" in p.message for p in problems), problems
+    await editor.diagnostics(uri, colour_findings)  # the previous config keeps linting the buffer
