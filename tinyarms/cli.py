@@ -21,6 +21,7 @@ _COMMANDS = (  # name, module in tinyarms.commands, summary
     ("bench", "bench", "each model's speed, memory and valid answers on this machine (--compare A B)"),
     ("eval", "evaluate", "precision and recall of the rules on a labelled corpus (default: the built-in one)"),
     ("doctor", "doctor", "can a model answer here: load the fast model in a worker, ask it, say what to fix"),
+    ("lsp", "lsp", "a Language Server over stdio for editors: findings while typing, from the daemon"),
 )
 
 

@@ -4,9 +4,15 @@ One request per line, one reply per line: UTF-8 JSON objects terminated by ``\\n
 ``MAX_MESSAGE`` bytes. Every message carries ``"v": PROTOCOL``. A connection may carry several
 requests in turn.
 
-    request  {"v": 1, "op": "ping" | "lint" | "status" | "reload" | "shutdown" | "scan" | "scan-status", ...}
+    request  {"v": 1, "op": "ping" | "lint" | "status" | "reload" | "shutdown" | "subscribe" | "scan"
+                      | "scan-status", ...}
     reply    {"v": 1, "ok": true, "version": "<tinyarms>", "result": {...}}
              {"v": 1, "ok": false, "version": "<tinyarms>", "error": {"code": "...", "message": "..."}}
+    event    {"v": 1, "event": "answered", "paths": ["src/app.py", ...]}   (after "subscribe" only)
+
+A ``subscribe`` request turns its connection into a one-way stream: after its reply the daemon
+sends event lines until the client hangs up (the language server re-lints open buffers when the
+background answered model questions about them, instead of polling).
 
 The git hook (``hooks/pre-commit``) speaks this wire with its own dozen lines, because it must
 not import tinyarms; ``tests/daemon`` run the real hook against the real daemon to keep the two

@@ -31,6 +31,14 @@ class Shutdown(_Request):
     op: Literal["shutdown"]
 
 
+class Subscribe(_Request):
+    """Keep this connection open for events: after the reply, the daemon sends one line per
+    event (``{"v": 1, "event": "answered", "paths": [...]}`` when background model questions
+    about those root-relative paths were answered) until the client hangs up."""
+
+    op: Literal["subscribe"]
+
+
 class FileContent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -85,6 +93,6 @@ class ScanStatus(_Request):
     scan: str = Field(min_length=1, max_length=64, description="the id the scan op replied with")
 
 
-Request = Annotated[Ping | Status | Reload | Shutdown | Lint | Scan | ScanStatus, Field(discriminator="op")]
+Request = Annotated[Ping | Status | Reload | Shutdown | Subscribe | Lint | Scan | ScanStatus, Field(discriminator="op")]
 REQUEST = TypeAdapter(Request)
-OPS = ("ping", "lint", "status", "reload", "shutdown", "scan", "scan-status")
+OPS = ("ping", "lint", "status", "reload", "shutdown", "subscribe", "scan", "scan-status")

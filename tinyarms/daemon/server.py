@@ -48,6 +48,7 @@ SHUTDOWN_GRACE = 1.0
 PRELOAD_TIMEOUT = 300.0  # seconds for the embedded fast model to load at start-up
 SETTINGS_KEPT = 64  # repos x option sets: one client varying its options must not grow us forever
 SOCKET_CHECK = 1.0  # seconds between checks that our socket is still there
+EVENTS_QUEUED = 256  # events held for one slow subscriber; past that the oldest are lost to it
 _CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is on another clock
 _INSTALLED = Path(__file__).resolve().parents[1] / "__init__.py"  # the tinyarms package we run from
 
@@ -88,6 +89,9 @@ class Daemon:
         self.background_answered = 0
         self.background_dropped = 0
         self._closing = threading.Event()
+        # Connections that asked to be told about events (op "subscribe": the language server).
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Deep scans (`tinyarms scan`): a thread each, polled with scan-status; model work waits for requests.
         self.scans = Scans(home, self.store, busy=lambda: self.in_flight > 0)
         # Lint-on-save for the repos in repos.json: a background lane below every request.
@@ -100,6 +104,7 @@ class Daemon:
 
     async def serve(self) -> None:
         self._stop = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         path = protocol.socket_path(self.home)
         old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
         try:
@@ -206,6 +211,9 @@ class Daemon:
                     assert self._stop is not None
                     self._stop.set()
                     return
+                if op == "subscribe" and reply["ok"]:
+                    await self._stream_events(reader, writer)
+                    return
         except (ConnectionError, asyncio.CancelledError):
             return
         finally:
@@ -232,6 +240,8 @@ class Daemon:
                 result = {"reloaded": True}
             elif request.op == "shutdown":
                 result = {"stopping": True}
+            elif request.op == "subscribe":
+                result = {"subscribed": True, "events": ["answered"]}
             elif isinstance(request, Scan | ScanStatus):
                 result = await asyncio.get_running_loop().run_in_executor(self.executor, self.scans.handle, request)
             else:
@@ -254,6 +264,41 @@ class Daemon:
         finally:
             self.in_flight -= 1
             self.latencies.append((time.perf_counter() - started) * 1000)
+
+    async def _stream_events(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Send this subscriber every event until it hangs up (or sends anything: a subscription
+        carries no requests). No deadline: an editor keeps it open for its whole session."""
+        events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(EVENTS_QUEUED)
+        self._subscribers.add(events)
+        hangup = asyncio.ensure_future(reader.read(1))
+        try:
+            while True:
+                event = asyncio.ensure_future(events.get())
+                done, _ = await asyncio.wait({event, hangup}, return_when=asyncio.FIRST_COMPLETED)
+                if hangup in done:
+                    event.cancel()
+                    return
+                await _send(writer, {"v": protocol.PROTOCOL, **event.result()})
+        finally:
+            self._subscribers.discard(events)
+            hangup.cancel()
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Hand ``event`` to every subscriber; callable from any thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not self._subscribers:
+            return
+
+        def deliver() -> None:
+            for events in list(self._subscribers):
+                if events.full():
+                    events.get_nowait()  # a subscriber that does not read loses the oldest, not the daemon
+                events.put_nowait(event)
+
+        try:
+            loop.call_soon_threadsafe(deliver)
+        except RuntimeError:  # the loop closed between the check and the call: shutting down
+            return
 
     def _failed(self, code: str, message: str, op: str | None, **extra: Any) -> dict[str, Any]:
         self._error(code, message, op)
@@ -282,9 +327,14 @@ class Daemon:
             if self._closing.is_set():
                 return
             try:
-                self.background_answered += router.answer_pending(work, self.store, yield_to=lambda: self.in_flight > 0)
+                answered = router.answer_pending(work, self.store, yield_to=lambda: self.in_flight > 0)
             except Exception:  # logged with its stack: background work must never take the daemon down
                 self.log.exception("background_failed")
+                continue
+            self.background_answered += answered
+            if answered:
+                # Editors (the language server) re-lint these files now and find the answers cached.
+                self.publish({"event": "answered", "paths": sorted({q.src.rel for q in work.questions})})
 
     def scheduled_scan(self) -> str:
         """The scheduler's job: a deep scan of each watched repo in turn, on the scheduler's thread.
@@ -409,7 +459,7 @@ class Daemon:
             "models": self._models_status(),
             "background": {
                 "queued": self.background.qsize(), "answered": self.background_answered,
-                "dropped": self.background_dropped,
+                "dropped": self.background_dropped, "subscribers": len(self._subscribers),
             },
             "cache": self.store.summary(),
             "feedback": _feedback_summary(self.home),
