@@ -26,8 +26,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-GIB = 1 << 30
-MIB = 1 << 20
+from tinyarms.units import GIB, MIB
+
 FAST_QUESTION_S = 2.5
 DEEP_QUESTION_S = 30.0
 RESERVE_MIN = 2 * GIB
