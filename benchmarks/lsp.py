@@ -42,7 +42,8 @@ def source(value: int) -> str:
         out += [f"def handler_{n}(request, limit=None):", f"    if request.size > {1000 + n}:",
                 f"        return os.path.join(request.path, 'part_{n}')", "    return request.body", "", ""]
         n += 1
-    out = [*out[:LINES - 2], 'BRAND = "#3b82f6"', ""]
+    # the planted finding each edit's diagnostics carry
+    out = [*out[:LINES - 2], 'BRAND = "#3b82f6"', ""]  # tinyarms: ignore[hardcoded-colors]  planted data
     out[EDITED_LINE] = f"TIMEOUT_LIMIT = compute({value})"
     return "\n".join(out)
 

@@ -32,6 +32,7 @@ _CHUNK = 500  # stay well under SQLite's bound-parameter limit
 
 
 LOCKED_SECONDS = 2.0  # how long opening waits for another process setting up the same file
+LOCKED_POLL = 0.02  # seconds between tries while it does
 
 
 def when_unlocked(open_: Callable[[], T], seconds: float = LOCKED_SECONDS) -> T:
@@ -45,7 +46,7 @@ def when_unlocked(open_: Callable[[], T], seconds: float = LOCKED_SECONDS) -> T:
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
-            time.sleep(0.02)
+            time.sleep(LOCKED_POLL)
 
 
 def _is_corruption(exc: Exception) -> bool:
@@ -174,7 +175,8 @@ class Cache:
         asked = self.hits + self.misses
         return {
             "path": str(self.path), "entries": entries, "size_bytes": size, "hits": self.hits,
-            "misses": self.misses, "hit_rate": round(self.hits / asked, 3) if asked else None, "error": self.error,
+            "misses": self.misses, "hit_rate": round(self.hits / asked, ndigits=3) if asked else None,
+            "error": self.error,
         }
 
     def close(self) -> None:

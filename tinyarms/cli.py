@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     from tinyarms import log
-    from tinyarms.errors import ConfigError
+    from tinyarms.errors import EXIT_INTERRUPTED, ConfigError
 
     log.set_verbosity(-1 if args.quiet else args.verbose)
     try:
@@ -95,6 +95,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("tinyarms: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0

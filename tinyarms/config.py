@@ -19,9 +19,11 @@ from tinyarms import resources
 from tinyarms.errors import ConfigError
 from tinyarms.paths import ENV_PREFIX, is_config_env
 from tinyarms.skills import REPO_SKILLS, Glob, LanguageName, Severity
+from tinyarms.units import HOUR, MINUTE
 from tinyarms.yamlio import Document, load_file, load_text, validation_problems
 
 REPO_CONFIG = ".tinyarms.yaml"
+_RULE_KEYS = 3  # TINYARMS_RULES__<ID>__<FIELD>
 # Where code and API keys are sent is the user's to choose (user config, environment, flags), never
 # a cloned repository's: its .tinyarms.yaml could point the OpenAI backend at its own server and
 # name AWS_SECRET_ACCESS_KEY as the variable whose value goes out as the bearer token.
@@ -81,7 +83,7 @@ def _seconds(value: Any) -> Any:
     """'90', '30s', '5m', '1h' -> seconds; numbers pass through (pydantic checks the rest)."""
     if isinstance(value, str):
         text = value.strip().lower()
-        unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:])
+        unit = {"s": 1, "m": MINUTE, "h": HOUR}.get(text[-1:])
         try:
             return float(text[:-1]) * unit if unit else float(text)
         except ValueError:
@@ -288,7 +290,7 @@ def env_layer(environ: dict[str, str] | os._Environ[str]) -> Layer:
         if not is_config_env(name):
             continue
         keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__")]
-        if len(keys) >= 3 and keys[0] == "rules":  # rule ids use dashes, env names cannot
+        if len(keys) >= _RULE_KEYS and keys[0] == "rules":  # rule ids use dashes, env names cannot
             keys[1] = keys[1].replace("_", "-")
         try:
             value = load_text(environ[name], name).data

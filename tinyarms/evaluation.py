@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 LABELS = "labels.yaml"
 TEST_SHARE = 30  # percent of groups held out as the test split
 SPLITS = ("all", "train", "test")
+_TIE = 0.5  # a real and a false finding scored alike: half a win (the Mann-Whitney U statistic)
+_F1_EPSILON = 1e-12  # a better F1 is better by more than float error
 
 
 class Expected(BaseModel):
@@ -191,7 +193,7 @@ class Score:
 
     def to_dict(self) -> dict[str, Any]:
         def rounded(value: float | None) -> float | None:
-            return None if value is None else round(value, 3)
+            return None if value is None else round(value, ndigits=3)
 
         return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "precision": rounded(self.precision),
                 "recall": rounded(self.recall), "f1": rounded(self.f1), "files": self.files,
@@ -405,7 +407,7 @@ class Verdicts:
         false = [p for p, ok in self.ranked if not ok]
         if not real or not false or self.finder_only:
             return None
-        wins = sum(1.0 if r > f else 0.5 if r == f else 0.0 for r in real for f in false)
+        wins = sum(1.0 if r > f else _TIE if r == f else 0.0 for r in real for f in false)
         return wins / (len(real) * len(false))
 
     @property
@@ -429,13 +431,13 @@ class Verdicts:
             tp = sum(ok for p, ok in self.ranked if p >= t)
             fp = sum(not ok for p, ok in self.ranked if p >= t)
             f1 = 2 * tp / (2 * tp + fp + (real_total - tp)) if tp else 0.0
-            if f1 > best_f1 + 1e-12:
+            if f1 > best_f1 + _F1_EPSILON:
                 best, best_f1 = t, f1
-        return round(best, 4)
+        return round(best, ndigits=4)
 
     def to_dict(self) -> dict[str, Any]:
         def rounded(value: float | None) -> float | None:
-            return None if value is None else round(value, 3)
+            return None if value is None else round(value, ndigits=3)
 
         return {"threshold": None if self.finder_only else self.threshold, "finder_alone": self.finder.to_dict(),
                 "with_model": None if self.finder_only else self.model.to_dict(),

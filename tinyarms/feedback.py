@@ -338,7 +338,7 @@ def rank(entries: Iterable[Entry], code: str, limit: int = MAX_EXAMPLES) -> list
     from tinyarms.candidates.cross_file import jaccard
 
     target = shingles(code)
-    scored = [(round(jaccard(target, shingles(e.code)), 3), e) for e in entries]
+    scored = [(round(jaccard(target, shingles(e.code)), ndigits=3), e) for e in entries]
     alike = [(score, e) for score, e in scored if score >= MIN_SIMILARITY]
     alike.sort(key=lambda pair: (-pair[0], -pair[1].created, -pair[1].id))
     return [e for _, e in alike[:limit]]

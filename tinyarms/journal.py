@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS scan_parts (
 );
 """
 KEEP_FINISHED = 20  # finished scans remembered per repository (their parts are dropped at once)
+LOCK_MODE = 0o600  # the lock file holds a pid: the user's alone
+_HOLDER_BYTES = 64  # read of the lock file: the holder's pid, and room to spare
 
 
 class ScanBusy(Exception):
@@ -99,12 +101,12 @@ class Journal:
         folder = self.home / "scans"
         folder.mkdir(mode=0o700, exist_ok=True)
         path = folder / f"{repo_key(root)}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, LOCK_MODE)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                holder = os.pread(fd, _HOLDER_BYTES, 0).decode(errors="replace").strip() or "?"
                 raise ScanBusy(f"{root} is being scanned right now (pid {holder}); "
                                "wait for that scan, or stop it (it resumes where it stopped)") from None
             os.ftruncate(fd, 0)

@@ -10,6 +10,8 @@ ENV_PREFIX = "TINYARMS_"
 ENV_RESERVED = frozenset({"TINYARMS_HOME", "TINYARMS_CONFIG", "TINYARMS_LOG_LEVEL", "TINYARMS_SERVICE",
                           "TINYARMS_MODEL_WORKER"})
 _ENV_RESERVED_PREFIX = "TINYARMS_HOOK_"  # the git hook's own settings
+PRIVATE_DIR = 0o700  # the state directory: the user's alone
+_GROUP_OR_OTHER = 0o077  # permission bits for anyone but the user
 
 
 def is_config_env(name: str) -> bool:
@@ -27,9 +29,9 @@ def state_dir(create: bool = True) -> Path:
 
         path = Path(platformdirs.user_state_dir("tinyarms", appauthor=False))
     if create:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o700)
+        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        if path.stat().st_mode & _GROUP_OR_OTHER:
+            path.chmod(PRIVATE_DIR)
     return path
 
 

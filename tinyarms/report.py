@@ -25,10 +25,12 @@ from typing import Any
 
 from tinyarms.finding import FALSE_POSITIVE, SEVERITIES, Finding, LintResult, RuleMeta
 from tinyarms.render import escape_surrogates, file_skips, group_rule_skips
+from tinyarms.units import HOUR, MINUTE
 
 LATEST = "latest.json"
 TOP_FILES = 10
 CODE_LINES = 12  # lines of code shown per finding (and per other place)
+MIN_FENCE = 3  # backticks: the shortest Markdown code fence
 _OTHER_PLACE = re.compile(r"\(other place: (?P<path>.+):(?P<line>\d+)\)$")
 
 
@@ -210,7 +212,7 @@ def _code(path: str, first: int, last: int, lines: Any) -> list[str]:
     last = max(first, min(last, len(text)))
     width = len(str(last))
     rows = [f"{n:>{width}}| {text[n - 1]}" for n in range(first, last + 1)]
-    fence = "`" * max(3, 1 + max((len(m) for row in rows for m in re.findall(r"`+", row)), default=0))
+    fence = "`" * max(MIN_FENCE, 1 + max((len(m) for row in rows for m in re.findall(r"`+", row)), default=0))
     return [f"{fence}{_fence_language(path)}", *rows, fence, ""]
 
 
@@ -261,9 +263,9 @@ def _duration(seconds: float) -> str:
     seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds} s"
-    if seconds < 3600:
+    if seconds < HOUR:
         return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // HOUR} h {seconds % HOUR // MINUTE} min"
 
 
 def _text(text: str) -> str:

@@ -23,6 +23,9 @@ from tinyarms.source import Source, language_of, make_source
 # Model work stops this long before the budget ends: the result still has to be put together,
 # rendered and sent. (The hook sends the time it really has left as the budget.)
 BUDGET_RESERVE = 0.2
+MIN_MODEL_TIME = 0.1  # seconds model work gets however little budget is left
+CANDIDATE_SURPLUS = 4  # candidates found per one asked: most do not touch the change
+DEFAULT_MAX_PAIRS = 50  # cross-file pairs asked about when the rule's params do not say
 
 
 @dataclass(slots=True)
@@ -126,7 +129,7 @@ def _deadline(options: LintOptions) -> float | None:
     if options.budget is None:
         return None
     since = time.monotonic() if options.since is None else options.since
-    return since + max(0.1, options.budget - BUDGET_RESERVE)
+    return since + max(MIN_MODEL_TIME, options.budget - BUDGET_RESERVE)
 
 
 def _model_levels(settings: Settings, jobs: list[Job], result: LintResult, store: result_cache.Cache | None,
@@ -191,7 +194,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             if model_level.finder_of(rule) == "cross-file":
                 cross.setdefault(rule.id, (rule, []))[1].append(src)
                 continue
-            found = model_level.candidates(src, rule, limit * 4, settings.ruleset.root)
+            found = model_level.candidates(src, rule, limit * CANDIDATE_SURPLUS, settings.ruleset.root)
             touching = [c for c in found if model_level.touches(c, job.changed)][:limit]
             questions += [model_level.Question(src, rule, c) for c in touching]
         cross_stats = None
@@ -233,7 +236,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             "verdict": "probability" if outcome.scored else "answer",
             "thresholds": {r: model_level.threshold(model_level.thresholds_for(config, model), r)
                            for r in sorted({rule.id for _, rule in pairs})} if outcome.scored else None,
-            "seconds": round(outcome.seconds, 3),
+            "seconds": round(outcome.seconds, ndigits=3),
             "with_counter_examples": sum(1 for q in questions if q.counter_examples),
             "settled_by_feedback": outcome.settled,
             "confirm": {"asked": outcome.confirm_asked, "rejected": len(outcome.rejected)} if config.confirm else None,
@@ -258,7 +261,8 @@ async def _cross_file_questions(
     vectors, embed_stats = await embed.vectors(index, backend, config, store, deadline)
     questions = []
     for rule, sources in rules:
-        found = cross_file.find(sources, rule.id, rule.params, int(rule.params.get("max_pairs", 50)), index, vectors)
+        found = cross_file.find(sources, rule.id, rule.params, int(rule.params.get("max_pairs", DEFAULT_MAX_PAIRS)),
+                                index, vectors)
         questions += [Question(src, rule, candidate) for src, candidate in found]
     finder_stats = {
         "finder": "embeddings" if vectors else "shingles", "files": len(everything),

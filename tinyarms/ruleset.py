@@ -19,7 +19,7 @@ from tinyarms import __version__
 from tinyarms.config import Config, LoadedConfig, load_config
 from tinyarms.errors import ConfigError
 from tinyarms.finding import RuleMeta
-from tinyarms.skills import ParamsError, Rule, Skill, load_skills, validate_params
+from tinyarms.skills import DEEP_LEVEL, ParamsError, Rule, Skill, load_skills, validate_params
 from tinyarms.yamlio import Loc, did_you_mean, format_loc, validation_messages
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def _default_skills(skills: dict[str, tuple[Skill, str]]) -> list[str]:
     # The pre-commit set: the fast skill plus every repo skill that needs no deep model.
     return ["code-linting-fast"] + [
         name for name, (skill, shown) in skills.items()
-        if not shown.startswith("<built-in>") and 3 not in skill.levels
+        if not shown.startswith("<built-in>") and DEEP_LEVEL not in skill.levels
     ]
 
 

@@ -232,7 +232,7 @@ _SUMMED = ("questions", "asked", "cached", "dropped", "pending", "seconds", "emb
 def _add_model_stats(into: dict[str, Any], more: dict[str, Any]) -> None:
     for name, value in more.items():
         if name in _SUMMED and isinstance(value, int | float) and not isinstance(value, bool):
-            into[name] = round(into.get(name, 0) + value, 3)
+            into[name] = round(into.get(name, 0) + value, ndigits=3)
         elif isinstance(value, dict):
             if not isinstance(into.get(name), dict):  # None in an earlier batch (no model question there)
                 into[name] = {}

@@ -26,6 +26,8 @@ LanguageName = Literal["python", "javascript", "typescript", "tsx", "css"]
 assert set(LanguageName.__args__) == set(LANGUAGE_NAMES)  # type: ignore[attr-defined]
 
 BUILTIN_SKILLS = ("code-linting-fast", "code-linting-deep")
+FAST_LEVEL = 2  # model rules asked within a commit's budget (models.fast)
+DEEP_LEVEL = 3  # model rules of the weekly deep scan (models.deep)
 REPO_SKILLS = ".tinyarms/skills"  # a repository's own skills, *.yaml
 # How a model rule finds what to ask about: clone pairs, values equal to design tokens, each
 # function on its own (the default), or pairs across files (the deep scan).

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from tinyarms.finding import Skipped
+from tinyarms.units import KIB, MIB
 
 if TYPE_CHECKING:
     import tree_sitter
@@ -150,10 +151,10 @@ def too_large(path: str, size: int, max_bytes: int) -> Skipped:
 
 
 def _size(n: int) -> str:
-    if n >= 1 << 20:
-        return f"{n / (1 << 20):.1f} MiB"
-    if n >= 1 << 10:
-        return f"{n / (1 << 10):.1f} KiB"
+    if n >= MIB:
+        return f"{n / MIB:.1f} MiB"
+    if n >= KIB:
+        return f"{n / KIB:.1f} KiB"
     return f"{n} bytes"
 
 

@@ -36,6 +36,7 @@ class Candidate:
     # property and the token family, "font-size:--size"). A false positive reported for one
     # candidate settles the others of its kind in that repository (feedback.py).
     kind: str | None = None
+    # tinyarms: ignore[line-references]  an example of the message's words, not a reference
     # Where the claim points, in words a finding's message ends with: "same logic as lines 5-11,
     # in invoice_eu()". Deterministic: whatever the model says, the finding says where.
     where: str | None = None

@@ -40,6 +40,9 @@ MIN_LINES = 4
 MIN_TOKENS = 40  # smaller functions look alike whatever they do
 MAX_SHOWN = 60  # lines of each function shown to the model
 PER_FUNCTION = 2
+MIN_MAX_DF = 10  # the boilerplate bound of a small index (see Index.max_df)
+MATRIX_ROWS = 512  # bounded memory: rows of the similarity matrix computed at once
+_ROUNDING = 1e-6  # float error in a dot product: a pair at the threshold stays in
 MAX_EMBED_CHARS = 4000
 
 # Similarity bands when a rule's params do not say: (low, high), high exclusive unless 1.0.
@@ -112,7 +115,7 @@ class Index:
 
     def max_df(self) -> int:
         """A shingle shared by more functions than this is boilerplate, not evidence."""
-        return max(10, int(2 * math.sqrt(len(self.functions))))
+        return max(MIN_MAX_DF, int(2 * math.sqrt(len(self.functions))))
 
     def jaccard_pairs(self) -> list[tuple[float, int, int]]:
         """(similarity, i, j) for every pair of functions in different files that share a rare
@@ -152,12 +155,12 @@ class Index:
         file_ids: dict[str, int] = {}
         files = np.asarray([file_ids.setdefault(self.functions[i].rel, len(file_ids)) for i in ids])
         out: list[tuple[float, int, int]] = []
-        for row in range(0, len(ids), 512):  # bounded memory: 512 rows of the similarity matrix at once
-            sims = matrix[row : row + 512] @ matrix.T
-            for r, c in zip(*np.nonzero(sims >= low - 1e-6), strict=True):
+        for row in range(0, len(ids), MATRIX_ROWS):
+            sims = matrix[row : row + MATRIX_ROWS] @ matrix.T
+            for r, c in zip(*np.nonzero(sims >= low - _ROUNDING), strict=True):
                 a, b = row + int(r), int(c)
                 if a < b and files[a] != files[b]:
-                    out.append((round(float(sims[r, c]), 4), ids[a], ids[b]))
+                    out.append((round(float(sims[r, c]), ndigits=4), ids[a], ids[b]))
         return sorted(out, key=lambda p: (-p[0], p[1], p[2]))
 
     def pairs(self, scored: list[tuple[float, int, int]], band: tuple[float, float], limit: int,

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 WINDOW = 4
 MIN_TOKENS = 16
+MIN_SHAPES = 3  # distinct line shapes a near-miss block holds at least
 NEAR_MISS = 0.8  # similarity of two blocks' line shapes that makes them a near-miss pair
 GAP = 2  # differing lines a near-miss block may hold between two runs of equal ones, on either side
 MAX_FUNCTIONS = 200  # functions per file looked at for near misses (a bound on the work)
@@ -213,7 +214,7 @@ def _best_block(chain: list[tuple[int, int, int]], a_shapes: list[tuple[str, ...
             if equal < WINDOW or 2 * equal / ((i1 - i0) + (j1 - j0)) < NEAR_MISS:
                 continue
             block = a_shapes[i0:i1]
-            if len(set(block)) < 3 or sum(map(len, block)) < MIN_TOKENS:
+            if len(set(block)) < MIN_SHAPES or sum(map(len, block)) < MIN_TOKENS:
                 continue
             if best is None or equal > best[0]:
                 best = (equal, (i0, i1), (j0, j1))

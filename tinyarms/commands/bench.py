@@ -8,7 +8,11 @@ import json
 import sys
 from typing import Any
 
+from tinyarms.units import GIB, MIB
+
 # tinyarms.bench and asyncio are imported in run(): every command, lint too, builds this parser.
+
+MAX_LINES = 300  # the longest file --sizes may ask for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,8 +41,8 @@ def _sizes(text: str) -> tuple[int, ...]:
         sizes = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected line counts such as 50,100,300") from None
-    if not sizes or sizes[0] < 1 or sizes[-1] > 300:
-        raise argparse.ArgumentTypeError(f"{text!r}: sizes must be between 1 and 300 lines")
+    if not sizes or sizes[0] < 1 or sizes[-1] > MAX_LINES:
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes must be between 1 and {MAX_LINES} lines")
     return sizes
 
 
@@ -56,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"tinyarms: error: {problem}", file=sys.stderr)
         return 1
     from tinyarms.models.select import model_for
+    from tinyarms.skills import DEEP_LEVEL, FAST_LEVEL
 
     models = list(args.compare or args.model or dict.fromkeys(
-        [model_for(config, backend.name, 2), model_for(config, backend.name, 3)]))
+        [model_for(config, backend.name, FAST_LEVEL), model_for(config, backend.name, DEEP_LEVEL)]))
     if not args.json:
         print(f"measuring {', '.join(models)} on the {backend.name} backend, {args.runs} run(s)...", file=sys.stderr)
 
@@ -209,11 +214,11 @@ def _errors(e: dict[str, Any]) -> str:
 
 
 def _mib(n: int) -> str:
-    return f"{n / (1 << 20):,.0f} MiB"
+    return f"{n / MIB:,.0f} MiB"
 
 
 def _gib(n: int) -> str:
-    return f"{n / (1 << 30):.1f} GiB"
+    return f"{n / GIB:.1f} GiB"
 
 
 def status_line(doc: dict[str, Any] | None) -> str:

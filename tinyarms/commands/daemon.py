@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tinyarms.commands.status import NOT_RUNNING
 from tinyarms.paths import state_dir
 
 
@@ -37,6 +38,6 @@ def run(args: argparse.Namespace) -> int:
     pong = control.ping(home)
     if pong is None:
         print(f"tinyarms daemon is not running (state directory {home})", file=sys.stderr)
-        return 3
+        return NOT_RUNNING
     print(f"tinyarms daemon running (pid {pong['result']['pid']}, version {pong['version']})")
     return 0

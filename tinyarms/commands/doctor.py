@@ -143,6 +143,7 @@ def _question() -> tuple[str, str, dict[str, Any]]:
     code = ["def net(items):", "    total = 0", "    for item in items:", "        total += item.price",
             "    return total", "", "def gross(items):", "    total = 0", "    for item in items:",
             "        total += item.price * 1.2", "    return total"]
+    # tinyarms: ignore[magic-numbers]  the line ranges of the sample above
     candidate = Candidate("simple-dry", ((1, 5), (7, 11)), (7, 11), "Does lines 7-11 repeat the logic of lines 1-5?")
     prompt = prompts.user_prompt("simple-dry", "Logic repeated within a file should be extracted.", [],
                                  "shop/totals.py", code, candidate)

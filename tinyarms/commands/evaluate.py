@@ -57,11 +57,13 @@ def _ids(value: str) -> list[str]:
 
 
 def _levels(value: str) -> list[int]:
+    from tinyarms.skills import DEEP_LEVEL, FAST_LEVEL
+
     try:
         levels = [int(part) for part in _ids(value)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r}: levels are numbers, e.g. 0 or 2,3") from None
-    if not levels or any(level not in (0, 1, 2, 3) for level in levels):
+    if not levels or any(level not in (0, 1, FAST_LEVEL, DEEP_LEVEL) for level in levels):
         raise argparse.ArgumentTypeError(f"{value!r}: levels are 0, 2 and 3")
     return levels
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 _SPOT = re.compile(r"(?P<path>.+?):(?P<line>\d+)(?::(?P<column>\d+))?:\s*(?P<rule>[A-Za-z0-9][\w.-]*)")
 _FINGERPRINT = re.compile(r"[0-9a-f]{6,64}")
 _MAX_LISTED = 10
+_ID_DIGITS = 6  # fewer digits than this is an entry's id; more, a fingerprint's prefix
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -262,7 +263,7 @@ def _list(cwd: Path, every: bool, as_json: bool) -> int:
 
 def _remove(store: Store, repo: str, ref: str) -> int:
     ref = ref.strip().lower()
-    if ref.isdigit() and len(ref) < 6:
+    if ref.isdigit() and len(ref) < _ID_DIGITS:
         entry = store.get(int(ref))
         matches = [entry] if entry is not None else []
     elif _FINGERPRINT.fullmatch(ref):

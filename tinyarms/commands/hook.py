@@ -21,6 +21,7 @@ from tinyarms.errors import ConfigError
 
 MARKER = "# tinyarms-hook"
 CHAINED_SUFFIX = ".tinyarms-chained"
+HOOK_MODE = 0o755  # executable: git runs hooks directly
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +83,7 @@ def install(cwd: Path) -> str:
         note = f"; the existing hook was kept and runs first ({chained.name})"
     tmp = hook.with_name(".pre-commit.tinyarms-tmp")
     tmp.write_text(render_hook(), encoding="utf-8")
-    tmp.chmod(0o755)
+    tmp.chmod(HOOK_MODE)
     tmp.replace(hook)
     try:
         repos.add(cwd)  # a hooked repository is watched (lint-on-save) and deep-scanned weekly

@@ -11,6 +11,9 @@ import time
 from typing import Any, ClassVar, TextIO
 
 from tinyarms.models import registry
+from tinyarms.units import MIB
+
+REDRAW = 0.2  # seconds between redraws of a download's progress line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +74,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     width = max(len(m.name) for m in models)
     for m in models:
-        print(f"{m.name:<{width}}  {states[m.name]:<10}  {m.size / (1 << 20):>6,.0f} MiB  {registry.model_path(m)}")
+        print(f"{m.name:<{width}}  {states[m.name]:<10}  {m.size / MIB:>6,.0f} MiB  {registry.model_path(m)}")
     if any(state != "fetched" for state in states.values()):
         print("fetch one with `tinyarms models fetch NAME`", file=sys.stderr)
     if not _embedded_installed():
@@ -169,14 +172,14 @@ class _Meter:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if done < total and now - self.shown < 0.2:
+        if done < total and now - self.shown < REDRAW:
             return
         self.shown = now
         label = self.LABELS.get(stage, stage)
         if stage == "download":
             text = f"{label}: {done}/{total}"
         else:
-            text = f"{label}: {done / (1 << 20):,.0f}/{total / (1 << 20):,.0f} MiB ({done / max(total, 1):.0%})"
+            text = f"{label}: {done / MIB:,.0f}/{total / MIB:,.0f} MiB ({done / max(total, 1):.0%})"
         self.stream.write("\r" + text.ljust(self.width))
         self.stream.flush()
         self.width = len(text)

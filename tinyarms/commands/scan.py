@@ -15,8 +15,13 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from tinyarms.errors import EXIT_INTERRUPTED
+from tinyarms.units import HOUR, MINUTE
+
 POLL = 0.5
 USAGE_ERROR = 2
+SPINNER = "|/-\\"
+SPINNER_STEPS = 4  # per second
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +86,7 @@ def _in_process(args: argparse.Namespace, cwd: Path, paths: list[str], bar: Bar 
         if bar is not None:
             bar.clear()
         print("tinyarms: scan interrupted; run the same command again to continue where it stopped", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return {**outcome.report, "scan": outcome.scan}
 
 
@@ -125,7 +130,7 @@ def _through_daemon(args: argparse.Namespace, paths: list[str], bar: Bar | None)
                 bar.clear()
             print("tinyarms: stopped following the scan; it goes on in the daemon "
                   "(run the same command again to follow it)", file=sys.stderr)
-            return 130
+            return EXIT_INTERRUPTED
         except (OSError, protocol.ProtocolError) as exc:
             print(f"tinyarms: error: lost the daemon while it scanned ({exc}); the scan resumes where it stopped "
                   "when started again", file=sys.stderr)
@@ -209,7 +214,7 @@ class Bar:
 
     @staticmethod
     def _spinner(now: float) -> str:
-        return " " + "|/-\\"[int(now * 4) % 4]
+        return " " + SPINNER[int(now * SPINNER_STEPS) % len(SPINNER)]
 
     def clear(self) -> None:
         if self.shown:
@@ -220,8 +225,8 @@ class Bar:
 
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= HOUR:
+        return f"{seconds // HOUR}h{seconds % HOUR // MINUTE:02d}m"
     if seconds >= 60:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds}s"

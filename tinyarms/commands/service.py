@@ -36,6 +36,9 @@ NO_IDLE_SHUTDOWN = ("TINYARMS_DAEMON__IDLE_TIMEOUT", "null")
 MANAGED_BY = "TINYARMS_SERVICE"
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 _C_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+_ASCII_END = 0x80  # below: one \xNN escape
+_BMP_END = 0x10000  # below: one \uNNNN escape; above, \UNNNNNNNN
+UNIT_MODE = 0o644  # the service file: the user writes it, the service manager reads it
 
 
 class ServiceError(Exception):
@@ -110,9 +113,9 @@ def systemd_word(value: str) -> str:
             out.append(_C_ESCAPES[char])
         elif char.isprintable():
             out.append(char)
-        elif ord(char) < 0x80:
+        elif ord(char) < _ASCII_END:
             out.append(f"\\x{ord(char):02x}")
-        elif ord(char) < 0x10000:
+        elif ord(char) < _BMP_END:
             out.append(f"\\u{ord(char):04x}")
         else:
             out.append(f"\\U{ord(char):08x}")
@@ -193,7 +196,7 @@ def write_atomic(path: Path, content: bytes) -> bool:
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, UNIT_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

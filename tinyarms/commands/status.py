@@ -10,8 +10,9 @@ from typing import Any
 
 from tinyarms import protocol
 from tinyarms.paths import state_dir
+from tinyarms.units import MIB
 
-NOT_RUNNING = 3
+NOT_RUNNING = 3  # the exit code, as an init script's status says so (LSB)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,13 +54,13 @@ def table(s: dict[str, Any]) -> str:
     hit_rate = "-" if cache["hit_rate"] is None else f"{cache['hit_rate']:.0%}"
     rows = [
         ("daemon", f"running, pid {d['pid']}, tinyarms {d['version']}, up {_duration(d['uptime_s'])}"),
-        ("memory / cpu", f"{d['rss_bytes'] / (1 << 20):.1f} MiB RSS, {d['cpu_percent']:.1f}% CPU, "
+        ("memory / cpu", f"{d['rss_bytes'] / MIB:.1f} MiB RSS, {d['cpu_percent']:.1f}% CPU, "
                          f"{d['threads']} threads"),
         ("socket", d["socket"]),
         ("log", d["log"]),
         ("requests", f"{req['served']} served, {req['in_flight']} in flight; "
                      f"latency p50 {_ms(lat['p50'])}, p95 {_ms(lat['p95'])}"),
-        ("cache", f"{cache['entries']} entries, {cache['size_bytes'] / (1 << 20):.1f} MiB, hit rate {hit_rate}"
+        ("cache", f"{cache['entries']} entries, {cache['size_bytes'] / MIB:.1f} MiB, hit rate {hit_rate}"
                   + (f" — ERROR: {cache['error']}" if cache["error"] else "")),
         ("feedback", _feedback(s.get("feedback"))),
         ("config files", ", ".join(cfg["files"]) or "none loaded yet"),
@@ -94,7 +95,7 @@ def _workers(w: dict[str, Any] | None) -> list[tuple[str, str]]:
     if not w:
         return []
     rows = [("model worker", f"pid {x['pid']}, {x['model']}, "
-             + (f"{x['rss'] / (1 << 20):,.0f} MiB RSS" if x.get("rss") else "RSS unknown")
+             + (f"{x['rss'] / MIB:,.0f} MiB RSS" if x.get("rss") else "RSS unknown")
              + f", up {_duration(x['uptime'])}, {x['questions']} question{'s' if x['questions'] != 1 else ''}"
              + ("" if x["ready"] else ", loading")) for x in w["workers"]]
     if w["crashes"]:

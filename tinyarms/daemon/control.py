@@ -28,6 +28,7 @@ UNIT = "tinyarms.service"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 _POLL = 0.02
+_LOCK_POLL = 0.01  # seconds between tries for the pid file's lock
 
 
 def pid_path(home: Path) -> Path:
@@ -48,7 +49,7 @@ def acquire_lock(home: Path, tries: int = 5) -> IO[str] | None:
             tries -= 1
             if tries <= 0:
                 return None
-            time.sleep(0.01)
+            time.sleep(_LOCK_POLL)
             continue
         # The previous holder may have unlinked the file between our open and our lock;
         # then we locked an orphan inode and must try again on the new file.

@@ -22,8 +22,10 @@ from typing import Any
 
 from tinyarms.config import ScheduleConfig
 from tinyarms.cron import trigger
+from tinyarms.units import HOUR, MIB
 
 STATE_FILE = "scheduler.json"
+MAX_MISSED_SLOTS = 100_000  # slots walked to find the last one missed (a bound on the work)
 
 
 @dataclass(slots=True)
@@ -47,9 +49,9 @@ def gates(config: ScheduleConfig, last_request: float, memory_needed: int | None
     if load > g.max_cpu_percent:
         return Gate(False, f"CPU busy ({load:.0f}% > {g.max_cpu_percent:g}%)")
     free = psutil.virtual_memory().available
-    needed = max(memory_needed or 0, g.min_free_memory_mb << 20)
+    needed = max(memory_needed or 0, g.min_free_memory_mb * MIB)
     if free < needed:
-        return Gate(False, f"{free >> 20} MiB free, the deep model needs {needed >> 20} MiB")
+        return Gate(False, f"{free // MIB} MiB free, the deep model needs {needed // MIB} MiB")
     return Gate(True, "ready")
 
 
@@ -101,7 +103,7 @@ class DeepScanScheduler:
             self.waiting = gate.why
             self._save()
             if time.monotonic() - started > self.config.give_up_after:
-                self.state["last_result"] = f"skipped: {gate.why} for {self.config.give_up_after / 3600:g} h"
+                self.state["last_result"] = f"skipped: {gate.why} for {self.config.give_up_after / HOUR:g} h"
                 self.state["last_run"] = _now().isoformat()
                 self.waiting = None
                 self._save()
@@ -128,7 +130,7 @@ class DeepScanScheduler:
         cron, now = trigger(self.config.cron), _now()
         latest: datetime | None = None  # the last slot between the last run and now
         slot = cron.get_next_fire_time(None, since + timedelta(seconds=1))
-        for _ in range(100_000):
+        for _ in range(MAX_MISSED_SLOTS):
             if slot is None or slot > now:
                 break
             latest = slot

@@ -40,6 +40,7 @@ from tinyarms.errors import ConfigError
 from tinyarms.log import get_logger
 from tinyarms.models.worker import client as workers
 from tinyarms.ruleset import Settings
+from tinyarms.skills import DEEP_LEVEL, FAST_LEVEL
 from tinyarms.yamlio import format_loc, validation_messages
 
 LINT_THREADS = 64
@@ -50,6 +51,13 @@ SETTINGS_KEPT = 64  # repos x option sets: one client varying its options must n
 SOCKET_CHECK = 1.0  # seconds between checks that our socket is still there
 EVENTS_QUEUED = 256  # events held for one slow subscriber; past that the oldest are lost to it
 _CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is on another clock
+SOCKET_UMASK = 0o177  # the socket is born 0600: no window where others may connect
+DRAIN_POLL = 0.01  # seconds between looks at the requests still in flight while stopping
+IDLE_CHECKS = 4  # looks at the idle time per idle_timeout
+BUSY_POLL = 0.05  # seconds background work waits while a commit's request is in flight
+MIN_BUDGET = 0.001  # seconds: what a request whose deadline has passed still gets
+# LOCAL_PEERCRED's struct xucred: cr_version and cr_uid, cr_ngroups, then NGROUPS (16) gid_t
+_XUCRED_SIZE = struct.calcsize("2I") + 2 + 16 * 4
 _INSTALLED = Path(__file__).resolve().parents[1] / "__init__.py"  # the tinyarms package we run from
 
 
@@ -106,7 +114,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         path = protocol.socket_path(self.home)
-        old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
+        old_umask = os.umask(SOCKET_UMASK)
         try:
             server = await asyncio.start_unix_server(self._connection, path=str(path), limit=protocol.MAX_MESSAGE + 1)
         finally:
@@ -146,7 +154,7 @@ class Daemon:
         """Give in-flight requests up to a second to finish, then cancel them."""
         deadline = time.monotonic() + SHUTDOWN_GRACE
         while self.in_flight and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(DRAIN_POLL)
         for task in asyncio.all_tasks():
             if task is not asyncio.current_task():
                 task.cancel()
@@ -154,7 +162,7 @@ class Daemon:
     async def _idle_watch(self) -> None:
         assert self._stop is not None and self.idle_timeout is not None
         while True:
-            await asyncio.sleep(min(1.0, self.idle_timeout / 4))
+            await asyncio.sleep(min(1.0, self.idle_timeout / IDLE_CHECKS))
             idle = time.monotonic() - self.last_request > self.idle_timeout
             if not self.in_flight and not self.scans.running() and idle:
                 self.log.info("idle_shutdown", idle_timeout=self.idle_timeout)
@@ -323,7 +331,7 @@ class Daemon:
             except queue.Empty:
                 continue
             while self.in_flight and not self._closing.is_set():
-                time.sleep(0.05)  # a commit is waiting: it goes first
+                time.sleep(BUSY_POLL)  # a commit is waiting: it goes first
             if self._closing.is_set():
                 return
             try:
@@ -468,7 +476,7 @@ class Daemon:
                 "in_flight": self.in_flight - 1,  # not this one
                 "latency_ms": {
                     "p50": round(statistics.median(latencies), 2) if latencies else None,
-                    "p95": round(_percentile(latencies, 95), 2) if latencies else None,
+                    "p95": round(_percentile(latencies, pct=95), 2) if latencies else None,
                     "count": len(latencies),
                 },
             },
@@ -533,8 +541,8 @@ class Daemon:
                     out.update(reachable=info.reachable, detail=info.detail, present=info.present, loaded=info.loaded)
                 finally:
                     await choice.backend.close()
-                out["fast"] = select.model_for(config, choice.name or "", 2)
-                out["deep"] = select.model_for(config, choice.name or "", 3)
+                out["fast"] = select.model_for(config, choice.name or "", FAST_LEVEL)
+                out["deep"] = select.model_for(config, choice.name or "", DEEP_LEVEL)
             return out
 
         try:
@@ -566,7 +574,7 @@ def _budget(request: Lint, received: float | None) -> float | None:
     left = request.deadline - received
     if not -_CLOCK_SANITY < left < _CLOCK_SANITY:
         return request.budget
-    return max(0.001, left if request.budget is None else min(request.budget, left))
+    return max(MIN_BUDGET, left if request.budget is None else min(request.budget, left))
 
 
 def _service_manager() -> str | None:
@@ -631,7 +639,7 @@ def _peer_uid(sock: socket.socket) -> int | None:
             uid: int = struct.unpack("3i", creds)[1]
             return uid
         if sys.platform == "darwin":  # LOCAL_PEERCRED: struct xucred {u_int version; uid_t uid; ...}
-            creds = sock.getsockopt(0, 0x001, struct.calcsize("2I") + 2 + 16 * 4)
+            creds = sock.getsockopt(0, 0x001, _XUCRED_SIZE)
             return struct.unpack_from("2I", creds)[1]
     except OSError:
         return None

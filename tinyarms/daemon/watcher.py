@@ -25,6 +25,7 @@ Watch errors (a folder that vanished, the inotify watch limit) put that reposito
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import subprocess
@@ -55,6 +56,8 @@ REFRESH = 1.0  # seconds between looks at repos.json and at the watches' health
 RETRY = 10.0  # seconds between attempts to watch a repository that failed
 QUEUE_SIZE = 1000  # files waiting to be linted
 PENDING_SIZE = 20_000  # paths waiting out their debounce (a branch switch touches thousands)
+MIN_WAIT = 0.01  # seconds: the shortest sleep between looks at what is due
+PAUSE_POLL = 0.02  # seconds between looks while a request is waiting
 _VCS_DIRS = frozenset({".git", ".hg", ".svn"})
 
 SettingsFor = Callable[[Path, "dict[str, str]"], Settings]
@@ -170,7 +173,7 @@ class Watcher:
             with self._lock:
                 earliest = min((t for _, t in self._pending.values()), default=None)
             wake_at = next_refresh if earliest is None else min(next_refresh, earliest + DEBOUNCE)
-            self._wake.wait(max(0.01, wake_at - time.monotonic()))
+            self._wake.wait(max(MIN_WAIT, wake_at - time.monotonic()))
             self._wake.clear()
 
     def refresh(self) -> None:
@@ -226,7 +229,7 @@ class Watcher:
         except Exception as exc:  # noqa: BLE001 - inotify limits, permissions, a folder that went away
             self._stop_observer(observer)
             hint = (" (the inotify watch limit: raise fs.inotify.max_user_watches)"
-                    if isinstance(exc, OSError) and exc.errno == 28 else "")
+                    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC else "")
             self._set_error(repo, f"cannot watch {repo.root}: {exc}{hint}")
             return
         repo.observer = observer
@@ -364,7 +367,7 @@ class Watcher:
             while self._paused():
                 if self._closing.is_set():
                     return
-                time.sleep(0.02)  # a request is waiting: it goes first
+                time.sleep(PAUSE_POLL)  # a request is waiting: it goes first
             if repo is None or repo.state != "watching":
                 continue
             self.linting = f"{root}/{rel}"
@@ -402,7 +405,7 @@ class Watcher:
             repo.linted += 1
             repo.last_lint = {
                 "path": rel, "time": time.time(), "findings": len(result.findings),
-                "seconds": round(time.perf_counter() - started, 3), "models": result.stats.get("models"),
+                "seconds": round(time.perf_counter() - started, ndigits=3), "models": result.stats.get("models"),
                 "skipped": [f"{s.rule}: {s.reason}" for s in unasked][:5],
             }
         self.log.info("watch_linted", root=str(root), path=rel, findings=len(result.findings),

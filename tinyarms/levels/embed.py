@@ -23,6 +23,7 @@ from tinyarms.models.base import Backend, ModelUnavailable
 
 BATCH = 32
 TIMEOUT = 120.0
+MIN_BATCH_SECONDS = 0.3  # with less time left a batch is not started
 
 
 async def vectors(index: Index, backend: Backend, config: ModelsConfig, store: Cache | None,
@@ -54,7 +55,7 @@ async def vectors(index: Index, backend: Backend, config: ModelsConfig, store: C
     for first in range(0, len(todo), BATCH):
         batch = todo[first : first + BATCH]
         remaining = TIMEOUT if deadline is None else deadline - time.monotonic()
-        if remaining <= 0.3:
+        if remaining <= MIN_BATCH_SECONDS:
             return None, {**stats, "why": "the time budget ran out while embedding: token shingles find the pairs"}
         try:
             got = await embed(model, [texts[i] for i in batch], timeout=min(TIMEOUT, remaining))
@@ -63,9 +64,9 @@ async def vectors(index: Index, backend: Backend, config: ModelsConfig, store: C
         rows = []
         # not strict: a backend's short answer embeds what it answered, as it always has
         for i, vector in zip(batch, got, strict=False):
-            found[i] = [round(float(x), 5) for x in vector]
+            found[i] = [round(float(x), ndigits=5) for x in vector]
             rows.append((keys[i], {"vector": found[i], "model": model}))
         if store is not None:
             store.put_many(rows)
     return found, {**stats, "used": True, "why": f"Ollama embeddings with {model}", "embedded": len(todo),
-                   "cached": len(texts) - len(todo), "seconds": round(time.monotonic() - started, 3)}
+                   "cached": len(texts) - len(todo), "seconds": round(time.monotonic() - started, ndigits=3)}

@@ -141,6 +141,8 @@ def _lint_batch(jobs: list[Job]) -> list[FileOutcome]:
 
 # Below this much work a pool costs more than it saves (process start, pickling).
 PARALLEL_MIN_BYTES = 2 << 20
+BATCHES_PER_WORKER = 8  # small enough batches that workers finish together
+MIN_BATCH_BYTES = 64 << 10
 
 
 def lint_many(linter: Linter, jobs: list[Job], workers: int | None = None) -> Iterator[FileOutcome]:
@@ -153,7 +155,7 @@ def lint_many(linter: Linter, jobs: list[Job], workers: int | None = None) -> It
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    batches = list(_batches(jobs, max(total // (workers * 8), 64 << 10)))
+    batches = list(_batches(jobs, max(total // (workers * BATCHES_PER_WORKER), MIN_BATCH_BYTES)))
     with ProcessPoolExecutor(
         workers, mp_context=_context(), initializer=_init_worker,
         initargs=(linter.ruleset, linter.max_bytes, linter.report_unused),

@@ -54,6 +54,8 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     "design-tokens": {"qwen2.5-coder:0.5b": 0.437, "qwen2.5-coder:1.5b": 0.664},
 }
 MIN_CALL_SECONDS = 0.3  # a question started with less time than this cannot finish
+DEADLINE_MARGIN = 0.05  # seconds: a question that fails this close to the deadline is queued, not failed
+NO_DEADLINE_TIMEOUT = 600.0  # seconds a question may take when no budget bounds it
 NOT_IN_TIME = "not asked within the time budget; queued to be answered in the background"
 _FATAL = frozenset({SERVER_DOWN, MODEL_MISSING, NOT_INSTALLED, NO_MEMORY})
 T = TypeVar("T")
@@ -228,7 +230,7 @@ async def _ask(
         """A question the model could not answer: fatal for all, for later at the deadline, or skipped."""
         if exc.reason in _FATAL:
             fatal.append(exc)
-        elif deadline is not None and time.monotonic() >= deadline - 0.05:
+        elif deadline is not None and time.monotonic() >= deadline - DEADLINE_MARGIN:
             out.pending.append(q)
         else:
             out.skipped.append(_skip(q, exc.reason, exc.message, exc.hint, level))
@@ -257,7 +259,7 @@ async def _ask(
                 try:
                     verdict = await backend.score(  # type: ignore[attr-defined]
                         model, prompts.YES_NO_SYSTEM, q.prompt, YES_PREFIX, ["yes", "no"],
-                        timeout=remaining if remaining is not None else 600.0)
+                        timeout=remaining if remaining is not None else NO_DEADLINE_TIMEOUT)
                 except ModelUnavailable as exc:
                     unavailable(q, exc)
                     return
@@ -276,7 +278,8 @@ async def _ask(
             for attempt in (1, 2):
                 try:
                     done = await backend.complete(
-                        model, system, q.prompt, schema, timeout=remaining if remaining is not None else 600.0,
+                        model, system, q.prompt, schema,
+                        timeout=remaining if remaining is not None else NO_DEADLINE_TIMEOUT,
                         max_tokens=CONFIRM_MAX_TOKENS if q.yes_no else MAX_TOKENS)
                     if q.yes_no:
                         violations, dropped = _claim_upheld(done.text, q), 0
@@ -349,7 +352,7 @@ async def _confirm(
             try:
                 done = await backend.complete(
                     model, prompts.SYSTEM, text, prompts.CONFIRM_SCHEMA,
-                    timeout=remaining if remaining is not None else 600.0, max_tokens=CONFIRM_MAX_TOKENS)
+                    timeout=remaining if remaining is not None else NO_DEADLINE_TIMEOUT, max_tokens=CONFIRM_MAX_TOKENS)
             except ModelUnavailable:
                 return
             out.confirm_asked += 1
@@ -398,7 +401,7 @@ def _verdict(q: Question, p_yes: float, thresholds: dict[str, float] | None) -> 
     if p_yes < threshold:
         return []
     found = answer.Violation(q.rule.id, q.candidate.report[0], q.rule.message,
-                             q.candidate.suggestion or q.rule.suggestion, round(p_yes, 4))
+                             q.candidate.suggestion or q.rule.suggestion, round(p_yes, ndigits=4))
     return [{**asdict(found), "threshold": threshold}]
 
 
@@ -476,7 +479,7 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
                             if q.candidate.report[1] <= len(src.lines) else 1),
                 rule=q.rule.id, skill=q.rule.skill, severity=severity, message=message,
                 suggestion=q.candidate.suggestion or v.get("suggestion"), level=level, engine="model", model=model,
-                confidence=round(v["confidence"], 3), feedback=v.get("feedback"),
+                confidence=round(v["confidence"], ndigits=3), feedback=v.get("feedback"),
             ))
             sources[src.rel] = src
     out: list[Finding] = []

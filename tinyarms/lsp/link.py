@@ -23,6 +23,7 @@ from tinyarms.daemon import control
 
 REQUEST_TIMEOUT = 60.0  # seconds for one lint: Level 0 takes milliseconds; a cold daemon loads settings first
 CONNECT_TIMEOUT = 0.5
+SUBSCRIBE_TIMEOUT = 5.0  # seconds to connect and be acknowledged as a subscriber
 
 
 class DaemonUnavailable(Exception):
@@ -103,7 +104,7 @@ class Link:
     def _subscribe(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.settimeout(5.0)
+            sock.settimeout(SUBSCRIBE_TIMEOUT)
             sock.connect(str(protocol.socket_path(self.home)))
             sock.sendall(protocol.encode({"v": protocol.PROTOCOL, "op": "subscribe", "client_version": __version__}))
             reader = sock.makefile("rb")

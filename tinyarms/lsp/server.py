@@ -388,7 +388,7 @@ def build() -> TinyarmsServer:
 
     @server.command(FEEDBACK_COMMAND)
     async def give_feedback(ls: TinyarmsServer, *args: Any) -> dict[str, Any]:
-        if len(args) != 3 or not all(isinstance(a, str) for a in args):
+        if not (isinstance(args, tuple) and [type(a) for a in args] == [str, str, str]):
             raise ValueError(f"{FEEDBACK_COMMAND} takes [uri, fingerprint, verdict], not {list(args)!r}")
         uri, fingerprint, verdict = args
         result = await asyncio.to_thread(ls.record_feedback, uri, fingerprint, verdict)

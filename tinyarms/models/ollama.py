@@ -47,6 +47,7 @@ from tinyarms.models.base import (
 )
 
 NUM_CTX = 4096
+NS_PER_SECOND = 1e9
 START_HINT = "start Ollama: `ollama serve`"
 LOG_HINT = "see Ollama's server log (`journalctl -u ollama` on Linux, ~/.ollama/logs/server.log on macOS)"
 
@@ -135,7 +136,7 @@ class OllamaBackend:
         if len(text.encode()) > MAX_ANSWER_BYTES:  # _cap_response already refuses such bodies
             raise self._log(ModelUnavailable(BAD_ANSWER, f"{model} answered more than {MAX_ANSWER_BYTES} bytes"), model)
         _logger().debug(
-            "ollama.complete", model=model, seconds=round(seconds, 3), done_reason=response.done_reason,
+            "ollama.complete", model=model, seconds=round(seconds, ndigits=3), done_reason=response.done_reason,
             prompt_tokens=response.prompt_eval_count, completion_tokens=response.eval_count, answer_chars=len(text),
         )
         return Completion(
@@ -329,7 +330,7 @@ async def _both(first: Coroutine[Any, Any, A], second: Coroutine[Any, Any, B]) -
 
 def _seconds(nanoseconds: int | None) -> float | None:
     """Ollama's durations are nanoseconds; absent means the server did not say."""
-    return None if nanoseconds is None else nanoseconds / 1e9
+    return None if nanoseconds is None else nanoseconds / NS_PER_SECOND
 
 
 def _logger() -> Any:

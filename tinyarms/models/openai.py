@@ -141,7 +141,7 @@ class OpenAIBackend:
         seconds = time.monotonic() - started
         text, usage = data["text"], data["usage"]
         _logger().debug(
-            "openai.complete", model=model, seconds=round(seconds, 3), shape=_shapes.get(self.base_url),
+            "openai.complete", model=model, seconds=round(seconds, ndigits=3), shape=_shapes.get(self.base_url),
             finish_reason=data["finish_reason"], answer_chars=len(text), **usage,
         )
         return Completion(text=text, model=data["model"] or model, seconds=seconds, **usage)

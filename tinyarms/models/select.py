@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 from tinyarms.config import ModelsConfig
 from tinyarms.models.base import Backend
+from tinyarms.skills import FAST_LEVEL
 
 HOOK_NO_MODELS = "TINYARMS_HOOK_NO_MODELS"  # set by the git hook's fallback: why no model is asked
 PROBE_TTL = 5.0
 PROBE_TIMEOUT = 1.5  # seconds for Ollama's answer once something listens on its port
+OLLAMA_PORT = 11434  # Ollama's own default, for a host given without a port
 _probes: dict[str, tuple[float, bool | None]] = {}
 
 
@@ -31,8 +33,9 @@ class Choice:
 
 
 def model_for(config: ModelsConfig, backend: str, level: int) -> str:
-    models = config.fast if level == 2 else config.deep
-    name: str = getattr(models, backend) or getattr(ModelsConfig().fast if level == 2 else ModelsConfig().deep, backend)
+    fast = level == FAST_LEVEL
+    models = config.fast if fast else config.deep
+    name: str = getattr(models, backend) or getattr(ModelsConfig().fast if fast else ModelsConfig().deep, backend)
     return name
 
 
@@ -64,7 +67,7 @@ def _port_open(host: str, timeout: float = 0.3) -> bool:
 
     parts = urlsplit(host if "://" in host else f"http://{host}")
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 11434), timeout=timeout):
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or OLLAMA_PORT), timeout=timeout):
             return True
     except OSError:
         return False

@@ -28,6 +28,7 @@ _SEVERITY_COLORS = {"error": "\x1b[1;31m", "warning": "\x1b[33m", "info": "\x1b[
 # names, which no UTF-8 terminal accepts.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _CONTINUATION = "    "
+_LATIN1_END = 0x100  # below: a \xNN escape; above, \uNNNN
 
 
 def render(
@@ -164,7 +165,7 @@ def _printable(text: str) -> str:
 
 def _escape_char(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < _LATIN1_END else f"\\u{code:04x}"
 
 
 def _multiline(text: str) -> str:

@@ -35,7 +35,7 @@ def _javascript(src: Source, params: ImportAliasesParams, aliases: dict[str, str
     for node in src.captures("import"):
         spec = src.node_text(node)[1:-1]
         depth = 0
-        while spec.startswith("../", depth * 3):
+        while spec.startswith("../", depth * len("../")):
             depth += 1
         if depth < params.min_depth:
             continue

@@ -33,7 +33,7 @@ def check(src: Source, params: LineReferencesParams, ctx: Context) -> Iterator[H
         for match in _REFERENCE.finditer(text):
             value = match.group()
             if _in_permalink(text, match.start()):
-                continue  # a link pinned to a commit (blob/3f2a9c1/app.py#L90): those lines never move
+                continue  # a link pinned to a commit (the docstring's example): those lines never move
             l_number = value[:2].lower() in ("l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9", "#l")
             if l_number and not _CAPITAL_L.match(value):
                 continue  # "l10n" and friends; only a capital L cites a line

@@ -148,7 +148,7 @@ def _is_named(src: Source, node: Node, walked: dict[int, tuple[bool, Node, Node 
         if name is not None and _is_constant_name(src, name):
             return True
         is_const = declaration is not None and declaration.type == "lexical_declaration" and (
-            src.data[declaration.start_byte : declaration.start_byte + 5] == b"const"
+            src.data.startswith(b"const", declaration.start_byte)
         )
         return is_const and _is_literal(child, literal)
     if kind in ("public_field_definition", "field_definition"):

@@ -20,6 +20,8 @@ from tinyarms.rules import Context, Hit, PatternTimeout, RegexParams
 from tinyarms.source import Source
 
 SECONDS_PER_FILE = 0.5  # a pattern that needs longer on one file is backtracking, not searching
+_NEWLINE = ord("\n")
+_SPACE = ord(" ")
 
 
 @lru_cache(maxsize=256)
@@ -38,8 +40,8 @@ def check(src: Source, params: RegexParams, ctx: Context) -> Iterator[Hit]:
         masked = bytearray(src.data)
         for node in src.captures("comment") + src.captures("string"):
             for i in range(node.start_byte, node.end_byte):
-                if masked[i] != 0x0A:
-                    masked[i] = 0x20
+                if masked[i] != _NEWLINE:
+                    masked[i] = _SPACE
         regions = [(0, bytes(masked))]
     deadline = time.monotonic() + SECONDS_PER_FILE
     for base, data in regions:

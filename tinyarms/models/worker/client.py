@@ -33,6 +33,7 @@ from typing import Any
 from tinyarms.models.base import BAD_ANSWER, CRASHED, NO_MEMORY, ModelUnavailable, timed_out
 from tinyarms.models.worker import wire
 from tinyarms.paths import state_dir
+from tinyarms.units import MIB
 
 # A worker keeps its deadline itself (a check per generated token, and per graph node while it
 # reads the prompt), so these only bound a worker that stopped responding. The asker does not
@@ -47,6 +48,8 @@ CONTEXT_BASE = 64 << 20  # compute buffers that do not grow with the context
 CONTEXT_PER_TOKEN = 48 << 10  # KV cache and scratch per context token (generous for 0.5B-1.5B models)
 COMMAND_ENV = "TINYARMS_MODEL_WORKER"  # a Python file to run as the worker instead (tests: fake workers)
 DOCTOR_MARK = "doctor-passed"  # in the state directory: touched by a passing `tinyarms doctor`
+DEFAULT_KEEP_ALIVE = 300.0  # seconds, as models.keep_alive (5m) until the config says otherwise
+TIMER_SLACK = 0.05  # the idle check runs just after a worker's keep_alive has passed, not just before
 
 
 def memory_needed(file_size: int, n_ctx: int) -> int:
@@ -54,7 +57,7 @@ def memory_needed(file_size: int, n_ctx: int) -> int:
 
 
 def mib(n: int) -> str:
-    return f"{n / (1 << 20):,.0f} MiB"
+    return f"{n / MIB:,.0f} MiB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +282,7 @@ class Pool:
         self.broken_at: float | None = None
         self._restart_at = 0.0
         self._timer: threading.Timer | None = None
-        self.keep_alive = 300.0
+        self.keep_alive = DEFAULT_KEEP_ALIVE
         self.loads: dict[Path, int] = {}  # models loaded by this process's workers, per file
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -295,7 +298,7 @@ class Pool:
             elif worker is not None and not worker.alive() and worker.ready is not None and not worker.lock.locked():
                 # it died between questions (the OOM killer takes idle processes too): a failure
                 # nobody was asking about; a death while busy or loading is its asker's to report
-                code = worker.returncode(0.1)
+                code = worker.returncode(wait=0.1)
                 del self._workers[spec.path]
                 if code != 0:
                     self._failed(worker, code)
@@ -384,7 +387,7 @@ class Pool:
         with self._lock:
             if self._timer is not None and self._timer.is_alive():
                 return
-            self._timer = threading.Timer(self.keep_alive + 0.05, self._tick)
+            self._timer = threading.Timer(self.keep_alive + TIMER_SLACK, self._tick)
             self._timer.daemon = True
             self._timer.start()
 
