@@ -638,9 +638,9 @@ def run_feedback(corpus_root: Path, options: EvalOptions) -> FeedbackReport:
     import dataclasses
     import tempfile
 
-    from tinyarms.feedback import Store
     from tinyarms.levels.model import claim_kind
     from tinyarms.source import Source, make_source
+    from tinyarms.stores.feedback import Store
 
     with tempfile.TemporaryDirectory(prefix="tinyarms-eval-") as tmp:
         base = dataclasses.replace(options, feedback_db=Path(tmp) / "feedback.db")
