@@ -203,7 +203,7 @@ def unregister(repo: Path, home: Path, env: dict[str, str]) -> None:
     """`tinyarms repo remove`; the registry's own function where the command line lacks it."""
     done = tinyarms("repo", "remove", cwd=repo, env=env)
     if done.returncode != 0:
-        from tinyarms import repos
+        from tinyarms.stores import repos
 
         assert repos.remove(repo, home) == repo
 

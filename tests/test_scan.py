@@ -24,9 +24,9 @@ from tests.models.ollama_server import FakeOllama, Request, ollama_server_fixtur
 from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401
 from tests.render.test_sarif import assert_valid_sarif
 from tinyarms import router, scan
-from tinyarms.journal import Journal, ScanBusy
 from tinyarms.levels.level0 import Job
 from tinyarms.ruleset import load_settings
+from tinyarms.stores.journal import Journal, ScanBusy
 
 
 def agreeing(request: Request) -> str:
@@ -338,7 +338,7 @@ def test_a_scan_through_the_daemon(project: Path, model: FakeOllama, isolated_en
         path = Path(result.stdout.strip())
         assert path.is_file() and path.parent == isolated_env / "reports" / "repo"
         with Journal(isolated_env) as journal:
-            from tinyarms.journal import repo_key
+            from tinyarms.stores.journal import repo_key
 
             assert journal.last_finished(repo_key(project))["report"]["markdown"] == str(path)
         again = scan_cli("--deep", cwd=project)  # the daemon's cache: nothing asked

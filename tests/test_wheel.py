@@ -132,7 +132,7 @@ def test_installed_command_lints_a_mixed_folder_outside_git_and_refuses_a_broken
 
 def test_installed_eval_finds_its_built_in_corpus(installed: Installed) -> None:
     # Outside any git checkout: the corpus, its config and its token file come from the wheel.
-    from tests.test_evaluation import CORPUS_CACHE
+    from tests.quality.test_evaluation import CORPUS_CACHE
 
     result = installed.run(installed.tool("tinyarms"), "eval", "--level", "0", "--json", "--no-cache",
                            "--corpus-cache", str(CORPUS_CACHE))
@@ -150,7 +150,7 @@ def test_installed_module_entry_point_and_version(installed: Installed) -> None:
 
 
 def test_installed_bench_reads_its_shipped_source(installed: Installed) -> None:
-    assert "tinyarms/benchdata/shop.py.txt" in zipfile.ZipFile(installed.wheel).namelist()
-    code = "from tinyarms import bench; print(sorted({q.size for q in bench.workload()}), len(bench.workload()))"
+    assert "tinyarms/quality/benchdata/shop.py.txt" in zipfile.ZipFile(installed.wheel).namelist()
+    code = "from tinyarms.quality import bench; w = bench.workload(); print(sorted({q.size for q in w}), len(w))"
     out = _check(installed.run(installed.tool("python"), "-c", code)).stdout
     assert out.strip() == "[50, 100, 300] 9"

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinyarms import baseline, feedback, files, router
-from tinyarms.cache import Cache
+from tinyarms import baseline, files, router
 from tinyarms.errors import ConfigError
 from tinyarms.finding import LintResult, fails
 from tinyarms.levels.level0 import Job
 from tinyarms.models.base import UNAVAILABLE
 from tinyarms.ruleset import Settings, load_settings
 from tinyarms.source import too_large
+from tinyarms.stores import feedback
+from tinyarms.stores.cache import Cache
 
 
 @dataclass(slots=True)

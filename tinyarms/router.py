@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tinyarms import cache as result_cache
 from tinyarms.finding import Finding, LintResult, Skipped
 from tinyarms.levels.level0 import FileOutcome, Job, Linter, lint_many
 from tinyarms.ruleset import ActiveRule, Settings
 from tinyarms.source import Source, language_of, make_source
+from tinyarms.stores import cache as result_cache
 
 # Model work stops this long before the budget ends: the result still has to be put together,
 # rendered and sent. (The hook sends the time it really has left as the budget.)

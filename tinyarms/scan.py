@@ -6,7 +6,7 @@
 The same engine runs in process (``tinyarms scan --no-daemon``) and in the daemon (the ``scan``
 op, later the weekly schedule). *Incremental*: every per-file result and every model answer is
 in the result cache, so an unchanged file costs a cache lookup. *Resumable*: the journal
-(``tinyarms.journal``) records each batch atomically; starting a scan with the same options
+(``tinyarms.stores.journal``) records each batch atomically; starting a scan with the same options
 again continues an unfinished one (``restart=True`` starts over), so no file is judged twice.
 """
 
@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tinyarms import files, router
-from tinyarms.cache import Cache
 from tinyarms.finding import Finding, LintResult, Skipped
-from tinyarms.journal import Journal, Part, ScanBusy, ScanRecord, repo_key
 from tinyarms.ruleset import Settings, load_settings
+from tinyarms.stores.cache import Cache
+from tinyarms.stores.journal import Journal, Part, ScanBusy, ScanRecord, repo_key
 
 DEEP_SKILL = "code-linting-deep"
 MAX_QUESTIONS = 64  # model questions per file and rule; a commit gets models.max_candidates (8)
@@ -171,7 +171,7 @@ def run(
 
             _tell(progress, Progress("report", len(done), total, resumed, started))
             result = assemble(journal.parts(record), settings, record)
-            from tinyarms import feedback
+            from tinyarms.stores import feedback
 
             feedback.mark(result, root)
             meta = {

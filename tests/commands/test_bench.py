@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
-from tinyarms import bench
 from tinyarms.daemon import control
+from tinyarms.quality import bench
 
 FAST = "qwen2.5-coder:3b"
 

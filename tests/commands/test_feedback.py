@@ -14,7 +14,7 @@ from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import run_cli
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tests.test_router_models import agreeing_model
-from tinyarms import feedback
+from tinyarms.stores import feedback
 
 NUMBERS = "RATE = 0.2\nprint(3 * 7)\nprint(3 * 7)\n"
 

@@ -22,10 +22,10 @@ from tests.daemon.test_server import lint_message, request, stop_daemons
 from tests.hooks.test_pre_commit import commit, install, plain_git_fixture  # noqa: F401
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tests.test_router_models import agreeing_model
-from tinyarms import repos
 from tinyarms.daemon import control, watcher
 from tinyarms.daemon.watcher import DEBOUNCE, Watcher
 from tinyarms.ruleset import load_settings
+from tinyarms.stores import repos
 
 LEVEL0_ONLY = {"TINYARMS_MODELS__BACKEND": "none"}
 MAGIC = "def f(x):\n    return x * {n}\n"

@@ -10,7 +10,7 @@ from typing import Any
 
 from tinyarms.units import GIB, MIB
 
-# tinyarms.bench and asyncio are imported in run(): every command, lint too, builds this parser.
+# tinyarms.quality.bench and asyncio are imported in run(): every command, lint too, builds this parser.
 
 MAX_LINES = 300  # the longest file --sizes may ask for
 
@@ -49,8 +49,8 @@ def _sizes(text: str) -> tuple[int, ...]:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from tinyarms import bench
     from tinyarms.config import load_config
+    from tinyarms.quality import bench
 
     config = load_config(None).config.models
     if args.backend:

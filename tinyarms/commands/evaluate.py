@@ -69,7 +69,7 @@ def _levels(value: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinyarms import evaluation
+    from tinyarms.quality import evaluation
 
     corpus = args.corpus or evaluation.builtin_corpus()
     if corpus.is_file() and corpus.name == evaluation.LABELS:

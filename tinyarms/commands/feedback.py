@@ -11,7 +11,7 @@ characters will do) or ``PATH:LINE:RULE`` / ``PATH:LINE:COL:RULE`` as the text o
 repository's files, linted as ``tinyarms lint`` would: a ``PATH:LINE:RULE`` asks the model
 about that line within the budget when its answer is not cached; a fingerprint searches every
 file, with the model answers already cached (asking a model about a whole repository is a scan).
-What a verdict changes is described in ``tinyarms/feedback.py``.
+What a verdict changes is described in ``tinyarms/stores/feedback.py``.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from tinyarms.errors import ConfigError
 from tinyarms.finding import CONFIRMED, FALSE_POSITIVE
 
 if TYPE_CHECKING:
-    from tinyarms.feedback import Entry, Store
     from tinyarms.finding import Finding, LintResult
     from tinyarms.levels.level0 import Job
     from tinyarms.ruleset import Settings
+    from tinyarms.stores.feedback import Entry, Store
 
 _SPOT = re.compile(r"(?P<path>.+?):(?P<line>\d+)(?::(?P<column>\d+))?:\s*(?P<rule>[A-Za-z0-9][\w.-]*)")
 _FINGERPRINT = re.compile(r"[0-9a-f]{6,64}")
@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinyarms import feedback
+    from tinyarms.stores import feedback
 
     action = args.feedback_action
     cwd = Path.cwd()
@@ -235,8 +235,8 @@ def _root(cwd: Path) -> Path:
 
 
 def _list(cwd: Path, every: bool, as_json: bool) -> int:
-    from tinyarms import feedback
     from tinyarms.config import find_root
+    from tinyarms.stores import feedback
 
     root = None if every else find_root(cwd)
     if root is None and not every:

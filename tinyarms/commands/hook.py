@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 
 import tinyarms
-from tinyarms import repos, resources
+from tinyarms import resources
 from tinyarms.errors import ConfigError
+from tinyarms.stores import repos
 
 MARKER = "# tinyarms-hook"
 CHAINED_SUFFIX = ".tinyarms-chained"

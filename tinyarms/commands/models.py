@@ -88,7 +88,7 @@ def run_recommend(args: argparse.Namespace) -> int:
 
     import psutil
 
-    from tinyarms import bench, recommend
+    from tinyarms.quality import bench, recommend
 
     ram, cores = psutil.virtual_memory().total, os.cpu_count() or 1
     latest = bench.latest_figures()
@@ -107,7 +107,7 @@ def run_recommend(args: argparse.Namespace) -> int:
 
 
 def recommend_text(ram: int, cores: int, latest: dict[str, dict[str, Any]], advice: dict[str, Any]) -> str:
-    from tinyarms.recommend import gib
+    from tinyarms.quality.recommend import gib
 
     first = next(iter(advice.values()))
     lines = [f"machine   {gib(ram)} RAM, {cores} cores; {gib(first.reserve_bytes)} kept for the system and "
@@ -147,7 +147,7 @@ def recommend_text(ram: int, cores: int, latest: dict[str, dict[str, Any]], advi
 
 
 def _pick(p: Any) -> str:
-    from tinyarms.recommend import gib
+    from tinyarms.quality.recommend import gib
 
     speed = "measured" if p.measured_speed else "estimated"
     return f"{p.name}  (~{p.question_s:.1f} s per question, {speed}; ~{gib(p.memory_bytes)})"

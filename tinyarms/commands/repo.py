@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from tinyarms import repos
+from tinyarms.stores import repos
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
               "Start it with `tinyarms daemon start`; the git hook also starts it by itself.", file=sys.stderr)
         return NOT_RUNNING
     status = {"running": True, **reply["result"]}
-    from tinyarms import bench
+    from tinyarms.quality import bench
 
     status["bench"] = bench.last()  # the last `tinyarms bench`, kept in the state directory
     sys.stdout.write(json.dumps(status, indent=2) + "\n" if args.json else table(status))

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from tinyarms import protocol, scan
-from tinyarms.cache import Cache
 from tinyarms.daemon.messages import Scan, ScanStatus
 from tinyarms.errors import ConfigError
-from tinyarms.journal import ScanBusy
 from tinyarms.log import get_logger
+from tinyarms.stores.cache import Cache
+from tinyarms.stores.journal import ScanBusy
 
 KEEP_FINISHED = 20
 STOP_GRACE = 2.0

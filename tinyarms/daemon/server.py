@@ -28,8 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tinyarms import __version__, lintjob, protocol, report, repos, router
-from tinyarms.cache import Cache
+from tinyarms import __version__, lintjob, protocol, report, router
 from tinyarms.config import ScheduleConfig
 from tinyarms.daemon import control
 from tinyarms.daemon.messages import OPS, REQUEST, Lint, Scan, ScanStatus
@@ -41,6 +40,8 @@ from tinyarms.log import get_logger
 from tinyarms.models.worker import client as workers
 from tinyarms.ruleset import Settings
 from tinyarms.skills import DEEP_LEVEL, FAST_LEVEL
+from tinyarms.stores import repos
+from tinyarms.stores.cache import Cache
 from tinyarms.yamlio import format_loc, validation_messages
 
 LINT_THREADS = 64
@@ -591,7 +592,7 @@ def _inode(path: Path) -> int | None:
 
 
 def _feedback_summary(home: Path) -> dict[str, Any]:
-    from tinyarms import feedback
+    from tinyarms.stores import feedback
 
     return feedback.summary(home / "feedback.db")
 

@@ -45,11 +45,12 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 
-from tinyarms import files, repos, router
-from tinyarms.cache import Cache
+from tinyarms import files, router
 from tinyarms.errors import ConfigError
 from tinyarms.log import get_logger
 from tinyarms.ruleset import Settings
+from tinyarms.stores import repos
+from tinyarms.stores.cache import Cache
 
 DEBOUNCE = 0.3  # seconds a path must be quiet before it is linted
 REFRESH = 1.0  # seconds between looks at repos.json and at the watches' health

@@ -16,10 +16,10 @@ import json
 import time
 from typing import Any
 
-from tinyarms.cache import Cache
 from tinyarms.candidates.cross_file import MAX_EMBED_CHARS, Index
 from tinyarms.config import ModelsConfig
 from tinyarms.models.base import Backend, ModelUnavailable
+from tinyarms.stores.cache import Cache
 
 BATCH = 32
 TIMEOUT = 120.0

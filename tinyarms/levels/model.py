@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tinyarms import suppress
-from tinyarms.cache import Cache
 from tinyarms.candidates import Candidate
 from tinyarms.finding import FALSE_POSITIVE, Finding, Skipped, assign_fingerprints
 from tinyarms.models import answer, prompts
@@ -38,9 +37,10 @@ from tinyarms.models.base import (
 from tinyarms.models.slots import Slots
 from tinyarms.ruleset import ActiveRule
 from tinyarms.source import Source
+from tinyarms.stores.cache import Cache
 
 if TYPE_CHECKING:
-    from tinyarms.feedback import Entry
+    from tinyarms.stores.feedback import Entry
 
 MAX_TOKENS = 256
 CONFIRM_MAX_TOKENS = 16
@@ -147,7 +147,7 @@ def prepare(questions: list[Question], model: str, digest: str, level: int, mode
 def attach_counter_examples(questions: list[Question], root: Path | str | None, path: Path | None = None) -> None:
     """Give each question the repository's false positives most like the code it shows (from the
     feedback file at ``path``, by default the state directory's)."""
-    from tinyarms import feedback
+    from tinyarms.stores import feedback
 
     examples = feedback.Examples.load(root, path) if questions else None
     if examples is None:

@@ -271,8 +271,8 @@ class TinyarmsServer(LanguageServer):
 
     def record_feedback(self, uri: str, fingerprint: str, verdict: str) -> dict[str, Any]:
         """``tinyarms feedback`` on a finding of the buffer as last linted (on a worker thread)."""
-        from tinyarms import feedback
         from tinyarms.finding import CONFIRMED, FALSE_POSITIVE, Finding
+        from tinyarms.stores import feedback
 
         if verdict not in (FALSE_POSITIVE, CONFIRMED):
             raise ValueError(f"verdict must be {FALSE_POSITIVE} or {CONFIRMED}, not {verdict!r}")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from tinyarms.candidates import Candidate
 
 if TYPE_CHECKING:
-    from tinyarms.feedback import Entry
+    from tinyarms.stores.feedback import Entry
 
 PROMPT_VERSION = 1
 MAX_EXAMPLE_LINES = 12

@@ -56,9 +56,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Self
 
-from tinyarms.cache import when_unlocked
 from tinyarms.errors import ConfigError
 from tinyarms.finding import CONFIRMED, FALSE_POSITIVE, Finding, LintResult
+from tinyarms.stores.cache import when_unlocked
 
 VERDICTS = (FALSE_POSITIVE, CONFIRMED)
 MAX_EXAMPLES = 3  # counter-examples in one prompt

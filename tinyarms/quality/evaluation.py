@@ -58,7 +58,7 @@ class FileLabels(BaseModel):
     group: str | None = Field(None, description="files that belong together share a split (default: each file alone)")
     source: str | None = Field(None, description="the PROVENANCE.md entry this file comes from")
     note: str | None = None
-    # Where the text comes from (tinyarms.corpus): a registry archive, the file in it and its hash,
+    # Where the text comes from (tinyarms.quality.corpus): a registry archive, the file in it and its hash,
     # and this project's own edit as a patch; or a file written here (synthetic).
     pypi: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+==[A-Za-z0-9.!+_-]+$", description="NAME==VERSION")
     npm: str | None = Field(None, pattern=r"^(@[a-z0-9._~-]+/)?[a-z0-9._~-]+@[A-Za-z0-9.+_-]+$",
@@ -327,8 +327,8 @@ def calibrate(report: Report) -> dict[str, dict[str, float]]:
 
 def prepared(corpus_root: Path, cache: Path | None = None) -> Path:
     """The folder to evaluate: the corpus itself, or its files fetched from their registries
-    (``tinyarms.corpus``) with a progress bar. A fetch that fails is a ``ConfigError`` (exit 2)."""
-    from tinyarms import corpus
+    (``tinyarms.quality.corpus``) with a progress bar. A fetch that fails is a ``ConfigError`` (exit 2)."""
+    from tinyarms.quality import corpus
 
     progress = corpus.print_progress if sys.stderr.isatty() else None
     try:
@@ -638,9 +638,9 @@ def run_feedback(corpus_root: Path, options: EvalOptions) -> FeedbackReport:
     import dataclasses
     import tempfile
 
-    from tinyarms.feedback import Store
     from tinyarms.levels.model import claim_kind
     from tinyarms.source import Source, make_source
+    from tinyarms.stores.feedback import Store
 
     with tempfile.TemporaryDirectory(prefix="tinyarms-eval-") as tmp:
         base = dataclasses.replace(options, feedback_db=Path(tmp) / "feedback.db")

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.candidates.test_simple_dry import TWINS
-from tinyarms import feedback
 from tinyarms.candidates import simple_dry
-from tinyarms.feedback import Entry, FeedbackError, Store
 from tinyarms.finding import CONFIRMED, FALSE_POSITIVE, Finding, LintResult, fails
 from tinyarms.levels import model as model_level
 from tinyarms.models import prompts
 from tinyarms.ruleset import load_settings
 from tinyarms.source import Source, make_source
+from tinyarms.stores import feedback
+from tinyarms.stores.feedback import Entry, FeedbackError, Store
 
 REPO = "/work/some-repo"
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tinyarms import cache, router
-from tinyarms.cache import Cache
+from tinyarms import router
 from tinyarms.levels.level0 import Job
 from tinyarms.ruleset import load_settings
+from tinyarms.stores import cache
+from tinyarms.stores.cache import Cache
 
 OUTCOME = {"findings": [], "skipped": [], "suppressed": 0, "lines": 3}
 
@@ -162,7 +163,7 @@ def test_key_fields_cannot_run_into_each_other() -> None:
 
 def test_damage_deep_in_the_file_is_recovered_on_first_use(tmp_path) -> None:
     """Pages corrupted after the header open fine and fail on read: set aside, start fresh."""
-    from tinyarms.cache import Cache, key
+    from tinyarms.stores.cache import Cache, key
 
     path = tmp_path / "cache.db"
     cache = Cache(path)

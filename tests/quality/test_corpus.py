@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli
-from tinyarms import corpus, evaluation
+from tinyarms.quality import corpus, evaluation
 from tinyarms.yamlio import ConfigError
 
 # tinyarms: ignore[line-references]  the comment names a line of CODE, which does not move

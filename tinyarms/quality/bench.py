@@ -87,7 +87,7 @@ class Run:
 
 def source(lines: int) -> str:
     """The first ``lines`` lines of the shipped sample module."""
-    text = resources.files("tinyarms").joinpath("benchdata/shop.py.txt").read_text(encoding="utf-8")
+    text = resources.files("tinyarms.quality").joinpath("benchdata/shop.py.txt").read_text(encoding="utf-8")
     rows = text.splitlines()
     if lines > len(rows):
         raise ValueError(f"the bench source has {len(rows)} lines; asked for {lines}")

@@ -1,10 +1,10 @@
-"""``tinyarms.recommend``: the advice as a pure function of RAM, cores and measured figures."""
+"""``tinyarms.quality.recommend``: the advice as a pure function of RAM, cores and measured figures."""
 
 from __future__ import annotations
 
 import pytest
 
-from tinyarms.recommend import (
+from tinyarms.quality.recommend import (
     CATALOGUE,
     DEEP_QUESTION_S,
     FAST_QUESTION_S,

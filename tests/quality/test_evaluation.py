@@ -14,8 +14,8 @@ from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import run_cli
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401
-from tinyarms import evaluation
 from tinyarms.finding import Finding
+from tinyarms.quality import evaluation
 from tinyarms.skills import load_skills
 from tinyarms.source import language_of
 from tinyarms.yamlio import ConfigError

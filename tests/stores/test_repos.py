@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, run_cli
-from tinyarms import repos
 from tinyarms.commands import repo as repo_command
 from tinyarms.errors import ConfigError
+from tinyarms.stores import repos
 
 
 def repo_cli(*argv: str, cwd: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -99,7 +99,7 @@ def test_a_damaged_registry_is_a_usage_error_that_names_the_file(isolated_env: P
 def test_concurrent_adds_lose_nothing(tmp_path: Path, isolated_env: Path) -> None:
     """Each add reads, changes and renames the file under a lock: eight processes at once all land."""
     folders = [make_git(tmp_path / f"r{i}") for i in range(8)]
-    code = "import sys; from pathlib import Path; from tinyarms import repos; repos.add(Path(sys.argv[1]))"
+    code = "import sys; from pathlib import Path; from tinyarms.stores import repos; repos.add(Path(sys.argv[1]))"
     procs = [subprocess.Popen([sys.executable, "-c", code, str(f)]) for f in folders]
     assert [p.wait(timeout=60) for p in procs] == [0] * 8
     assert sorted(repos.read()) == sorted(folders)

@@ -1,4 +1,4 @@
-"""``tinyarms.bench``: the fixed workload, judging answers, the figures, against the fake Ollama
+"""``tinyarms.quality.bench``: the fixed workload, judging answers, the figures, against the fake Ollama
 (which reports timings as the real server does) and once against the real embedded model."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import pytest
 
 from tests.models.ollama_server import FakeOllama, Request, ollama_server_fixture  # noqa: F401
 from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401
-from tinyarms import bench
 from tinyarms.config import OllamaConfig
 from tinyarms.levels import model as model_level
 from tinyarms.models import answer, prompts
 from tinyarms.models.ollama import OllamaBackend
+from tinyarms.quality import bench
 from tinyarms.ruleset import load_settings
 from tinyarms.source import make_source
 
