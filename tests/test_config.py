@@ -101,3 +101,17 @@ def test_ollama_host_from_the_environment_over_the_user_config(isolated_env: Pat
     assert load_config(None).config.models.ollama.host == "http://127.0.0.1:9999"
     monkeypatch.setenv("TINYARMS_MODELS__OLLAMA__HOST", "http://other:1")  # tinyarms' own variable is more specific
     assert load_config(None).config.models.ollama.host == "http://other:1"
+
+
+def test_the_default_schedule_parses_though_the_config_does_not_parse_it_on_every_load() -> None:
+    # The config skips parsing its default cron (APScheduler's import is a tenth of a cached lint),
+    # so the default itself must be a valid expression, and the shipped config must use it.
+    import yaml
+
+    from tinyarms.config import DEFAULT_CRON
+    from tinyarms.cron import trigger
+    from tinyarms.resources import data_dir
+
+    assert trigger(DEFAULT_CRON) is not None
+    shipped = yaml.safe_load((data_dir("config") / "default.yaml").read_text())
+    assert shipped["schedule"]["cron"] == DEFAULT_CRON

@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tinyarms import __version__
 from tinyarms.config import Config, LoadedConfig, load_config
@@ -21,9 +23,6 @@ from tinyarms.errors import ConfigError
 from tinyarms.finding import RuleMeta
 from tinyarms.skills import DEEP_LEVEL, ParamsError, Rule, Skill, load_skills, validate_params
 from tinyarms.yamlio import Loc, did_you_mean, format_loc, validation_messages
-
-if TYPE_CHECKING:
-    import pathspec
 
 
 @dataclass(slots=True)
@@ -50,12 +49,32 @@ class ActiveRule:
 _RULES_FOR_KEPT = 100_000  # files whose rules are remembered
 
 
+_UNNAMED = re.compile(r"\(\?P<\w+>")
+
+
+def _matcher(globs: tuple[str, ...]) -> Callable[[str], bool]:
+    """gitignore-style ``globs`` as one test of a path. Without a negation (``!x``) any pattern
+    matching is a match: one regex, not a loop over patterns per file (the common case: a rule's
+    test excludes); with one, pathspec's own last-match-wins order."""
+    import pathspec
+
+    spec = pathspec.GitIgnoreSpec.from_lines(globs)
+    regexes = [p.regex.pattern for p in spec.patterns if p.include and p.regex is not None]
+    if not regexes:
+        return lambda rel: False  # comments and blank lines only
+    if all(p.include for p in spec.patterns if p.include is not None):
+        # each pattern's regex names its groups alike (ps_d): one alternation needs them unnamed
+        regex = re.compile("|".join(f"(?:{_UNNAMED.sub('(?:', r)})" for r in regexes))
+        return lambda rel: regex.match(rel) is not None
+    return spec.match_file
+
+
 @dataclass
 class RuleSet:
     rules: list[ActiveRule]
     exclude: tuple[str, ...] = ()
     root: str | None = None
-    _matchers: dict[tuple[str, ...], pathspec.GitIgnoreSpec] = field(default_factory=dict, repr=False)
+    _matchers: dict[tuple[str, ...], Callable[[str], bool]] = field(default_factory=dict, repr=False)
     _rules_for: dict[tuple[str, str | None], list[ActiveRule]] = field(default_factory=dict, repr=False)
     _rules_for_of: list[ActiveRule] | None = field(default=None, repr=False)
 
@@ -96,13 +115,10 @@ class RuleSet:
     def _match(self, globs: tuple[str, ...], rel: str) -> bool:
         if not globs:
             return False
-        spec = self._matchers.get(globs)
-        if spec is None:
-            import pathspec
-
-            spec = pathspec.GitIgnoreSpec.from_lines(globs)
-            self._matchers[globs] = spec
-        return spec.match_file(rel)
+        match = self._matchers.get(globs)
+        if match is None:
+            match = self._matchers[globs] = _matcher(globs)
+        return match(rel)
 
     def meta(self) -> dict[str, RuleMeta]:
         return {r.id: r.meta() for r in self.rules}

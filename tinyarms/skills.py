@@ -178,13 +178,13 @@ def load_skills(root: Path | None) -> dict[str, tuple[Skill, str]]:
     """Built-in skills plus the repo's, all or nothing: skill name -> (skill, file shown)."""
     found: dict[str, tuple[Skill, str]] = {}
     problems: list[str] = []
-    files = [(p, f"<built-in>/skills/{p.name}") for p in builtin_skill_paths().values()]
+    files = [(p, f"<built-in>/skills/{p.name}", True) for p in builtin_skill_paths().values()]
     if root is not None:
-        files += [(p, _shown(p, root)) for p in repo_skill_paths(root)]
+        files += [(p, _shown(p, root), False) for p in repo_skill_paths(root)]
     rule_owner: dict[str, str] = {}
-    for path, shown in files:
+    for path, shown, trusted in files:
         try:
-            doc = load_file(path, shown)
+            doc = load_file(path, shown, trusted=trusted)
             skill = parse_skill(doc)
         except ConfigError as exc:
             problems += exc.problems
