@@ -115,3 +115,18 @@ def test_the_default_schedule_parses_though_the_config_does_not_parse_it_on_ever
     assert trigger(DEFAULT_CRON) is not None
     shipped = yaml.safe_load((data_dir("config") / "default.yaml").read_text())
     assert shipped["schedule"]["cron"] == DEFAULT_CRON
+
+
+def test_a_rule_set_that_has_matched_paths_still_pickles(tmp_path: Path) -> None:
+    # The daemon lints big batches in spawned worker processes, which get the rule set pickled:
+    # the remembered glob matchers and rules per file must travel with it (a lambda did not).
+    import pickle
+
+    (tmp_path / ".tinyarms.yaml").write_text("rules:\n  file-size: {exclude: ['gen/**', '!gen/keep.py']}\n")
+    ruleset = load_settings(tmp_path).ruleset
+    before = {rel: [r.id for r in ruleset.rules_for(rel, "python")]
+              for rel in ("app.py", "tests/test_app.py", "gen/x.py", "gen/keep.py")}
+    copy = pickle.loads(pickle.dumps(ruleset))
+    assert {rel: [r.id for r in copy.rules_for(rel, "python")] for rel in before} == before
+    assert "magic-numbers" not in before["tests/test_app.py"] and "file-size" not in before["gen/x.py"]
+    assert "file-size" in before["gen/keep.py"]

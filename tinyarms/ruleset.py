@@ -55,18 +55,24 @@ _UNNAMED = re.compile(r"\(\?P<\w+>")
 def _matcher(globs: tuple[str, ...]) -> Callable[[str], bool]:
     """gitignore-style ``globs`` as one test of a path. Without a negation (``!x``) any pattern
     matching is a match: one regex, not a loop over patterns per file (the common case: a rule's
-    test excludes); with one, pathspec's own last-match-wins order."""
+    test excludes); with one, pathspec's own last-match-wins order. Picklable: a rule set goes to
+    the Level 0 worker processes."""
     import pathspec
 
     spec = pathspec.GitIgnoreSpec.from_lines(globs)
     regexes = [p.regex.pattern for p in spec.patterns if p.include and p.regex is not None]
-    if not regexes:
-        return lambda rel: False  # comments and blank lines only
-    if all(p.include for p in spec.patterns if p.include is not None):
-        # each pattern's regex names its groups alike (ps_d): one alternation needs them unnamed
-        regex = re.compile("|".join(f"(?:{_UNNAMED.sub('(?:', r)})" for r in regexes))
-        return lambda rel: regex.match(rel) is not None
-    return spec.match_file
+    if any(p.include is False for p in spec.patterns):
+        return spec.match_file
+    # each pattern's regex names its groups alike (ps_d): one alternation needs them unnamed
+    return _AnyOf(re.compile("|".join(f"(?:{_UNNAMED.sub('(?:', r)})" for r in regexes)) if regexes else None)
+
+
+@dataclass(frozen=True, slots=True)
+class _AnyOf:
+    regex: re.Pattern[str] | None  # None: no pattern at all (comments and blank lines only)
+
+    def __call__(self, rel: str) -> bool:
+        return self.regex is not None and self.regex.match(rel) is not None
 
 
 @dataclass
