@@ -14,7 +14,7 @@ BLOCK = re.compile(r"(<!-- rules:start -->\n).*?(<!-- rules:end -->)", re.S)
 
 def generated() -> str:
     skills = load_skills(None)
-    return rules_markdown([skills[name][0] for name in BUILTIN_SKILLS])
+    return rules_markdown([skills[name][0] for name in BUILTIN_SKILLS], anchors=True)
 
 
 def rules_block(text: str) -> str:

@@ -38,7 +38,7 @@ async def test_unsaved_content_gets_a_diagnostic_at_the_right_range_and_a_fix_cl
     assert diagnostic.source == "tinyarms"
     assert "suggestion:" in diagnostic.message
     assert diagnostic.code_description is not None
-    assert diagnostic.code_description.href.endswith("skills.md#code-linting-fast")
+    assert diagnostic.code_description.href.endswith("skills.md#rule-hardcoded-colors")  # the rule's own row
     editor.replace(uri, FIXED)
     assert list(await editor.diagnostics(uri, lambda d: not d)) == []
 

@@ -173,21 +173,21 @@ class TinyarmsServer(LanguageServer):
             message += "\n(reported as a false positive: it fails nothing)"
         elif finding.get("feedback") == "confirmed":
             message += "\n(confirmed)"
-        href = self.rule_docs(root, finding.get("skill") or "")
+        href = self.rule_docs(root, finding.get("skill") or "", finding.get("rule") or "")
         return lsp.Diagnostic(
             where, message, severity, code=finding["rule"], source=SOURCE,
             code_description=lsp.CodeDescription(href) if href else None,
             data={"fingerprint": finding["fingerprint"], "rule": finding["rule"]},
         )
 
-    def rule_docs(self, root: Path, skill: str) -> str | None:
-        """A repository skill's own YAML file, else the rules reference at the skill's anchor."""
+    def rule_docs(self, root: Path, skill: str, rule: str = "") -> str | None:
+        """A repository skill's own YAML file, else the rules reference at the rule's anchor."""
         own = root / ".tinyarms" / "skills" / f"{skill}.yaml"
         if skill and own.is_file():
             return own.as_uri()
         if self.docs_url is None:
             return None
-        return f"{self.docs_url}#{skill}" if skill else self.docs_url
+        return f"{self.docs_url}#rule-{rule}" if rule else self.docs_url
 
     def publish_config_problems(self, root: Path, problems: list[str]) -> None:
         """Config and skill errors as diagnostics on the file and line they name; files that had
