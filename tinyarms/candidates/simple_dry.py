@@ -123,34 +123,35 @@ def find(src: Source, rule: str, limit: int) -> list[Candidate]:
         taken.append((length, i, j))
         first = (lines[i][0], lines[i + length - 1][0])
         second = (lines[j][0], lines[j + length - 1][0])
-        out.append(Candidate(
-            rule=rule, lines=(first, second), report=second,
-            question=(
-                f"Lines {second[0]}-{second[1]} have the same structure as lines {first[0]}-{first[1]}. "
-                "Is the second block a repetition of the first's logic that should be extracted into one "
-                "shared function (not merely similar-looking code, like a list of unrelated statements)? "
-                f"If it is, report one violation of rule {rule} on line {second[0]}; if not, report none."
-            ),
-            key=f"{first}{second}",
-            where=where(first, functions),
-        ))
+        out.append(_pair(rule, first, second, functions, near=False))
     for first, second in near_misses(dict(rows), functions):
         if len(out) >= limit:
             break
         if any(_inside(c.lines[0], first) and _inside(c.lines[1], second) for c in out):
             continue  # an exact pair inside them says it already
-        out.append(Candidate(
-            rule=rule, lines=(first, second), report=second,
-            question=(
-                f"Lines {second[0]}-{second[1]} are nearly the same as lines {first[0]}-{first[1]}: the same "
-                "steps, with a line changed, added or removed. Is the second a repetition of the first's logic "
-                "that should be one shared function (the difference a parameter), not merely similar-looking "
-                f"code? If it is, report one violation of rule {rule} on line {second[0]}; if not, report none."
-            ),
-            key=f"near{first}{second}",
-            where=where(first, functions, "nearly the same logic as"),
-        ))
+        out.append(_pair(rule, first, second, functions, near=True))
     return out
+
+
+def _pair(rule: str, first: tuple[int, int], second: tuple[int, int], functions: list[tuple[int, int, str]],
+          *, near: bool) -> Candidate:
+    """The question about a pair of blocks: the second an exact-shape copy of the first, or a
+    near miss (a line changed, added or removed)."""
+    if near:
+        claim = (f"Lines {second[0]}-{second[1]} are nearly the same as lines {first[0]}-{first[1]}: the same "
+                 "steps, with a line changed, added or removed. Is the second a repetition of the first's logic "
+                 "that should be one shared function (the difference a parameter), not merely similar-looking "
+                 "code?")
+    else:
+        claim = (f"Lines {second[0]}-{second[1]} have the same structure as lines {first[0]}-{first[1]}. "
+                 "Is the second block a repetition of the first's logic that should be extracted into one "
+                 "shared function (not merely similar-looking code, like a list of unrelated statements)?")
+    return Candidate(
+        rule=rule, lines=(first, second), report=second,
+        question=f"{claim} If it is, report one violation of rule {rule} on line {second[0]}; if not, report none.",
+        key=f"{'near' if near else ''}{first}{second}",
+        where=where(first, functions, "nearly the same logic as" if near else "same logic as"),
+    )
 
 
 def near_misses(shapes: dict[int, tuple[str, ...]], functions: list[tuple[int, int, str]],
