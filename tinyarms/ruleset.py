@@ -104,6 +104,11 @@ class RuleSet:
             known = self._rules_for[key] = self._rules_for_uncached(rel, language)
         return known
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled for the Level 0 worker processes: the rules and the compiled globs travel, not
+        # the rules remembered per file (in a long-running daemon, up to _RULES_FOR_KEPT of them).
+        return {**self.__dict__, "_rules_for": {}, "_rules_for_of": None}
+
     def _rules_for_uncached(self, rel: str, language: str | None) -> list[ActiveRule]:
         out = []
         for rule in self.rules:
