@@ -457,10 +457,11 @@ def _scored_thresholds(stats: dict[str, Any] | None) -> dict[str, float]:
 def _finder_alone(root: Path, settings: Settings, jobs: list[Job], limit: int) -> dict[str, list[Finding]]:
     """Every candidate of the claim finders (clone pairs, raw values equal to a token) as a
     finding, at most ``limit`` per file and rule as a lint asks: the baseline a model must beat."""
-    from tinyarms.levels.model import candidates, dedupe, finder_of
+    from tinyarms.levels.model import CLAIM_FINDERS, candidates, dedupe, finder_of
     from tinyarms.source import Source, make_source
 
-    claims = {r.id for r in settings.ruleset.rules if r.level > 0 and finder_of(r) in ("clones", "tokens")}
+    per_file = CLAIM_FINDERS - {"cross-file"}  # cross-file pairs need the whole repository: the deep scan's
+    claims = {r.id for r in settings.ruleset.rules if r.level > 0 and finder_of(r) in per_file}
     out: dict[str, list[Finding]] = {rule: [] for rule in claims}
     for job in jobs:
         src = make_source(job.path, job.rel, job.raw, settings.config.max_file_bytes)
