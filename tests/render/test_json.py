@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,6 +66,18 @@ def test_undecodable_file_name_is_escaped_so_the_output_is_valid_utf8():
     out.encode("utf-8")
     assert "\\udcff" in out
     assert json.loads(out) == result.to_dict()
+
+
+def test_a_confidence_that_is_no_number_is_written_as_null():
+    # Bare NaN/Infinity is no JSON a strict parser reads; both encoders' paths write null.
+    for path in ("a.py", "odd\udcff.py"):
+        findings = [Finding(path=path, line=1, column=1, end_line=1, end_column=2, rule="r", skill="s",
+                            severity="info", message="m", confidence=value)
+                    for value in (float("nan"), float("inf"))]
+
+        out = render("json", LintResult(findings=findings), {})
+
+        assert [f["confidence"] for f in json.loads(out, parse_constant=pytest.fail)["findings"]] == [None, None]
 
 
 _text = st.text(max_size=40)

@@ -29,6 +29,18 @@ def test_put_then_get_returns_the_value_and_it_survives_reopening(tmp_path: Path
     reopened.close()
 
 
+def test_values_orjson_refuses_are_kept_too(tmp_path: Path) -> None:
+    # A file name that is not UTF-8 reaches the cache as lone surrogates; orjson writes only valid
+    # UTF-8, so such a value is stored by the standard library's encoder, and read back the same.
+    store = Cache(tmp_path / "cache.db")
+    odd = {**OUTCOME, "skipped": [{"path": "odd\udcff.py", "reason": "encoding"}], "big": 2**70}
+    k = cache.key("d", "odd\udcff.py", b"")
+    store.put_many([(k, odd)])
+    assert store.error is None
+    assert store.get_many([k]) == {k: odd}
+    store.close()
+
+
 def test_misses_are_counted(tmp_path: Path) -> None:
     store = Cache(tmp_path / "cache.db")
     present, absent = cache.key("d", "a.py", b"a"), cache.key("d", "b.py", b"b")

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from tinyarms import __version__
 
 T = TypeVar("T")
@@ -134,7 +136,7 @@ class Cache:
                         marks = ",".join("?" * len(chunk))
                         query = f"SELECT key, value FROM results WHERE key IN ({marks})"
                         rows += self._db.execute(query, chunk).fetchall()
-                found = {k: json.loads(value) for k, value in rows}
+                found = {k: _loads(value) for k, value in rows}
             except (sqlite3.Error, ValueError) as exc:
                 self._fail("read", exc)
                 with self._lock:
@@ -148,7 +150,7 @@ class Cache:
         if self._db is None:
             return
         now = time.time()
-        rows = [(k, json.dumps(v, separators=(",", ":")), now) for k, v in items]
+        rows = [(k, _dumps(v), now) for k, v in items]
         if not rows:
             return
         try:
@@ -184,3 +186,22 @@ class Cache:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+def _loads(value: str) -> Any:
+    """A cached value: by orjson (a cached lint decodes thousands: a tenth of its time with the
+    standard library's), or by the standard library where orjson refuses a value ``_dumps`` wrote
+    with it (an escaped lone surrogate)."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    """Compact JSON by orjson, or by the standard library where orjson refuses: a lone surrogate,
+    from a file name that is not UTF-8, or an integer beyond 64 bits."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"))
