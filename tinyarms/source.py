@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from tinyarms.finding import Skipped
@@ -34,6 +34,7 @@ LANGUAGES: dict[str, str] = {
 LANGUAGE_NAMES = ("python", "javascript", "typescript", "tsx", "css")
 
 DEFAULT_MAX_BYTES = 1 << 20
+_PLUS_NEWLINE = (1).__add__
 _BOM = b"\xef\xbb\xbf"
 # PEP 263 and CSS @charset: the encodings a file may declare for itself.
 _PY_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
@@ -41,7 +42,12 @@ _CSS_CHARSET = re.compile(rb'^@charset\s+"([-\w.]+)"\s*;')
 
 
 def language_of(path: str) -> str | None:
-    return LANGUAGES.get(PurePosixPath(path).suffix.lower())
+    """By the name's suffix, as ``PurePosixPath(path).suffix`` reads it, on the string: asked for
+    every file a lint lists, where pathlib's parsing cost more than the answer."""
+    path = path.rstrip("/")
+    name = path[path.rfind("/") + 1 :]
+    dot = name.rfind(".")
+    return LANGUAGES.get(name[dot:].lower()) if 0 < dot < len(name) - 1 else None
 
 
 @dataclass(slots=True)
@@ -60,7 +66,8 @@ class Source:
     @property
     def lines(self) -> list[str]:
         if self._lines is None:
-            self._lines = [line.rstrip("\r") for line in self.text.split("\n")]
+            lines = self.text.split("\n")
+            self._lines = [line.rstrip("\r") for line in lines] if "\r" in self.text else lines
         return self._lines
 
     @property
@@ -82,14 +89,9 @@ class Source:
 
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a byte offset; columns count characters, not bytes."""
-        if self._line_starts is None:
-            starts = [0]
-            find = self.data.find
-            i = find(b"\n")
-            while i != -1:
-                starts.append(i + 1)
-                i = find(b"\n", i + 1)
-            self._line_starts = starts
+        if self._line_starts is None:  # where each line starts: 0, then one past each newline
+            ends = accumulate(map(_PLUS_NEWLINE, map(len, self.data.split(b"\n"))), initial=0)
+            self._line_starts = list(ends)[:-1]
         row = bisect.bisect_right(self._line_starts, offset) - 1
         last_row, last_offset, last_column = self._last_position
         if row == last_row and last_offset <= offset:

@@ -8,6 +8,7 @@ at those and their few ancestors. That is what keeps Level 0 under a millisecond
 from __future__ import annotations
 
 from functools import cache
+from operator import attrgetter
 
 import tree_sitter as ts
 
@@ -61,6 +62,9 @@ def language(name: str) -> ts.Language:
     raise ValueError(f"no grammar for {name!r}")
 
 
+_START = attrgetter("start_byte")
+
+
 @cache
 def _parser(name: str) -> ts.Parser:
     return ts.Parser(language(name))
@@ -78,5 +82,5 @@ def parse(name: str, data: bytes) -> ts.Tree:
 def captures(name: str, tree: ts.Tree) -> dict[str, list[ts.Node]]:
     found = ts.QueryCursor(_query(name)).captures(tree.root_node)
     for nodes in found.values():
-        nodes.sort(key=lambda n: n.start_byte)
+        nodes.sort(key=_START)
     return found

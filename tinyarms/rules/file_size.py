@@ -9,7 +9,10 @@ from tinyarms.source import Source
 
 
 def check(src: Source, params: FileSizeParams, ctx: Context) -> Iterator[Hit]:
-    count = sum(1 for line in src.lines if line and not line.isspace())
+    if src.data.count(b"\n") + 1 <= params.max_lines:
+        return  # fewer lines than the limit, blank or not: most files, without counting
+    lines = src.lines
+    count = len(lines) - lines.count("") - sum(map(str.isspace, lines))  # blank: empty or only whitespace
     if count > params.max_lines:
         first = src.data.find(b"\n")
         yield Hit(0, first if first != -1 else len(src.data), {"lines": count, "max_lines": params.max_lines})
