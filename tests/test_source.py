@@ -1,5 +1,10 @@
+from pathlib import PurePosixPath
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tinyarms.finding import Skipped
-from tinyarms.source import decode, make_source
+from tinyarms.source import LANGUAGES, Source, decode, language_of, make_source
 
 
 def test_columns_count_characters_not_bytes() -> None:
@@ -31,3 +36,26 @@ def test_bad_input_is_skipped_with_a_reason() -> None:
         skipped = decode("f.py", raw, max_bytes=100)
         assert isinstance(skipped, Skipped) and skipped.reason == reason and skipped.path == "f.py"
     assert "line 1" in decode("f.py", cases["encoding"]).message
+
+
+_pieces = st.sampled_from(["a", "é", "\n", "\r\n", "\r", "€x", "", "\n\n", " \t", "日本"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(_pieces, max_size=30))
+def test_positions_and_lines_agree_with_a_plain_reading_of_the_text(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    src = make_source("a.py", "a.py", text.encode())
+    assert isinstance(src, Source)
+    assert src.lines == [line.rstrip("\r") for line in text.split("\n")]
+    for offset in range(len(src.data) + 1):
+        src._last_position = (-1, 0, 0)  # each offset on its own, not counted on from the last
+        before = src.data[:offset].decode("utf-8", "replace")
+        line = before.count("\n") + 1
+        column = len(src.data[src.data.rfind(b"\n", 0, offset) + 1 : offset].decode("utf-8", "replace")) + 1
+        assert src.position(offset) == (line, column), (text, offset)
+
+
+@given(path=st.text(st.sampled_from("ab./PYcsxt"), max_size=12))
+def test_language_of_reads_the_suffix_as_pathlib_does(path: str) -> None:
+    assert language_of(path) == LANGUAGES.get(PurePosixPath(path).suffix.lower())
