@@ -1,3 +1,5 @@
+import json
+
 from tests.conftest import LintCode, run_cli
 
 
@@ -41,3 +43,17 @@ def test_unused_suppressions_are_reported_on_request(tmp_path) -> None:
         "m.py:1:10: unused-suppression [warning] unused suppression: 'magic-numbers' matched no finding",
         "m.py:2:11: unused-suppression [warning] unused suppression: 'hardcoded-colors' matched no finding",
     ]
+
+
+def test_a_directive_quoted_in_a_string_or_docstring_is_no_directive(tmp_path) -> None:
+    # The suppress module's own docstring shows the syntax; a test builds directives in strings.
+    (tmp_path / "m.py").write_text(
+        '"""Write ``tinyarms: ignore[magic-numbers]`` to silence a line."""\n'
+        'HELP = "x = 99  # tinyarms: ignore[magic-numbers]"; y = 77\n'
+        "z = 78  # tinyarms: ignore[magic-numbers]\n"
+    )
+    (tmp_path / "a.css").write_text('a::after { content: "tinyarms: ignore"; color: #fff; }\n')
+    done = run_cli("lint", "--format", "json", "--report-unused-ignores", "m.py", "a.css", cwd=tmp_path)
+    found = [(f["path"], f["line"], f["rule"]) for f in json.loads(done.stdout)["findings"]]
+    # the quoted directives silence nothing (77 is reported), the real one is used, none is reported unused
+    assert found == [("a.css", 1, "hardcoded-colors"), ("m.py", 2, "magic-numbers")], done.stdout

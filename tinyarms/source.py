@@ -62,6 +62,7 @@ class Source:
     _lines: list[str] | None = field(default=None, repr=False)
     _tree: tree_sitter.Tree | None = field(default=None, repr=False)
     _captures: dict[str, list[tree_sitter.Node]] | None = field(default=None, repr=False)
+    _comment_spans: list[tuple[int, int]] | None = field(default=None, repr=False)
 
     @property
     def lines(self) -> list[str]:
@@ -102,6 +103,18 @@ class Source:
             column = len(self.data[self._line_starts[row]:offset].decode("utf-8", "replace")) + 1
         self._last_position = (row, offset, column)
         return row + 1, column
+
+    def in_comment(self, line: int, column: int) -> bool:
+        """Whether 1-based (line, column) lies in a comment; True where there is no syntax tree to ask."""
+        if self.tree is None or not 0 < line <= len(self.lines):
+            return True
+        if self._comment_spans is None:
+            self._comment_spans = [(n.start_byte, n.end_byte) for n in self.captures("comment")]
+        self.position(0)  # the line starts
+        assert self._line_starts is not None
+        offset = self._line_starts[line - 1] + len(self.lines[line - 1][: column - 1].encode())
+        i = bisect.bisect_right(self._comment_spans, (offset, float("inf"))) - 1
+        return i >= 0 and self._comment_spans[i][0] <= offset < self._comment_spans[i][1]
 
     def node_text(self, node: tree_sitter.Node) -> str:
         return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")

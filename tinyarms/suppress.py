@@ -9,6 +9,7 @@ next line (eslint's ``disable-line`` / ``disable-next-line`` distinction, withou
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tinyarms.finding import Finding
@@ -34,12 +35,17 @@ class Directive:
         return self.ids is None or rule in self.ids
 
 
-def parse(lines: list[str]) -> list[Directive]:
+def parse(lines: list[str], in_comment: Callable[[int, int], bool] | None = None) -> list[Directive]:
+    """The directives in ``lines``. ``in_comment(line, column)``, both 1-based: whether that place
+    is inside a comment, where the file's syntax tells (a directive quoted in a string or a
+    docstring is no directive); without it every match counts."""
     out = []
     for number, line in enumerate(lines, 1):
         if "tinyarms:" not in line:
             continue
         for match in _DIRECTIVE.finditer(line):
+            if in_comment is not None and not in_comment(number, match.start() + 1):
+                continue
             ids = None
             if match.group(2) is not None:
                 ids = frozenset(part.strip() for part in match.group(2).split(",") if part.strip())

@@ -101,7 +101,7 @@ class Linter:
                     rule=rule.id, level=0, hint="please report this with the file that triggers it",
                 ))
         if "tinyarms:" in src.text:
-            directives = suppress.parse(src.lines)
+            directives = suppress.parse(src.lines, src.in_comment)
             outcome.findings, outcome.suppressed = suppress.apply(outcome.findings, directives)
             if self.report_unused:
                 for d, what in suppress.unused(directives, {r.id for r in rules}):

@@ -487,7 +487,7 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
         src = sources[rel]
         findings = dedupe(found)
         if "tinyarms:" in src.text:
-            findings, _ = suppress.apply(findings, suppress.parse(src.lines))
+            findings, _ = suppress.apply(findings, suppress.parse(src.lines, src.in_comment))
         assign_fingerprints(rel, findings, src.lines)
         out += findings
     return out
