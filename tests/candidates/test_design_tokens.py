@@ -93,3 +93,22 @@ def test_a_token_defined_as_a_step_of_a_scale_is_read_at_scale_one(repo: Path) -
     assert "2px" not in index  # not a scale step
     found = candidates(repo, "card.css", ".card {\n  padding: 16px;\n  border-radius: 4px;\n}\n")
     assert [c.suggestion for c in found] == ["use var(--space-4) instead of 16px", "use var(--radius-2) instead of 4px"]
+
+
+def test_each_value_of_a_shorthand_is_a_candidate_of_its_own(repo: Path) -> None:
+    """`padding: 0.5rem 16px 0.5rem` holds three values: three claims, each with its columns (a
+    finding of its own, the same value twice included), and style-object strings alike."""
+    project(repo)
+    css = ".card {\n  padding: 0.5rem 16px 0.5rem;\n}\n"
+    found = candidates(repo, "src/card.css", css)
+    assert [(c.report, c.columns, c.suggestion) for c in found] == [
+        ((2, 2), (12, 18), "use theme.space.2 instead of 0.5rem"),
+        ((2, 2), (19, 23), "use var(--space-4) instead of 16px"),
+        ((2, 2), (24, 30), "use theme.space.2 instead of 0.5rem"),
+    ]
+    assert len({c.key for c in found}) == 3
+    tsx = "export const C = () => <div style={{ padding: '16px 24px' }} className=\"m-[16px]\" />;\n"
+    assert [(c.columns, c.suggestion) for c in candidates(repo, "src/C.tsx", tsx)] == [
+        ((48, 52), "use var(--space-4) instead of 16px"), ((53, 57), "use theme.space.6 instead of 24px"),
+        ((73, 81), "use var(--space-4) instead of 16px"),
+    ]

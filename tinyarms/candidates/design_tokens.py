@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tinyarms.candidates import Candidate
 from tinyarms.paths import within
@@ -175,18 +175,21 @@ def _key_path(src: Source, pair: Node) -> list[str]:
 
 
 def find(src: Source, rule: str, limit: int, root: str | None) -> list[Candidate]:
+    """Each raw value (each of a shorthand's, ``padding: 2rem 1rem``) equal to a token of its
+    own family, a candidate of its own, at most ``limit``."""
     if not root:
         return []
     tokens, token_files = token_index(root)
     if not tokens or src.rel in token_files:
         return []
     out: list[Candidate] = []
-    for line, prop, raw, what in _raw_values(src):
-        family = family_of_property(what)
+    for value in _raw_values(src):
+        line, prop, raw = value.line, value.prop, value.raw
+        family = family_of_property(value.what)
         token = next((t for t in tokens.get(normalise(raw), ()) if family and family_of_token(t) == family), None)
         if token is None:
             continue  # no token of its own family has this value
-        kind = f"{what}:{token_family(token)}"
+        kind = f"{value.what}:{token_family(token)}"
         out.append(Candidate(
             rule=rule, lines=((line, line),), report=(line, line),
             question=(
@@ -194,8 +197,8 @@ def find(src: Source, rule: str, limit: int, root: str | None) -> list[Candidate
                 f"same value. Should line {line} use the token {token} instead of the raw value? If yes, report "
                 f"one violation of rule {rule} on line {line}; if the value is unrelated to the token, report none."
             ),
-            suggestion=f"use {token} instead of {raw}", key=f"{line}:{prop}:{raw}", kind=kind,
-            where=f"{raw} is the value of the token {token}",
+            suggestion=f"use {token} instead of {raw}", key=f"{line}:{value.column}:{prop}:{raw}", kind=kind,
+            where=f"{raw} is the value of the token {token}", columns=(value.column, value.end_column),
         ))
         if len(out) >= limit:
             break
@@ -215,21 +218,29 @@ def token_family(token: str) -> str:
 _STEP = re.compile(r"\w*\d\w*|x*s|sm|md|lg|x*l")
 
 
-def _raw_values(src: Source) -> Iterator[tuple[int, str, str, str]]:
-    """(line, property, raw value, what is set) of every length in a style position; what is set
-    is the property, or for a Tailwind class its utility (``p-[16px]``: ``tw:p``)."""
+class RawValue(NamedTuple):
+    """A length in a style position: where it is (1-based line, columns; the end exclusive), the
+    property as written, the value, and what it sets: the property, or for a Tailwind class its
+    utility (``p-[16px]``: ``tw:p``)."""
+
+    line: int
+    column: int
+    end_column: int
+    prop: str
+    raw: str
+    what: str
+
+
+def _raw_values(src: Source) -> Iterator[RawValue]:
+    """Every length in a style position, each value of a shorthand on its own."""
     if src.language == "css":
         for decl in src.captures("declaration"):
             prop_node = decl.child(0)
             if prop_node is None:
                 continue
             prop = src.node_text(prop_node)
-            if not _PROPERTIES.match(prop):
-                continue
-            text = src.node_text(decl)
-            for match in _LENGTH.finditer(text):
-                offset = decl.start_byte + len(text[: match.start()].encode())
-                yield src.position(offset)[0], prop, match.group(), prop
+            if _PROPERTIES.match(prop):
+                yield from _lengths(src, decl.start_byte, src.node_text(decl), _LENGTH, prop, prop)
         return
     for node in src.captures("string") + src.captures("number"):
         text = src.node_text(node)
@@ -239,11 +250,26 @@ def _raw_values(src: Source) -> Iterator[tuple[int, str, str, str]]:
             assert key_node is not None  # tree-sitter's pair always has its key
             key = src.node_text(key_node).strip("'\"")
             prop = _CAMEL.sub("-", key).lower()
-            if _PROPERTIES.match(prop) and (node.type == "number" or _LENGTH.fullmatch(text.strip("'\"`"))):
-                yield src.position(node.start_byte)[0], prop, text.strip("'\"`"), prop
+            if _PROPERTIES.match(prop):
+                if node.type == "number":  # a bare number in a style object is pixels
+                    yield _value(src, node.start_byte, text, prop, text, prop)
+                else:
+                    yield from _lengths(src, node.start_byte, text, _LENGTH, prop, prop)
                 continue
         if node.type != "number":
             for match in _TAILWIND.finditer(text):
-                offset = node.start_byte + len(text[: match.start()].encode())
                 utility = match.group().split("-[", 1)[0]
-                yield src.position(offset)[0], "a Tailwind class", match.group(1), f"tw:{utility}"
+                yield _value(src, node.start_byte + len(text[: match.start()].encode()), match.group(),
+                             "a Tailwind class", match.group(1), f"tw:{utility}")
+
+
+def _lengths(src: Source, start: int, text: str, pattern: re.Pattern[str], prop: str,
+             what: str) -> Iterator[RawValue]:
+    """The lengths ``pattern`` finds in ``text``, which starts at byte ``start`` of the file."""
+    for match in pattern.finditer(text):
+        yield _value(src, start + len(text[: match.start()].encode()), match.group(), prop, match.group(), what)
+
+
+def _value(src: Source, offset: int, written: str, prop: str, raw: str, what: str) -> RawValue:
+    line, column = src.position(offset)
+    return RawValue(line, column, column + len(written), prop, raw, what)
