@@ -112,3 +112,23 @@ def test_each_value_of_a_shorthand_is_a_candidate_of_its_own(repo: Path) -> None
         ((48, 52), "use var(--space-4) instead of 16px"), ((53, 57), "use theme.space.6 instead of 24px"),
         ((73, 81), "use var(--space-4) instead of 16px"),
     ]
+
+
+def test_a_border_shorthand_sets_a_border_width(repo: Path) -> None:
+    """The width in `border: 2px solid` (CSS or a style object) is in the border family, as
+    border-width is; a corner's radius is a radius; border-spacing is no border width."""
+    (repo / "tokens.css").write_text(":root {\n  --border-size-2: 2px;\n  --radius-2: 5px;\n  --size-1: 2px;\n}\n")
+    git(repo, "add", "-A")
+    css = (".a {\n  border: 2px solid red;\n  border-inline-start: 2px dashed;\n  border-top-width: 2px;\n"
+           "  border-spacing: 2px;\n  border-top-left-radius: 5px;\n  outline: 2px solid;\n}\n")
+    assert [(c.report[0], c.suggestion, c.kind) for c in candidates(repo, "a.css", css)] == [
+        (2, "use var(--border-size-2) instead of 2px", "border:--border-size"),
+        (3, "use var(--border-size-2) instead of 2px", "border-inline-start:--border-size"),
+        (4, "use var(--border-size-2) instead of 2px", "border-top-width:--border-size"),
+        (6, "use var(--radius-2) instead of 5px", "border-top-left-radius:--radius"),
+    ]
+    tsx = ("export const A = () => (\n  <div style={{ borderTop: '2px solid var(--accent-a8)', borderLeftWidth: 2,\n"
+           "    borderBottomRightRadius: '5px' }} />\n);\n")
+    assert [(c.report[0], c.suggestion) for c in candidates(repo, "A.tsx", tsx)] == [
+        (2, "use var(--border-size-2) instead of 2px"), (2, "use var(--border-size-2) instead of 2"),
+        (3, "use var(--radius-2) instead of 5px")]

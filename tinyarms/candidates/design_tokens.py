@@ -8,7 +8,8 @@ a candidate whose suggestion names the token; the model judges whether the token
 
 Tokens and properties fall into families, by name: spacing (padding, margin, gap, the offsets
 top/right/bottom/left/inset; tokens named space, spacing, size, gap), radius (border-radius;
-radius, rounded), type size (font-size; font-size, text, fs) and border width. A value is a
+radius, rounded), type size (font-size; font-size, text, fs) and border width (border-width, and
+the width in a border shorthand, ``border-top: 2px solid``). A value is a
 candidate only for a token of its own property's family: a font size that happens to equal a
 spacing step is no claim. Widths and heights have no family: a dimension is no spacing step.
 """
@@ -31,10 +32,14 @@ if TYPE_CHECKING:
     from tree_sitter import Node
 
 TOKEN_GLOBS = ("**/tokens.*", "**/*.tokens.*", "**/theme.*", "**/design-tokens/**", "**/tailwind.config.*")
+_SIDE = r"(?:-(?:top|right|bottom|left|inline|block)(?:-(?:start|end))?)?"
+# A border's width, alone or in a shorthand (`border-top: 2px solid`): border-spacing, -image, -style
+# and -color are not.
+_BORDER_WIDTH = re.compile(rf"^border{_SIDE}(?:-width)?$")
 _PROPERTIES = re.compile(
-    r"^(?:margin|padding|gap|row-gap|column-gap|width|height|min-width|min-height|max-width|max-height|top|right|"
-    r"bottom|left|inset|border-radius|border-width|font-size|line-height|letter-spacing)(?:-(?:top|right|bottom|left|"
-    r"inline|block)(?:-(?:start|end))?)?$"
+    r"^(?:(?:margin|padding|gap|row-gap|column-gap|width|height|min-width|min-height|max-width|max-height|top|right|"
+    rf"bottom|left|inset|border-radius|font-size|line-height|letter-spacing){_SIDE}"
+    rf"|border{_SIDE}(?:-width)?|border-(?:top|bottom|start|end)-(?:left|right|start|end)-radius)$"
 )
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _LENGTH = re.compile(r"(?<![\w.#-])(-?\d*\.?\d+)(px|rem|em)\b")
@@ -93,7 +98,7 @@ def family_of_property(what: str) -> str | None:
         return "radius"
     if what == "font-size":
         return "type"
-    if what == "border-width":
+    if _BORDER_WIDTH.match(what):
         return "border"
     return "spacing" if _SPACING_PROPERTY.match(what) else None
 
@@ -242,7 +247,8 @@ def _raw_values(src: Source) -> Iterator[RawValue]:
             if _PROPERTIES.match(prop):
                 yield from _lengths(src, decl.start_byte, src.node_text(decl), _LENGTH, prop, prop)
         return
-    for node in src.captures("string") + src.captures("number"):
+    nodes = sorted(src.captures("string") + src.captures("number"), key=lambda n: n.start_byte)  # in source order
+    for node in nodes:
         text = src.node_text(node)
         pair = node.parent
         if pair is not None and pair.type == "pair" and pair.child_by_field_name("value") == node:
