@@ -132,3 +132,30 @@ def test_a_border_shorthand_sets_a_border_width(repo: Path) -> None:
     assert [(c.report[0], c.suggestion) for c in candidates(repo, "A.tsx", tsx)] == [
         (2, "use var(--border-size-2) instead of 2px"), (2, "use var(--border-size-2) instead of 2"),
         (3, "use var(--radius-2) instead of 5px")]
+
+
+def test_px_and_rem_are_compared_at_the_root_font_size(repo: Path) -> None:
+    """16px equals a 1rem token and the other way round (at 16px to the rem unless the rule's
+    root_font_px says otherwise); a token written alike is named first; an em is not converted:
+    it depends on the element. A bare number in a CSS token file is no length."""
+    (repo / "tokens.css").write_text(":root {\n  --size-3: 1rem;\n  --size-px-3: 16px;\n  --radius-3: 1rem;\n"
+                                     "  --text-sm: 0.875rem;\n  --font-lineheight-1: 1.25;\n}\n")
+    git(repo, "add", "-A")
+    assert token_index(str(repo))[0]["1.25"] == ("var(--font-lineheight-1)",)
+    css = (".a {\n  padding: 16px;\n  margin: 1rem;\n  border-radius: 16px;\n  font-size: 14px;\n"
+           "  margin: 1em;\n  padding: 10px;\n}\n")
+    found = candidates(repo, "a.css", css)
+    assert [(c.report[0], c.suggestion, c.where) for c in found] == [
+        (2, "use var(--size-px-3) instead of 16px", "16px is the value of the token var(--size-px-3)"),
+        (3, "use var(--size-3) instead of 1rem", "1rem is the value of the token var(--size-3)"),
+        (4, "use var(--radius-3) instead of 16px", "16px is the value of the token var(--radius-3) (1rem)"),
+        (5, "use var(--text-sm) instead of 14px", "14px is the value of the token var(--text-sm) (0.875rem)"),
+    ]
+    assert "The project's design token var(--radius-3) has this same value (1rem is 16px)." in found[2].question
+    at_ten = find(make_source("a.css", "a.css", css.encode()), "design-tokens", 8, str(repo), root_font_px=10)
+    assert [(c.report[0], c.suggestion) for c in at_ten] == [
+        (2, "use var(--size-px-3) instead of 16px"), (3, "use var(--size-3) instead of 1rem"),
+        (7, "use var(--size-3) instead of 10px")]
+    tsx = "export const A = () => <div style={{ padding: 16, borderRadius: '1rem', fontSize: 14 }} />;\n"
+    assert [c.suggestion for c in candidates(repo, "A.tsx", tsx)] == [
+        "use var(--size-px-3) instead of 16", "use var(--radius-3) instead of 1rem", "use var(--text-sm) instead of 14"]

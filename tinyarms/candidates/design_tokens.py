@@ -20,6 +20,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -48,21 +49,63 @@ _CSS_TOKEN = re.compile(r"(--[\w-]+)\s*:\s*([^;{}]+);")
 _SCALED = re.compile(r"calc\(\s*(-?\d*\.?\d+(?:px|rem|em))\s*\*\s*var\(--[\w-]+\)\s*\)")
 
 
-def normalise(value: str) -> str:
+ROOT_FONT_PX = 16.0  # pixels to a rem where the rule's params do not say (root_font_px)
+_NUMBER = re.compile(r"-?\d*\.?\d+")
+_UNIT_LENGTH = re.compile(r"(-?\d*\.?\d+)(px|rem|em)")
+
+
+def normalise(value: str, bare_px: bool = True) -> str:
+    """A value as compared: lower case, no spaces, numbers as ``16px`` / ``0.5rem``. ``bare_px``:
+    a bare number is pixels, as in a style object or a theme (in CSS it is not a length)."""
     value = value.strip().strip("'\"").lower().replace(" ", "")
-    if re.fullmatch(r"-?\d*\.?\d+", value):
-        value += "px"  # a bare number in a style object means pixels
-    number = re.fullmatch(r"(-?\d*\.?\d+)(px|rem|em)", value)
+    if bare_px and _NUMBER.fullmatch(value):
+        value += "px"
+    number = _UNIT_LENGTH.fullmatch(value)
     if number:
         return f"{float(number.group(1)):g}{number.group(2)}"
     return value
 
 
+def px_of(value: str, root_font_px: float = ROOT_FONT_PX) -> float | None:
+    """A normalised length in pixels: px as it is, rem at ``root_font_px``; None for anything else.
+    An em is not converted: it depends on the element's own font size."""
+    number = _UNIT_LENGTH.fullmatch(value)
+    if number is None or number.group(2) == "em":
+        return None
+    size = float(number.group(1))
+    return round(size * root_font_px if number.group(2) == "rem" else size, 4)
+
+
 def token_index(root: str) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
     """(normalised value -> how to name each token of that value, the token files' paths) for ``root``."""
+    stamp, files = _stamp(root)
+    return dict(_index(root, stamp)), files
+
+
+def _stamp(root: str) -> tuple[tuple[tuple[str, int], ...], frozenset[str]]:
     files = _token_files(root, int(time.monotonic() / _LIST_TTL))
     stamp = tuple((str(p), p.stat().st_mtime_ns) for p in files if p.exists())
-    return dict(_index(root, stamp)), frozenset(p.relative_to(root).as_posix() for p in files)
+    return stamp, frozenset(p.relative_to(root).as_posix() for p in files)
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """A project's tokens as the finder compares with them: by value as written (normalised), and
+    by length in pixels at the rule's root font size, each with the value it is written as."""
+
+    by_value: dict[str, tuple[str, ...]]
+    by_px: dict[float, tuple[tuple[str, str], ...]]
+
+
+@lru_cache(maxsize=16)
+def _tokens(root: str, stamp: tuple[tuple[str, int], ...], root_font_px: float) -> Tokens:
+    by_value = dict(_index(root, stamp))
+    by_px: dict[float, list[tuple[str, str]]] = {}
+    for value, names in by_value.items():
+        px = px_of(value, root_font_px)
+        if px is not None:
+            by_px.setdefault(px, []).extend((name, value) for name in names)
+    return Tokens(by_value, {px: tuple(found) for px, found in by_px.items()})
 
 
 # A family's words, looked for in a token's name (``--size-3``, ``theme.radii.md``) or a property.
@@ -149,7 +192,7 @@ def _index(root: str, stamp: tuple[tuple[str, int], ...]) -> tuple[tuple[str, tu
             for name, value in _CSS_TOKEN.findall(src.text):
                 scaled = _SCALED.fullmatch(value.strip())
                 # `--space-4: calc(16px * var(--scaling))` (Radix Themes): the step is 16px at scale 1
-                _add(found, normalise(scaled.group(1) if scaled else value), f"var({name})")
+                _add(found, normalise(scaled.group(1) if scaled else value, bare_px=False), f"var({name})")
         elif src.language in ("javascript", "typescript", "tsx"):
             for node in src.captures("string") + src.captures("number"):
                 pair = node.parent
@@ -179,35 +222,59 @@ def _key_path(src: Source, pair: Node) -> list[str]:
     return list(reversed(keys))
 
 
-def find(src: Source, rule: str, limit: int, root: str | None) -> list[Candidate]:
-    """Each raw value (each of a shorthand's, ``padding: 2rem 1rem``) equal to a token of its
-    own family, a candidate of its own, at most ``limit``."""
+def find(src: Source, rule: str, limit: int, root: str | None,
+         root_font_px: float = ROOT_FONT_PX) -> list[Candidate]:
+    """Each raw value (each of a shorthand's, ``padding: 2rem 1rem``) equal to a token of its own
+    family, a candidate of its own, at most ``limit``. A px value equals a rem token at
+    ``root_font_px`` pixels to the rem, and the other way round; an em value only an em token."""
     if not root:
         return []
-    tokens, token_files = token_index(root)
-    if not tokens or src.rel in token_files:
+    stamp, token_files = _stamp(root)
+    if not stamp or src.rel in token_files:
+        return []
+    tokens = _tokens(root, stamp, root_font_px)
+    if not tokens.by_value:
         return []
     out: list[Candidate] = []
     for value in _raw_values(src):
-        line, prop, raw = value.line, value.prop, value.raw
         family = family_of_property(value.what)
-        token = next((t for t in tokens.get(normalise(raw), ()) if family and family_of_token(t) == family), None)
-        if token is None:
+        equal = _equal(tokens, normalise(value.raw), family, root_font_px) if family else None
+        if equal is None:
             continue  # no token of its own family has this value
-        kind = f"{value.what}:{token_family(token)}"
-        out.append(Candidate(
-            rule=rule, lines=((line, line),), report=(line, line),
-            question=(
-                f"Line {line} sets {prop} to the raw value {raw}. The project's design token {token} has this "
-                f"same value. Should line {line} use the token {token} instead of the raw value? If yes, report "
-                f"one violation of rule {rule} on line {line}; if the value is unrelated to the token, report none."
-            ),
-            suggestion=f"use {token} instead of {raw}", key=f"{line}:{value.column}:{prop}:{raw}", kind=kind,
-            where=f"{raw} is the value of the token {token}", columns=(value.column, value.end_column),
-        ))
+        out.append(_equal_candidate(rule, value, *equal))
         if len(out) >= limit:
             break
     return out
+
+
+def _equal(tokens: Tokens, raw: str, family: str, root_font_px: float) -> tuple[str, str] | None:
+    """The token of ``family`` that equals the normalised ``raw`` and its value as written: one
+    written alike first (``16px``: ``--size-px-3: 16px`` before ``--size-3: 1rem``)."""
+    same = next((t for t in tokens.by_value.get(raw, ()) if family_of_token(t) == family), None)
+    if same is not None:
+        return same, raw
+    px = px_of(raw, root_font_px)
+    if px is None:
+        return None
+    return next(((t, v) for t, v in tokens.by_px.get(px, ()) if family_of_token(t) == family), None)
+
+
+def _equal_candidate(rule: str, value: RawValue, token: str, written: str) -> Candidate:
+    line, prop, raw = value.line, value.prop, value.raw
+    converted = written != normalise(raw)  # a rem token for a px value, or the other way round
+    same = f"has this same value ({written} is {raw})" if converted else "has this same value"
+    return Candidate(
+        rule=rule, lines=((line, line),), report=(line, line),
+        question=(
+            f"Line {line} sets {prop} to the raw value {raw}. The project's design token {token} {same}. "
+            f"Should line {line} use the token {token} instead of the raw value? If yes, report one violation "
+            f"of rule {rule} on line {line}; if the value is unrelated to the token, report none."
+        ),
+        suggestion=f"use {token} instead of {raw}", key=f"{line}:{value.column}:{prop}:{raw}",
+        kind=f"{value.what}:{token_family(token)}",
+        where=f"{raw} is the value of the token {token}" + (f" ({written})" if converted else ""),
+        columns=(value.column, value.end_column),
+    )
 
 
 def token_family(token: str) -> str:

@@ -102,7 +102,8 @@ def candidates(src: Source, rule: ActiveRule, limit: int, root: str | None) -> l
     if finder == "tokens":
         from tinyarms.candidates import design_tokens
 
-        return design_tokens.find(src, rule.id, limit, root)
+        return design_tokens.find(src, rule.id, limit, root,
+                                  float(rule.params.get("root_font_px", design_tokens.ROOT_FONT_PX)))
     from tinyarms.candidates import functions
 
     return functions.find(src, rule.id, limit)
