@@ -241,8 +241,9 @@ def test_the_shipped_corpus_finders_alone() -> None:
                                                             corpus_cache=CORPUS_CACHE))
     clones, tokens = report.verdicts["simple-dry"].finder, report.verdicts["design-tokens"].finder
     assert clones.recall >= 0.8 and clones.precision >= 0.2, clones
-    # one finding per line, as a lint reports them: a shorthand's second value (padding: 2rem 1rem) is missed
-    assert tokens.recall >= 0.85 and tokens.precision >= 0.95, tokens
+    # measured 420 of 427 labels (off-scale values included), no false candidate: the 7 misses are
+    # simple.css's last off-scale values, past the 64 candidates a file gets (equal values come first)
+    assert tokens.recall >= 0.98 and tokens.precision >= 0.99, tokens
 
 
 # --- the confirm pass, against the fake Ollama server ---------------------------------------------

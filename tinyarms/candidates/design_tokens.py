@@ -1,10 +1,13 @@
-"""design-tokens candidates: raw spacing/radius/type values equal to a token of their family.
+"""design-tokens candidates: raw spacing/radius/type/border values equal to a token of their
+family, or off that family's scale.
 
 The project's tokens are read from its token files (CSS custom properties such as
 ``--space-4: 16px``, or a step of a scale, ``--space-4: calc(16px * var(--scaling))``, read at
 scale 1; theme objects such as ``space: {4: "16px"}``). A raw ``16px`` for a
 padding in a style, a JSX style object or a Tailwind arbitrary value (``p-[16px]``) then becomes
 a candidate whose suggestion names the token; the model judges whether the token was meant.
+px and rem are compared in pixels (``root_font_px`` to the rem, 16 by default); em is compared
+as written only, since it depends on the element.
 
 Tokens and properties fall into families, by name: spacing (padding, margin, gap, the offsets
 top/right/bottom/left/inset; tokens named space, spacing, size, gap), radius (border-radius;
@@ -12,6 +15,13 @@ radius, rounded), type size (font-size; font-size, text, fs) and border width (b
 the width in a border shorthand, ``border-top: 2px solid``). A value is a
 candidate only for a token of its own property's family: a font size that happens to equal a
 spacing step is no claim. Widths and heights have no family: a dimension is no spacing step.
+
+A family's px and rem tokens make its scale. A value equal to no token of its family but strictly
+between two steps of that scale is off the scale, a candidate of another kind whose suggestion
+names the nearest steps (``13px``: 8px and 16px). Not off the scale: 0 and hairlines (1px or
+less), a value below the smallest or above the largest step (a negative value is compared with
+the negative steps), and the operands of a function (``calc(var(--radius) - 2px)``).
+Each value of a shorthand (``padding: 2rem 13px``) is a candidate of its own.
 """
 
 from __future__ import annotations
@@ -88,6 +98,10 @@ def _stamp(root: str) -> tuple[tuple[tuple[str, int], ...], frozenset[str]]:
     return stamp, frozenset(p.relative_to(root).as_posix() for p in files)
 
 
+Step = tuple[tuple[str, str], ...]  # the tokens of one step of a scale, each with its value as written
+Scale = tuple[tuple[float, Step], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Tokens:
     """A project's tokens as the finder compares with them: by value as written (normalised), and
@@ -95,17 +109,27 @@ class Tokens:
 
     by_value: dict[str, tuple[str, ...]]
     by_px: dict[float, tuple[tuple[str, str], ...]]
+    # Per family, its scale: the px lengths of its tokens, in order, each with its tokens and their
+    # values as written. em, ch, % and clamp() tokens are no steps: they have no length of their own.
+    scales: dict[str, Scale]
 
 
 @lru_cache(maxsize=16)
 def _tokens(root: str, stamp: tuple[tuple[str, int], ...], root_font_px: float) -> Tokens:
     by_value = dict(_index(root, stamp))
     by_px: dict[float, list[tuple[str, str]]] = {}
+    scales: dict[str, dict[float, list[tuple[str, str]]]] = {}
     for value, names in by_value.items():
         px = px_of(value, root_font_px)
-        if px is not None:
-            by_px.setdefault(px, []).extend((name, value) for name in names)
-    return Tokens(by_value, {px: tuple(found) for px, found in by_px.items()})
+        if px is None:
+            continue
+        by_px.setdefault(px, []).extend((name, value) for name in names)
+        for name in names:
+            family = family_of_token(name)
+            if family is not None:
+                scales.setdefault(family, {}).setdefault(px, []).append((name, value))
+    return Tokens(by_value, {px: tuple(found) for px, found in by_px.items()},
+                  {family: tuple((px, tuple(steps[px])) for px in sorted(steps)) for family, steps in scales.items()})
 
 
 # A family's words, looked for in a token's name (``--size-3``, ``theme.radii.md``) or a property.
@@ -225,8 +249,9 @@ def _key_path(src: Source, pair: Node) -> list[str]:
 def find(src: Source, rule: str, limit: int, root: str | None,
          root_font_px: float = ROOT_FONT_PX) -> list[Candidate]:
     """Each raw value (each of a shorthand's, ``padding: 2rem 1rem``) equal to a token of its own
-    family, a candidate of its own, at most ``limit``. A px value equals a rem token at
-    ``root_font_px`` pixels to the rem, and the other way round; an em value only an em token."""
+    family, or off that family's scale (``off_scale``), a candidate of its own; at most ``limit``,
+    the values equal to a token first. A px value equals a rem token at ``root_font_px`` pixels to
+    the rem, and the other way round; an em value only an em token, and is never off a scale."""
     if not root:
         return []
     stamp, token_files = _stamp(root)
@@ -235,16 +260,43 @@ def find(src: Source, rule: str, limit: int, root: str | None,
     tokens = _tokens(root, stamp, root_font_px)
     if not tokens.by_value:
         return []
-    out: list[Candidate] = []
+    equal: list[Candidate] = []
+    off: list[Candidate] = []
     for value in _raw_values(src):
         family = family_of_property(value.what)
-        equal = _equal(tokens, normalise(value.raw), family, root_font_px) if family else None
-        if equal is None:
-            continue  # no token of its own family has this value
-        out.append(_equal_candidate(rule, value, *equal))
-        if len(out) >= limit:
-            break
-    return out
+        if family is None:
+            continue  # a width, a height, a line height: no token family
+        raw = normalise(value.raw)
+        same = _equal(tokens, raw, family, root_font_px)
+        if same is not None:
+            equal.append(_equal_candidate(rule, value, *same))
+            if len(equal) >= limit:
+                break
+            continue
+        px = px_of(raw, root_font_px)
+        steps = off_scale(tokens.scales.get(family, ()), px) if px is not None else None
+        if steps is not None:
+            off.append(_off_scale_candidate(rule, value, family, raw, *steps))
+    return (equal + off)[:limit]
+
+
+HAIRLINE_PX = 1.0  # a length this small (a 1px border, a -1px overlap) is never off a scale
+_SCALE_NAMES = {"spacing": "spacing", "radius": "radius", "type": "font size", "border": "border width"}
+
+
+def off_scale(scale: Scale, px: float) -> tuple[Step, Step] | None:
+    """The steps either side of a length that lies strictly between two steps of ``scale`` (its
+    tokens' lengths in px) and on none: the nearest below and above, each its tokens and their values.
+    None for a length on a step, outside the scale's range, 0 or a hairline. A negative length is
+    compared with the negative steps only (margins pulled in), a positive one with the positive."""
+    if abs(px) <= HAIRLINE_PX:
+        return None
+    side = [(step, names) for step, names in scale if step != 0 and (step > 0) == (px > 0)]
+    below = [names for step, names in side if step < px]
+    above = [names for step, names in side if step > px]
+    if not below or not above or any(step == px for step, _ in side):
+        return None
+    return below[-1], above[0]
 
 
 def _equal(tokens: Tokens, raw: str, family: str, root_font_px: float) -> tuple[str, str] | None:
@@ -275,6 +327,32 @@ def _equal_candidate(rule: str, value: RawValue, token: str, written: str) -> Ca
         where=f"{raw} is the value of the token {token}" + (f" ({written})" if converted else ""),
         columns=(value.column, value.end_column),
     )
+
+
+def _off_scale_candidate(rule: str, value: RawValue, family: str, raw: str, low: Step, high: Step) -> Candidate:
+    line, prop = value.line, value.prop
+    scale = _SCALE_NAMES.get(family, family)
+    (low_token, low_value), (high_token, high_value) = _named(low, raw), _named(high, raw)
+    return Candidate(
+        rule=rule, lines=((line, line),), report=(line, line),
+        question=(
+            f"Line {line} sets {prop} to the raw value {value.raw}, which is on no step of the project's {scale} "
+            f"scale: the nearest steps are the design tokens {low_token} ({low_value}) and {high_token} "
+            f"({high_value}). Should line {line} use a step of the scale instead of the raw value? If yes, report "
+            f"one violation of rule {rule} on line {line}; if the value is meant to be off the scale, report none."
+        ),
+        suggestion=f"use {low_token} or {high_token} instead of {value.raw}",
+        key=f"{line}:{value.column}:{prop}:{value.raw}:off-scale", kind=f"{value.what}:off-scale:{family}",
+        where=(f"{value.raw} is off the {scale} scale: nearest steps {low_token} {low_value} and "
+               f"{high_token} {high_value}"),
+        columns=(value.column, value.end_column),
+    )
+
+
+def _named(step: Step, raw: str) -> tuple[str, str]:
+    """The token that names a step for ``raw``: one written in its unit, else the first."""
+    unit = raw.lstrip("-.0123456789")
+    return next(((t, v) for t, v in step if v.lstrip("-.0123456789") == unit), step[0])
 
 
 def token_family(token: str) -> str:
@@ -338,9 +416,16 @@ def _raw_values(src: Source) -> Iterator[RawValue]:
 
 def _lengths(src: Source, start: int, text: str, pattern: re.Pattern[str], prop: str,
              what: str) -> Iterator[RawValue]:
-    """The lengths ``pattern`` finds in ``text``, which starts at byte ``start`` of the file."""
+    """The lengths ``pattern`` finds in ``text``, which starts at byte ``start`` of the file, but
+    for the operands of a function (``calc(var(--radius) - 2px)``, ``var(--x, 13px)``): the value
+    set is the function's, not theirs."""
+    depth, seen = 0, 0
     for match in pattern.finditer(text):
-        yield _value(src, start + len(text[: match.start()].encode()), match.group(), prop, match.group(), what)
+        between = text[seen : match.start()]
+        depth = max(0, depth + between.count("(") - between.count(")"))
+        seen = match.start()
+        if depth == 0:
+            yield _value(src, start + len(text[: match.start()].encode()), match.group(), prop, match.group(), what)
 
 
 def _value(src: Source, offset: int, written: str, prop: str, raw: str, what: str) -> RawValue:
