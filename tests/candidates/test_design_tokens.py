@@ -1,7 +1,8 @@
 from pathlib import Path
 
 from tests.conftest import git
-from tinyarms.candidates.design_tokens import find, normalise, off_scale, token_family, token_index
+from tinyarms.candidates.design_tokens import find, off_scale
+from tinyarms.candidates.tokens import normalise, token_family, token_index
 from tinyarms.source import make_source
 
 

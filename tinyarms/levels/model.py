@@ -100,10 +100,10 @@ def candidates(src: Source, rule: ActiveRule, limit: int, root: str | None) -> l
 
         return simple_dry.find(src, rule.id, limit)
     if finder == "tokens":
-        from tinyarms.candidates import design_tokens
+        from tinyarms.candidates import design_tokens, tokens
 
-        return design_tokens.find(src, rule.id, limit, root,
-                                  float(rule.params.get("root_font_px", design_tokens.ROOT_FONT_PX)))
+        root_font_px = float(rule.params.get("root_font_px", tokens.ROOT_FONT_PX))
+        return design_tokens.find(src, rule.id, limit, root, root_font_px)
     from tinyarms.candidates import functions
 
     return functions.find(src, rule.id, limit)
