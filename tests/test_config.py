@@ -40,6 +40,8 @@ def test_params_override_merges_into_the_rules_own(repo: Path) -> None:
     (repo / ".tinyarms.yaml").write_text("rules:\n  import-aliases: {params: {aliases: {'~/': 'app/'}}}\n")
     params = rule(load_settings(repo), "import-aliases").params
     assert params["aliases"] == {"~/": "app/"} and params["min_depth"] == 2
+    (repo / ".tinyarms.yaml").write_text("rules:\n  design-tokens: {params: {root_font_px: 10}}\n")
+    assert rule(load_settings(repo), "design-tokens").params == {"finder": "tokens", "root_font_px": 10.0}
 
 
 @pytest.mark.parametrize(
@@ -52,6 +54,10 @@ def test_params_override_merges_into_the_rules_own(repo: Path) -> None:
         ("rules:\n  file-size:\n    params:\n      max_lines: -3\n",
          ".tinyarms.yaml:4: rules.file-size.params.max_lines: Input should be greater than or equal to 1"),
         ("rules:\n  file-size: {colour: red}\n", ".tinyarms.yaml:2: rules.file-size.colour: unknown key"),
+        ("rules:\n  design-tokens: {params: {root_font_px: 0}}\n",
+         ".tinyarms.yaml:2: rules.design-tokens.params.root_font_px: Input should be greater than 0"),
+        ("rules:\n  design-tokens: {params: {root_px: 10}}\n",
+         ".tinyarms.yaml:2: rules.design-tokens.params.root_px: unknown key"),
         ("fail_on: [\n", ".tinyarms.yaml:2: YAML error"),
         ("!!python/object:os.system {}\n", ".tinyarms.yaml:1: YAML error: could not determine a constructor"),
     ],

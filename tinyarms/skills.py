@@ -129,10 +129,25 @@ class Skill(BaseModel):
         return self
 
 
+class TokensParams(BaseModel):
+    """The parameters of a model rule whose finder is ``tokens`` (design-tokens)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    finder: Literal["tokens"] = "tokens"
+    root_font_px: float = Field(16.0, gt=0, description="pixels to a rem: a px value and a rem token (or the "
+                                                           "other way round) are compared at this size")
+
+
 def validate_params(rule: Rule, params: dict[str, Any]) -> Any:
     """The rule's parameters as its check's model; raises ``ValueError`` with the field."""
     name = rule.check_name
     if name is None:
+        if params.get("finder") == "tokens":
+            try:
+                return TokensParams.model_validate(params)
+            except ValidationError as exc:
+                raise ParamsError(exc) from None
         return params
     try:
         return CHECKS[name].params.model_validate(params)

@@ -227,3 +227,30 @@ def test_a_false_positive_settles_its_kind_of_claim_until_one_of_them_is_confirm
     assert by_line[3]["feedback"] == "false-positive"  # that one finding is still known false
     assert out["stats"]["models"]["2"]["settled_by_feedback"] == 0
     assert asked_about(ollama_server, before) == [2, 3, 6, 7]
+
+
+def test_each_value_of_a_shorthand_is_a_finding_a_verdict_names_by_its_column(
+    repo: Path, ollama_server: FakeOllama,
+) -> None:
+    """`padding: 1rem 1.5rem` is two claims, two findings on one line at their own columns, with
+    fingerprints of their own; PATH:LINE:RULE is ambiguous there, PATH:LINE:COL:RULE is not."""
+    ollama_server.answer(model_saying_yes)
+    env = {"OLLAMA_HOST": ollama_server.host}
+    (repo / "tokens.css").write_text(TOKENS)
+    (repo / "card.css").write_text(".card {\n  padding: 1rem 1.5rem;\n  margin: 1.5rem;\n}\n")
+    code, out = lint(repo, "card.css", "--select", "design-tokens", env=env)
+    assert code == 1
+    assert [(f["line"], f["column"], f["end_column"], f["suggestion"]) for f in out["findings"]] == [
+        (2, 12, 16, "use var(--size-3) instead of 1rem"), (2, 17, 23, "use var(--size-5) instead of 1.5rem"),
+        (3, 11, 17, "use var(--size-5) instead of 1.5rem")]
+    assert len({f["fingerprint"] for f in out["findings"]}) == 3
+
+    done = teach(repo, "false-positive", "card.css:2:design-tokens", env=env)
+    assert done.returncode == 2 and "2 design-tokens findings on this line" in done.stderr
+    done = teach(repo, "false-positive", "card.css:2:17:design-tokens", env=env)
+    assert done.returncode == 0, done.stderr
+    [entry] = json.loads(teach(repo, "list", "--json").stdout)
+    assert (entry["line"], entry["kind"]) == (2, "padding:--size")
+    _, out = lint(repo, "card.css", "--select", "design-tokens", env=env)
+    assert [(f["column"], f["feedback"]) for f in out["findings"]] == [(12, "false-positive"), (17, "false-positive"),
+                                                                        (11, None)]

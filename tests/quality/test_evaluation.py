@@ -220,6 +220,20 @@ def test_without_a_model_the_finders_candidates_are_scored_as_findings(tmp_path:
     assert "no model asked" in evaluation.markdown(report)
 
 
+def test_two_values_on_one_line_are_two_findings_two_labels_can_match(tmp_path: Path) -> None:
+    """A shorthand's values are claims of their own: labelled once each on the same line, each is
+    found; a third label on that line is a miss, not matched twice."""
+    root = corpus(tmp_path, {"tokens.css": ":root {\n  --size-3: 1rem;\n  --size-5: 1.5rem;\n}\n",
+                             "card.css": ".card {\n  padding: 1rem 1.5rem;\n  margin: 1rem;\n}\n"}, (
+        "version: 2\nfiles:\n  tokens.css:\n    expect: []\n  card.css:\n    expect:\n"
+        "      - {rule: design-tokens, line: 2}\n      - {rule: design-tokens, line: 2}\n"
+        "      - {rule: design-tokens, line: 2}\n      - {rule: design-tokens, line: 3}\n"
+    ))
+    report = evaluation.run(root, evaluation.EvalOptions(select=["design-tokens"], backend="none", use_cache=False))
+    alone = report.verdicts["design-tokens"].finder
+    assert (alone.tp, alone.fp, alone.fn) == (3, 0, 1)
+
+
 def test_the_shipped_corpus_finders_alone() -> None:
     # Pinned floors for the claim finders on every file (all candidates): a finder that gets worse fails.
     report = evaluation.run(BUILTIN, evaluation.EvalOptions(levels=[2], select=["simple-dry", "design-tokens"],
@@ -227,8 +241,9 @@ def test_the_shipped_corpus_finders_alone() -> None:
                                                             corpus_cache=CORPUS_CACHE))
     clones, tokens = report.verdicts["simple-dry"].finder, report.verdicts["design-tokens"].finder
     assert clones.recall >= 0.8 and clones.precision >= 0.2, clones
-    # one finding per line, as a lint reports them: a shorthand's second value (padding: 2rem 1rem) is missed
-    assert tokens.recall >= 0.85 and tokens.precision >= 0.95, tokens
+    # measured 420 of 427 labels (off-scale values included), no false candidate: the 7 misses are
+    # simple.css's last off-scale values, past the 64 candidates a file gets (equal values come first)
+    assert tokens.recall >= 0.98 and tokens.precision >= 0.99, tokens
 
 
 # --- the confirm pass, against the fake Ollama server ---------------------------------------------

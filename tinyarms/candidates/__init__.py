@@ -40,3 +40,7 @@ class Candidate:
     # Where the claim points, in words a finding's message ends with: "same logic as lines 5-11,
     # in invoice_eu()". Deterministic: whatever the model says, the finding says where.
     where: str | None = None
+    # The 1-based columns (start, end exclusive) a finding of this candidate spans on report[0], when
+    # the claim is about part of the line: each value of `padding: 2rem 1rem` is a finding of its own.
+    # None: from the line's first non-blank character to the end of report[1].
+    columns: tuple[int, int] | None = None

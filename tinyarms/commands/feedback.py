@@ -198,7 +198,7 @@ def _kind(settings: Settings, job: Job, finding: Finding) -> str | None:
     src = make_source(job.path, job.rel, job.raw, len(job.raw))
     if finding.engine != "model" or rule is None or not isinstance(src, Source):
         return None
-    return claim_kind(src, rule, finding.line, settings.ruleset.root)
+    return claim_kind(src, rule, finding.line, settings.ruleset.root, finding.column)
 
 
 def _lint(settings: Settings, jobs: list[Job], budget: float) -> LintResult:

@@ -100,9 +100,10 @@ def candidates(src: Source, rule: ActiveRule, limit: int, root: str | None) -> l
 
         return simple_dry.find(src, rule.id, limit)
     if finder == "tokens":
-        from tinyarms.candidates import design_tokens
+        from tinyarms.candidates import design_tokens, tokens
 
-        return design_tokens.find(src, rule.id, limit, root)
+        root_font_px = float(rule.params.get("root_font_px", tokens.ROOT_FONT_PX))
+        return design_tokens.find(src, rule.id, limit, root, root_font_px)
     from tinyarms.candidates import functions
 
     return functions.find(src, rule.id, limit)
@@ -157,12 +158,15 @@ def attach_counter_examples(questions: list[Question], root: Path | str | None, 
         q.settled_by = examples.settling(q.rule.id, q.candidate.kind)
 
 
-def claim_kind(src: Source, rule: ActiveRule, line: int, root: str | None) -> str | None:
+def claim_kind(src: Source, rule: ActiveRule, line: int, root: str | None, column: int | None = None) -> str | None:
     """The kind of claim behind a finding of ``rule`` on ``line`` (None when its finder makes no
-    kinds): what a false positive reported for it settles (``Question.settled_by``)."""
+    kinds): what a false positive reported for it settles (``Question.settled_by``). ``column``:
+    the finding's, which tells the claims about several values on one line apart."""
     if finder_of(rule) != "tokens":  # the only finder whose claims fall into kinds
         return None
-    return next((c.kind for c in candidates(src, rule, KIND_SEARCH, root) if c.report[0] <= line <= c.report[1]), None)
+    here = [c for c in candidates(src, rule, KIND_SEARCH, root) if c.report[0] <= line <= c.report[1]]
+    exact = [c for c in here if column is not None and c.columns is not None and c.columns[0] == column]
+    return next((c.kind for c in exact or here), None)
 
 
 KIND_SEARCH = 10_000  # candidates looked through for the one behind a finding
@@ -468,15 +472,18 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
             text = src.lines[line - 1] if line <= len(src.lines) else ""
             indent = len(text) - len(text.lstrip())
             severity = q.rule.severity if v["confidence"] >= v.get("threshold", min_confidence) else "info"
+            column, end_column = indent + 1, (len(src.lines[q.candidate.report[1] - 1]) + 1
+                                              if q.candidate.report[1] <= len(src.lines) else 1)
+            if q.candidate.columns is not None and line == q.candidate.report[0]:
+                column, end_column = q.candidate.columns
             message = v["message"]
             if q.candidate.other is not None:  # a cross-file finding names the other place, whatever the model said
                 message = f"{message} (other place: {q.candidate.other.path}:{q.candidate.other.start})"
             elif q.candidate.where and q.candidate.where not in message:  # so does a clone pair's
                 message = f"{message} ({q.candidate.where})"
             by_file.setdefault(src.rel, []).append(Finding(
-                path=src.path, line=line, column=indent + 1, end_line=max(line, q.candidate.report[1]),
-                end_column=(len(src.lines[q.candidate.report[1] - 1]) + 1
-                            if q.candidate.report[1] <= len(src.lines) else 1),
+                path=src.path, line=line, column=column, end_line=max(line, q.candidate.report[1]),
+                end_column=end_column,
                 rule=q.rule.id, skill=q.rule.skill, severity=severity, message=message,
                 suggestion=q.candidate.suggestion or v.get("suggestion"), level=level, engine="model", model=model,
                 confidence=round(v["confidence"], ndigits=3), feedback=v.get("feedback"),
@@ -494,11 +501,13 @@ def _findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]
 
 
 def dedupe(findings: list[Finding]) -> list[Finding]:
-    seen: set[tuple[str, int]] = set()
+    """One finding per rule and place, the most confident: a place is a line, or a column of it
+    for candidates about part of a line (``Candidate.columns``: each value of a shorthand)."""
+    seen: set[tuple[str, int, int]] = set()
     kept = []
-    for f in sorted(findings, key=lambda f: (f.line, f.rule, -f.confidence)):
-        if (f.rule, f.line) not in seen:
-            seen.add((f.rule, f.line))
+    for f in sorted(findings, key=lambda f: (f.line, f.column, f.rule, -f.confidence)):
+        if (f.rule, f.line, f.column) not in seen:
+            seen.add((f.rule, f.line, f.column))
             kept.append(f)
     return kept
 

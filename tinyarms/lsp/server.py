@@ -342,7 +342,7 @@ def _claim_kind(state: Linted, finding: Any) -> str | None:
     src = make_source(state.rel, state.rel, raw, len(raw) + 1)
     if rule is None or not isinstance(src, Source):
         return None
-    return claim_kind(src, rule, finding.line, settings.ruleset.root)
+    return claim_kind(src, rule, finding.line, settings.ruleset.root, finding.column)
 
 
 def build() -> TinyarmsServer:

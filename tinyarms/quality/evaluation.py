@@ -468,10 +468,11 @@ def _finder_alone(root: Path, settings: Settings, jobs: list[Job], limit: int) -
         if not isinstance(src, Source):
             continue
         for rule in settings.ruleset.rules_for(job.rel, src.language):
-            if rule.id in claims:  # one finding per line, as the model level reports them
-                out[rule.id] += dedupe([Finding(job.path, c.report[0], 1, c.report[1], 1, rule.id, rule.skill,
-                                                rule.severity, c.where or rule.message, c.suggestion, rule.level,
-                                                "finder") for c in candidates(src, rule, limit, str(root))])
+            if rule.id in claims:  # one finding per place, as the model level reports them
+                out[rule.id] += dedupe([Finding(job.path, c.report[0], (c.columns or (1, 1))[0], c.report[1],
+                                                (c.columns or (1, 1))[1], rule.id, rule.skill, rule.severity,
+                                                c.where or rule.message, c.suggestion, rule.level, "finder")
+                                        for c in candidates(src, rule, limit, str(root))])
     return out
 
 
@@ -657,7 +658,8 @@ def run_feedback(corpus_root: Path, options: EvalOptions) -> FeedbackReport:
                 note = _fine_note(corpus, miss)
                 src = make_source(miss.path, miss.path, (corpus.root / miss.path).read_bytes())
                 assert isinstance(src, Source)  # it was linted a moment ago
-                kind = claim_kind(src, rules[miss.rule], miss.line, settings.ruleset.root) if options.settle else None
+                kind = (claim_kind(src, rules[miss.rule], miss.line, settings.ruleset.root, miss.finding.column)
+                        if options.settle else None)
                 store.record_finding(corpus.root, miss.finding, miss.path, src.lines, FALSE_POSITIVE, note=note,
                                      kind=kind)
                 taught.append(Taught(miss.path, miss.rule, miss.line, note, kind))
