@@ -31,7 +31,7 @@ from tests.models.test_openai import FakeOpenAI, Reply, completion, error
 from tests.timing import scaled, slowness
 from tinyarms import lintjob, protocol
 from tinyarms.daemon import control
-from tinyarms.models import openai
+from tinyarms.models import openai_wire
 
 BUDGET = 1.5
 # What a lint may take over its budget here: Level 0 and loading settings, on a quiet machine
@@ -132,9 +132,9 @@ def project_fixture(repo: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def fresh_openai_shapes() -> Iterator[None]:
-    openai.forget_shapes()  # a remembered response_format of an earlier server on the same port
+    openai_wire.forget_shapes()  # a remembered response_format of an earlier server on the same port
     yield
-    openai.forget_shapes()
+    openai_wire.forget_shapes()
 
 
 def lint(project: Path, env: dict[str, str], budget: float = BUDGET) -> tuple[dict[str, Any], float]:

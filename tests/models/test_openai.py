@@ -28,13 +28,10 @@ import pytest
 from tests import servers
 from tests.servers import LoopbackHTTPServer
 from tinyarms.config import OpenAIConfig
-from tinyarms.models import answer, base, openai, prompts, registry
-from tinyarms.models.openai import (
-    JSON_OBJECT,
-    JSON_SCHEMA,
-    MAX_ANSWER_BYTES,
-    OpenAIBackend,
-)
+from tinyarms.models import answer, base, openai_wire, prompts, registry
+from tinyarms.models.base import MAX_ANSWER_BYTES
+from tinyarms.models.openai import OpenAIBackend
+from tinyarms.models.openai_wire import JSON_OBJECT, JSON_SCHEMA
 
 MODEL = "qwen2.5-coder:3b"
 SCHEMA = answer.schema(["magic-numbers"])
@@ -44,9 +41,9 @@ EMPTY = '{"violations": []}'
 @pytest.fixture(autouse=True)
 def fresh_shapes() -> Iterator[None]:
     """Each test starts with no remembered response_format (servers reuse ports across tests)."""
-    openai.forget_shapes()
+    openai_wire.forget_shapes()
     yield
-    openai.forget_shapes()
+    openai_wire.forget_shapes()
 
 
 def with_backend(base_url: str, fn: Callable[[OpenAIBackend], Any], **config: Any) -> Any:
@@ -219,7 +216,7 @@ def test_asks_in_openai_shape_first_and_keeps_it_when_accepted(server: FakeOpenA
         "stream": False,
         "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA, "strict": True}},
     }
-    assert openai.remembered_shape(server.base_url) == JSON_SCHEMA
+    assert openai_wire.remembered_shape(server.base_url) == JSON_SCHEMA
 
     ask(server.base_url + "/")  # the same server, spelled with a trailing slash
     assert server.shapes() == [JSON_SCHEMA, JSON_SCHEMA]
@@ -245,7 +242,7 @@ def test_falls_back_to_json_object_once_and_remembers_it(server: FakeOpenAI, rej
     assert second.body["response_format"] == {"type": "json_object", "schema": SCHEMA}
     assert {k: v for k, v in second.body.items() if k != "response_format"} == \
         {k: v for k, v in first.body.items() if k != "response_format"}
-    assert openai.remembered_shape(server.base_url) == JSON_OBJECT
+    assert openai_wire.remembered_shape(server.base_url) == JSON_OBJECT
 
     ask(server.base_url)  # a new backend for the same server goes straight to the shape that works
     assert server.shapes() == [JSON_SCHEMA, JSON_OBJECT, JSON_OBJECT]
@@ -259,7 +256,7 @@ def test_no_fallback_for_errors_that_are_not_about_response_format(server: FakeO
     assert err.reason == base.BAD_ANSWER
     assert "400" in err.message and "maximum context length" in err.message
     assert server.shapes() == [JSON_SCHEMA]
-    assert openai.remembered_shape(server.base_url) is None
+    assert openai_wire.remembered_shape(server.base_url) is None
 
 
 def test_when_both_shapes_fail_nothing_is_remembered(server: FakeOpenAI) -> None:
@@ -271,7 +268,7 @@ def test_when_both_shapes_fail_nothing_is_remembered(server: FakeOpenAI) -> None
     assert "500" in err.message and "llama_decode failed" in err.message
     assert err.hint == "see the server's log"
     assert server.shapes() == [JSON_SCHEMA, JSON_OBJECT]
-    assert openai.remembered_shape(server.base_url) is None
+    assert openai_wire.remembered_shape(server.base_url) is None
 
 
 def test_a_remembered_shape_is_not_retried(server: FakeOpenAI) -> None:
@@ -351,7 +348,7 @@ def test_answers_not_shaped_like_openai_are_bad_answers(server: FakeOpenAI, repl
 
     assert err.reason == base.BAD_ANSWER
     assert says in err.message
-    assert openai.remembered_shape(server.base_url) is None
+    assert openai_wire.remembered_shape(server.base_url) is None
 
 
 @pytest.mark.parametrize("length", [True, False], ids=["content-length", "until-close"])
@@ -614,7 +611,7 @@ def test_llama_cpp_server_answers_after_falling_back_to_json_object(llama_server
     # llama_cpp.server 0.3.x rejects OpenAI's json_schema with a 500; json_object with a schema works
     assert sent == [JSON_SCHEMA, JSON_OBJECT, JSON_OBJECT]
     assert statuses == [500, 200, 200]
-    assert openai.remembered_shape(llama_server.base_url) == JSON_OBJECT
+    assert openai_wire.remembered_shape(llama_server.base_url) == JSON_OBJECT
     _check_real_answer(first)
     _check_real_answer(second)
     print(f"\nllama_cpp.server: ready in {llama_server.startup_seconds:.1f} s; answers in "
