@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import os
 import queue
 import signal
@@ -22,7 +21,6 @@ import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +32,11 @@ from tinyarms.daemon import control
 from tinyarms.daemon.messages import OPS, REQUEST, Lint, Scan, ScanStatus
 from tinyarms.daemon.scans import Scans
 from tinyarms.daemon.scheduler import DeepScanScheduler
+from tinyarms.daemon.settings import SettingsCache
 from tinyarms.daemon.watcher import Watcher
 from tinyarms.errors import ConfigError
 from tinyarms.log import get_logger
 from tinyarms.models.worker import client as workers
-from tinyarms.ruleset import Settings
 from tinyarms.skills import DEEP_LEVEL, FAST_LEVEL
 from tinyarms.stores import repos
 from tinyarms.stores.cache import Cache
@@ -48,7 +46,6 @@ LINT_THREADS = 64
 BACKGROUND_QUEUE = 100
 SHUTDOWN_GRACE = 1.0
 PRELOAD_TIMEOUT = 300.0  # seconds for the embedded fast model to load at start-up
-SETTINGS_KEPT = 64  # repos x option sets: one client varying its options must not grow us forever
 SOCKET_CHECK = 1.0  # seconds between checks that our socket is still there
 EVENTS_QUEUED = 256  # events held for one slow subscriber; past that the oldest are lost to it
 _CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is on another clock
@@ -62,16 +59,6 @@ _XUCRED_SIZE = struct.calcsize("2I") + 2 + 16 * 4
 _INSTALLED = Path(__file__).resolve().parents[1] / "__init__.py"  # the tinyarms package we run from
 
 
-# (path, mtime_ns, size) of every file settings are made from; None where it could not be read
-Stamp = tuple[tuple[str, int | None, int | None], ...]
-
-
-@dataclass(slots=True)
-class _Loaded:
-    settings: Settings
-    stamp: Stamp
-
-
 class Daemon:
     def __init__(self, home: Path, idle_timeout: float | None, request_timeout: float,
                  schedule: ScheduleConfig | None = None):
@@ -82,9 +69,7 @@ class Daemon:
         self.log = get_logger(component="daemon")
         self.store = Cache(home / "cache.db")
         self.executor = ThreadPoolExecutor(LINT_THREADS, thread_name_prefix="lint")
-        self._settings: dict[tuple[Any, ...], _Loaded] = {}
-        self._settings_lock = threading.Lock()
-        self.reload_errors: dict[str, str] = {}
+        self.settings = SettingsCache()
         self.latencies: deque[float] = deque(maxlen=1000)
         self.served: Counter[str] = Counter()
         self.errors: deque[dict[str, Any]] = deque(maxlen=20)
@@ -104,7 +89,7 @@ class Daemon:
         # Deep scans (`tinyarms scan`): a thread each, polled with scan-status; model work waits for requests.
         self.scans = Scans(home, self.store, busy=lambda: self.in_flight > 0)
         # Lint-on-save for the repos in repos.json: a background lane below every request.
-        self.watcher = Watcher(home, self._watch_settings, self.store, busy=lambda: self.in_flight > 0)
+        self.watcher = Watcher(home, self.settings.for_watch, self.store, busy=lambda: self.in_flight > 0)
         # The weekly deep scan of every watched repo (None: `schedule.enabled: false`).
         self.scheduler = (DeepScanScheduler(home, schedule, self.scheduled_scan, lambda: self.last_request)
                           if schedule is not None and schedule.enabled else None)
@@ -243,9 +228,7 @@ class Daemon:
             elif request.op == "status":
                 result = await asyncio.get_running_loop().run_in_executor(self.executor, self.status)
             elif request.op == "reload":
-                with self._settings_lock:
-                    self._settings.clear()
-                    self.reload_errors.clear()
+                self.settings.clear()
                 result = {"reloaded": True}
             elif request.op == "shutdown":
                 result = {"stopping": True}
@@ -386,7 +369,7 @@ class Daemon:
             budget=_budget(request, received), baseline=Path(request.baseline) if request.baseline else None,
             report_unused=request.report_unused, no_cache=request.no_cache, env=request.env, received=received,
         )
-        settings, warnings = self._settings_for(job, cwd)
+        settings, warnings = self.settings.get(job, cwd)
         if request.staged:
             self.watcher.note_client(job.root, request.env)  # background lints use the commit's settings
         result = lintjob.execute(job, cwd, settings, None if request.no_cache else self.store, self.enqueue)
@@ -401,43 +384,6 @@ class Daemon:
             "warnings": warnings,
         }
 
-    def _settings_for(self, job: lintjob.LintJob, cwd: Path) -> tuple[Settings, list[str]]:
-        """Settings for this repo and these options, re-read when a config or skill file changed.
-
-        A change that fails to load keeps the previous settings running: the error goes to
-        ``status`` and to this reply's warnings, and the daemon stays up."""
-        job.root = lintjob.find_root(job, cwd)
-        key = job.settings_key()
-        stamp = _stamp(job.root)
-        with self._settings_lock:
-            loaded = self._settings.get(key)
-        if loaded is not None and loaded.stamp == stamp:
-            return loaded.settings, self._reload_warning(job.root)
-        try:
-            # The request's budget is applied per lint (lintjob.execute), not baked into settings
-            # shared with requests that have another.
-            settings = lintjob.load(dataclasses.replace(job, budget=None), cwd)
-        except ConfigError as exc:
-            if loaded is None:
-                raise
-            self.reload_errors[str(job.root)] = "\n".join(exc.problems)
-            self.log.warning("reload_failed", root=str(job.root), problems=exc.problems)
-            return loaded.settings, self._reload_warning(job.root)
-        with self._settings_lock:
-            self._settings.pop(key, None)
-            self._settings[key] = _Loaded(settings, stamp)
-            while len(self._settings) > SETTINGS_KEPT:  # the least recently loaded go first
-                del self._settings[next(iter(self._settings))]
-            self.reload_errors.pop(str(job.root), None)
-        return settings, []
-
-    def _watch_settings(self, root: Path, env: dict[str, str]) -> Settings:
-        return self._settings_for(lintjob.LintJob(root=root, env=env), root)[0]
-
-    def _reload_warning(self, root: Path | None) -> list[str]:
-        error = self.reload_errors.get(str(root))
-        return [f"config change not applied, still using the previous config:\n{error}"] if error else []
-
     def status(self) -> dict[str, Any]:
         import psutil
 
@@ -447,8 +393,6 @@ class Daemon:
             cpu = me.cpu_percent(interval=None)
             threads = me.num_threads()
         latencies = list(self.latencies)
-        with self._settings_lock:
-            loaded = list(self._settings.values())
         return {
             "daemon": {
                 "pid": os.getpid(), "version": __version__, "python": sys.version.split()[0],
@@ -458,13 +402,7 @@ class Daemon:
                 "log": str(self.home / "logs" / "daemon.log"),
                 "idle_timeout": self.idle_timeout,
             },
-            "config": {
-                "repos_loaded": sorted({str(entry.settings.root) for entry in loaded if entry.settings.root}),
-                "files": sorted({layer.source for entry in loaded for layer in entry.settings.loaded.layers}),
-                "skills": sorted({name for entry in loaded for name in entry.settings.skills}),
-                "reload_errors": dict(self.reload_errors),
-                "settings_cached": len(loaded),
-            },
+            "config": self.settings.status(),
             "models": self._models_status(),
             "background": {
                 "queued": self.background.qsize(), "answered": self.background_answered,
@@ -600,25 +538,6 @@ def _feedback_summary(home: Path) -> dict[str, Any]:
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
-def _stamp(root: Path | None) -> Stamp:
-    """mtimes and sizes of every file settings are made from; a change in any means reload."""
-    from tinyarms import resources
-    from tinyarms.config import REPO_CONFIG, user_config_path
-
-    paths = [user_config_path(), *sorted(resources.data_dir("skills").glob("*.yaml")),
-             resources.data_dir("config") / "default.yaml"]
-    if root is not None:
-        paths += [root / REPO_CONFIG, *sorted((root / ".tinyarms" / "skills").glob("*.yaml"))]
-    stamp: list[tuple[str, int | None, int | None]] = []
-    for path in paths:
-        try:
-            st = path.stat()
-            stamp.append((str(path), st.st_mtime_ns, st.st_size))
-        except OSError:
-            stamp.append((str(path), None, None))
-    return tuple(stamp)
 
 
 def _peer_refusal(sock: socket.socket | None) -> str | None:
