@@ -13,9 +13,7 @@ import base64
 import os
 import queue
 import signal
-import socket
 import statistics
-import struct
 import sys
 import threading
 import time
@@ -29,6 +27,7 @@ from pydantic import ValidationError
 from tinyarms import __version__, lintjob, protocol, report, router
 from tinyarms.config import ScheduleConfig
 from tinyarms.daemon import control
+from tinyarms.daemon.connections import Connections
 from tinyarms.daemon.messages import OPS, REQUEST, Lint, Scan, ScanStatus
 from tinyarms.daemon.scans import Scans
 from tinyarms.daemon.scheduler import DeepScanScheduler
@@ -47,15 +46,12 @@ BACKGROUND_QUEUE = 100
 SHUTDOWN_GRACE = 1.0
 PRELOAD_TIMEOUT = 300.0  # seconds for the embedded fast model to load at start-up
 SOCKET_CHECK = 1.0  # seconds between checks that our socket is still there
-EVENTS_QUEUED = 256  # events held for one slow subscriber; past that the oldest are lost to it
 _CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is on another clock
 SOCKET_UMASK = 0o177  # the socket is born 0600: no window where others may connect
 DRAIN_POLL = 0.01  # seconds between looks at the requests still in flight while stopping
 IDLE_CHECKS = 4  # looks at the idle time per idle_timeout
 BUSY_POLL = 0.05  # seconds background work waits while a commit's request is in flight
 MIN_BUDGET = 0.001  # seconds: what a request whose deadline has passed still gets
-# LOCAL_PEERCRED's struct xucred: cr_version and cr_uid, cr_ngroups, then NGROUPS (16) gid_t
-_XUCRED_SIZE = struct.calcsize("2I") + 2 + 16 * 4
 _INSTALLED = Path(__file__).resolve().parents[1] / "__init__.py"  # the tinyarms package we run from
 
 
@@ -83,9 +79,9 @@ class Daemon:
         self.background_answered = 0
         self.background_dropped = 0
         self._closing = threading.Event()
-        # Connections that asked to be told about events (op "subscribe": the language server).
-        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # Each connection's requests, and the events for connections that asked for them
+        # (op "subscribe": the language server).
+        self.connections = Connections(self._answer, request_timeout, self._refused, self._request_stop)
         # Deep scans (`tinyarms scan`): a thread each, polled with scan-status; model work waits for requests.
         self.scans = Scans(home, self.store, busy=lambda: self.in_flight > 0)
         # Lint-on-save for the repos in repos.json: a background lane below every request.
@@ -98,11 +94,12 @@ class Daemon:
 
     async def serve(self) -> None:
         self._stop = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
+        self.connections.loop = asyncio.get_running_loop()
         path = protocol.socket_path(self.home)
         old_umask = os.umask(SOCKET_UMASK)
         try:
-            server = await asyncio.start_unix_server(self._connection, path=str(path), limit=protocol.MAX_MESSAGE + 1)
+            server = await asyncio.start_unix_server(
+                self.connections.handle, path=str(path), limit=protocol.MAX_MESSAGE + 1)
         finally:
             os.umask(old_umask)
         loop = asyncio.get_running_loop()
@@ -179,39 +176,11 @@ class Daemon:
                 self._stop.set()
                 return
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            refusal = _peer_refusal(writer.get_extra_info("socket"))
-            if refusal:
-                self._error("forbidden", refusal)
-                await _send(writer, protocol.reply_error(__version__, protocol.FORBIDDEN, refusal))
-                return
-            while True:
-                try:
-                    line = await asyncio.wait_for(reader.readuntil(b"\n"), self.request_timeout)
-                except asyncio.IncompleteReadError:
-                    return  # the client hung up, maybe half-way through a request: nothing to answer
-                except TimeoutError:
-                    await _send(writer, protocol.reply_error(
-                        __version__, protocol.TIMEOUT, f"no complete request within {self.request_timeout:g} s"))
-                    return
-                except asyncio.LimitOverrunError:
-                    await _send(writer, protocol.reply_error(
-                        __version__, protocol.TOO_LARGE, f"request over the {protocol.MAX_MESSAGE}-byte limit"))
-                    return
-                reply, op = await self._answer(line)
-                await _send(writer, reply)
-                if op == "shutdown":
-                    assert self._stop is not None
-                    self._stop.set()
-                    return
-                if op == "subscribe" and reply["ok"]:
-                    await self._stream_events(reader, writer)
-                    return
-        except (ConnectionError, asyncio.CancelledError):
-            return
-        finally:
-            writer.close()
+    def _request_stop(self) -> None:
+        assert self._stop is not None
+        self._stop.set()
+
+    # -- requests -----------------------------------------------------------------------------
 
     async def _answer(self, line: bytes) -> tuple[dict[str, Any], str | None]:
         started = time.perf_counter()
@@ -257,41 +226,6 @@ class Daemon:
             self.in_flight -= 1
             self.latencies.append((time.perf_counter() - started) * 1000)
 
-    async def _stream_events(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Send this subscriber every event until it hangs up (or sends anything: a subscription
-        carries no requests). No deadline: an editor keeps it open for its whole session."""
-        events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(EVENTS_QUEUED)
-        self._subscribers.add(events)
-        hangup = asyncio.ensure_future(reader.read(1))
-        try:
-            while True:
-                event = asyncio.ensure_future(events.get())
-                done, _ = await asyncio.wait({event, hangup}, return_when=asyncio.FIRST_COMPLETED)
-                if hangup in done:
-                    event.cancel()
-                    return
-                await _send(writer, {"v": protocol.PROTOCOL, **event.result()})
-        finally:
-            self._subscribers.discard(events)
-            hangup.cancel()
-
-    def publish(self, event: dict[str, Any]) -> None:
-        """Hand ``event`` to every subscriber; callable from any thread."""
-        loop = self._loop
-        if loop is None or loop.is_closed() or not self._subscribers:
-            return
-
-        def deliver() -> None:
-            for events in list(self._subscribers):
-                if events.full():
-                    events.get_nowait()  # a subscriber that does not read loses the oldest, not the daemon
-                events.put_nowait(event)
-
-        try:
-            loop.call_soon_threadsafe(deliver)
-        except RuntimeError:  # the loop closed between the check and the call: shutting down
-            return
-
     def _failed(self, code: str, message: str, op: str | None, **extra: Any) -> dict[str, Any]:
         self._error(code, message, op)
         return protocol.reply_error(__version__, code, message, **extra)
@@ -299,6 +233,9 @@ class Daemon:
     def _error(self, code: str, message: str, op: str | None = None) -> None:
         self.errors.append({"time": time.time(), "code": code, "op": op, "message": message[:500]})
         self.log.warning("request_error", code=code, op=op, message=message[:500])
+
+    def _refused(self, refusal: str) -> None:
+        self._error("forbidden", refusal)
 
     # -- the work (on the thread pool) --------------------------------------------------------
 
@@ -326,7 +263,7 @@ class Daemon:
             self.background_answered += answered
             if answered:
                 # Editors (the language server) re-lint these files now and find the answers cached.
-                self.publish({"event": "answered", "paths": sorted({q.src.rel for q in work.questions})})
+                self.connections.publish({"event": "answered", "paths": sorted({q.src.rel for q in work.questions})})
 
     def scheduled_scan(self) -> str:
         """The scheduler's job: a deep scan of each watched repo in turn, on the scheduler's thread.
@@ -406,7 +343,7 @@ class Daemon:
             "models": self._models_status(),
             "background": {
                 "queued": self.background.qsize(), "answered": self.background_answered,
-                "dropped": self.background_dropped, "subscribers": len(self._subscribers),
+                "dropped": self.background_dropped, "subscribers": len(self.connections.subscribers),
             },
             "cache": self.store.summary(),
             "feedback": _feedback_summary(self.home),
@@ -538,40 +475,6 @@ def _feedback_summary(home: Path) -> dict[str, Any]:
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
-def _peer_refusal(sock: socket.socket | None) -> str | None:
-    """Why this peer may not talk to us, or None. Only the daemon's own user may connect."""
-    if sock is None:
-        return "cannot identify the peer"
-    uid = _peer_uid(sock)
-    if uid is None:
-        return "cannot read the peer's credentials"
-    if uid != os.getuid():
-        return f"uid {uid} may not use the tinyarms daemon of uid {os.getuid()}"
-    return None
-
-
-def _peer_uid(sock: socket.socket) -> int | None:
-    try:
-        if hasattr(socket, "SO_PEERCRED"):  # Linux: struct ucred {pid_t pid; uid_t uid; gid_t gid;}
-            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            uid: int = struct.unpack("3i", creds)[1]
-            return uid
-        if sys.platform == "darwin":  # LOCAL_PEERCRED: struct xucred {u_int version; uid_t uid; ...}
-            creds = sock.getsockopt(0, 0x001, _XUCRED_SIZE)
-            return struct.unpack_from("2I", creds)[1]
-    except OSError:
-        return None
-    return None
-
-
-async def _send(writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
-    try:
-        writer.write(protocol.encode(reply))
-    except protocol.ProtocolError as exc:  # a result too big for the wire is still an answer
-        writer.write(protocol.encode(protocol.reply_error(__version__, exc.code, exc.message)))
-    await writer.drain()
 
 
 def exit_now(code: int) -> int:
