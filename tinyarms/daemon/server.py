@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import queue
 import signal
 import statistics
 import sys
@@ -24,9 +23,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tinyarms import __version__, lintjob, protocol, report, router
+from tinyarms import __version__, lintjob, protocol, report
 from tinyarms.config import ScheduleConfig
 from tinyarms.daemon import control
+from tinyarms.daemon.background import Background
 from tinyarms.daemon.connections import Connections
 from tinyarms.daemon.messages import OPS, REQUEST, Lint, Scan, ScanStatus
 from tinyarms.daemon.scans import Scans
@@ -42,7 +42,6 @@ from tinyarms.stores.cache import Cache
 from tinyarms.yamlio import format_loc, validation_messages
 
 LINT_THREADS = 64
-BACKGROUND_QUEUE = 100
 SHUTDOWN_GRACE = 1.0
 PRELOAD_TIMEOUT = 300.0  # seconds for the embedded fast model to load at start-up
 SOCKET_CHECK = 1.0  # seconds between checks that our socket is still there
@@ -50,7 +49,6 @@ _CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is o
 SOCKET_UMASK = 0o177  # the socket is born 0600: no window where others may connect
 DRAIN_POLL = 0.01  # seconds between looks at the requests still in flight while stopping
 IDLE_CHECKS = 4  # looks at the idle time per idle_timeout
-BUSY_POLL = 0.05  # seconds background work waits while a commit's request is in flight
 MIN_BUDGET = 0.001  # seconds: what a request whose deadline has passed still gets
 _INSTALLED = Path(__file__).resolve().parents[1] / "__init__.py"  # the tinyarms package we run from
 
@@ -73,19 +71,17 @@ class Daemon:
         self.in_flight = 0
         self.bound: int | None = None  # our socket's inode, once bound
         self._stop: asyncio.Event | None = None
-        # Model questions a commit's budget cut: answered here, after the commit, so the next
-        # commit finds them cached. Hook requests always go first.
-        self.background: queue.Queue[router.PendingWork] = queue.Queue(maxsize=BACKGROUND_QUEUE)
-        self.background_answered = 0
-        self.background_dropped = 0
         self._closing = threading.Event()
         # Each connection's requests, and the events for connections that asked for them
         # (op "subscribe": the language server).
         self.connections = Connections(self._answer, request_timeout, self._refused, self._request_stop)
+        # Model questions a commit's budget cut: answered here, after the commit, so the next
+        # commit finds them cached. Hook requests always go first.
+        self.background = Background(self.store, self._busy, self._closing, self.connections.publish)
         # Deep scans (`tinyarms scan`): a thread each, polled with scan-status; model work waits for requests.
-        self.scans = Scans(home, self.store, busy=lambda: self.in_flight > 0)
+        self.scans = Scans(home, self.store, busy=self._busy)
         # Lint-on-save for the repos in repos.json: a background lane below every request.
-        self.watcher = Watcher(home, self.settings.for_watch, self.store, busy=lambda: self.in_flight > 0)
+        self.watcher = Watcher(home, self.settings.for_watch, self.store, busy=self._busy)
         # The weekly deep scan of every watched repo (None: `schedule.enabled: false`).
         self.scheduler = (DeepScanScheduler(home, schedule, self.scheduled_scan, lambda: self.last_request)
                           if schedule is not None and schedule.enabled else None)
@@ -108,8 +104,7 @@ class Daemon:
         idle = asyncio.create_task(self._idle_watch()) if self.idle_timeout else None
         self.bound = _inode(path)
         lost = asyncio.create_task(self._watch_socket(path, self.bound))
-        worker = threading.Thread(target=self._background_loop, name="background", daemon=True)
-        worker.start()
+        self.background.start()
         self.watcher.start()
         if self.scheduler is not None:
             self.scheduler.start()
@@ -180,6 +175,10 @@ class Daemon:
         assert self._stop is not None
         self._stop.set()
 
+    def _busy(self) -> bool:
+        """Whether a request is in flight: background work waits."""
+        return self.in_flight > 0
+
     # -- requests -----------------------------------------------------------------------------
 
     async def _answer(self, line: bytes) -> tuple[dict[str, Any], str | None]:
@@ -239,32 +238,6 @@ class Daemon:
 
     # -- the work (on the thread pool) --------------------------------------------------------
 
-    def enqueue(self, work: router.PendingWork) -> None:
-        try:
-            self.background.put_nowait(work)
-        except queue.Full:
-            self.background_dropped += 1  # already reported as skipped (budget) in its reply
-
-    def _background_loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                work = self.background.get(timeout=0.25)
-            except queue.Empty:
-                continue
-            while self.in_flight and not self._closing.is_set():
-                time.sleep(BUSY_POLL)  # a commit is waiting: it goes first
-            if self._closing.is_set():
-                return
-            try:
-                answered = router.answer_pending(work, self.store, yield_to=lambda: self.in_flight > 0)
-            except Exception:  # logged with its stack: background work must never take the daemon down
-                self.log.exception("background_failed")
-                continue
-            self.background_answered += answered
-            if answered:
-                # Editors (the language server) re-lint these files now and find the answers cached.
-                self.connections.publish({"event": "answered", "paths": sorted({q.src.rel for q in work.questions})})
-
     def scheduled_scan(self) -> str:
         """The scheduler's job: a deep scan of each watched repo in turn, on the scheduler's thread.
         Returns the line ``status`` shows as the last result."""
@@ -309,7 +282,7 @@ class Daemon:
         settings, warnings = self.settings.get(job, cwd)
         if request.staged:
             self.watcher.note_client(job.root, request.env)  # background lints use the commit's settings
-        result = lintjob.execute(job, cwd, settings, None if request.no_cache else self.store, self.enqueue)
+        result = lintjob.execute(job, cwd, settings, None if request.no_cache else self.store, self.background.enqueue)
         output = None
         if request.format is not None:
             from tinyarms import render
@@ -341,10 +314,7 @@ class Daemon:
             },
             "config": self.settings.status(),
             "models": self._models_status(),
-            "background": {
-                "queued": self.background.qsize(), "answered": self.background_answered,
-                "dropped": self.background_dropped, "subscribers": len(self.connections.subscribers),
-            },
+            "background": {**self.background.status(), "subscribers": len(self.connections.subscribers)},
             "cache": self.store.summary(),
             "feedback": _feedback_summary(self.home),
             "requests": {
