@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from tinyarms import __version__, lintjob, protocol, report
 from tinyarms.config import ScheduleConfig
-from tinyarms.daemon import control
+from tinyarms.daemon import backends, control
 from tinyarms.daemon.background import Background
 from tinyarms.daemon.connections import Connections
 from tinyarms.daemon.messages import OPS, REQUEST, Lint, Scan, ScanStatus
@@ -36,14 +36,12 @@ from tinyarms.daemon.watcher import Watcher
 from tinyarms.errors import ConfigError
 from tinyarms.log import get_logger
 from tinyarms.models.worker import client as workers
-from tinyarms.skills import DEEP_LEVEL, FAST_LEVEL
 from tinyarms.stores import repos
 from tinyarms.stores.cache import Cache
 from tinyarms.yamlio import format_loc, validation_messages
 
 LINT_THREADS = 64
 SHUTDOWN_GRACE = 1.0
-PRELOAD_TIMEOUT = 300.0  # seconds for the embedded fast model to load at start-up
 SOCKET_CHECK = 1.0  # seconds between checks that our socket is still there
 _CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is on another clock
 SOCKET_UMASK = 0o177  # the socket is born 0600: no window where others may connect
@@ -108,7 +106,7 @@ class Daemon:
         self.watcher.start()
         if self.scheduler is not None:
             self.scheduler.start()
-        threading.Thread(target=self._preload, name="preload", daemon=True).start()
+        threading.Thread(target=backends.preload, name="preload", daemon=True).start()
         self.log.info("daemon_started", pid=os.getpid(), socket=str(path), version=__version__)
         try:
             await self._stop.wait()
@@ -313,7 +311,7 @@ class Daemon:
                 "idle_timeout": self.idle_timeout,
             },
             "config": self.settings.status(),
-            "models": self._models_status(),
+            "models": backends.status(),
             "background": {**self.background.status(), "subscribers": len(self.connections.subscribers)},
             "cache": self.store.summary(),
             "feedback": _feedback_summary(self.home),
@@ -343,60 +341,6 @@ class Daemon:
             roots = []  # the watcher's status says what is wrong with the registry
         reports = {str(root): report.latest(self.home, root) for root in roots}
         return {**schedule, "reports": reports, "running": [v for v in self.scans.status() if v["state"] == "running"]}
-
-    def _preload(self) -> None:
-        """Load the embedded fast model now (``models.preload``), so the first commit after start-up
-        does not spend its budget on the load. Nothing when Ollama or no model answers."""
-        from tinyarms.config import load_config
-        from tinyarms.models import select
-
-        async def load() -> str | None:
-            config = load_config(None).config.models
-            if not config.preload:
-                return None
-            choice = await select.choose(config, 2)
-            if choice.name != "embedded" or choice.backend is None:
-                return None
-            model = select.model_for(config, "embedded", 2)
-            await choice.backend.load(model, timeout=PRELOAD_TIMEOUT)  # type: ignore[attr-defined]
-            return model
-
-        try:
-            model = asyncio.run(load())
-        except Exception as exc:  # noqa: BLE001 - a failed preload is the first question's to report
-            self.log.warning("preload_failed", error=str(exc))
-        else:
-            if model:
-                self.log.info("preloaded", model=model)
-
-    def _models_status(self) -> dict[str, Any]:
-        """Which backend model checks use now and why, and what it has (the daemon's own config)."""
-        import asyncio as aio
-
-        from tinyarms.config import load_config
-        from tinyarms.models import select
-
-        async def probe() -> dict[str, Any]:
-            config = load_config(None).config.models
-            choice = await select.choose(config, 2)
-            out: dict[str, Any] = {"backend": choice.name, "why": choice.why, "hint": choice.hint,
-                                   "fast": None, "deep": None, "present": [], "loaded": []}
-            if choice.backend is not None:
-                try:
-                    info = await choice.backend.info()
-                    out.update(reachable=info.reachable, detail=info.detail, present=info.present, loaded=info.loaded)
-                finally:
-                    await choice.backend.close()
-                out["fast"] = select.model_for(config, choice.name or "", FAST_LEVEL)
-                out["deep"] = select.model_for(config, choice.name or "", DEEP_LEVEL)
-            return out
-
-        try:
-            out = aio.run(probe())
-        except Exception as exc:  # noqa: BLE001 - status must answer even when a backend misbehaves
-            out = {"backend": None, "why": f"could not check the model backends: {exc}"}
-        out["embedded_workers"] = workers.pool.status()
-        return out
 
 
 def _sent(path: str, content_b64: str | None, size: int | None,
