@@ -9,7 +9,6 @@ while the loop keeps accepting.
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import signal
 import statistics
@@ -28,7 +27,7 @@ from tinyarms.config import ScheduleConfig
 from tinyarms.daemon import backends, control
 from tinyarms.daemon.background import Background
 from tinyarms.daemon.connections import Connections
-from tinyarms.daemon.messages import OPS, REQUEST, Lint, Scan, ScanStatus
+from tinyarms.daemon.messages import OPS, REQUEST, Lint, Scan, ScanStatus, lint_job
 from tinyarms.daemon.scans import Scans
 from tinyarms.daemon.scheduler import DeepScanScheduler
 from tinyarms.daemon.settings import SettingsCache
@@ -43,11 +42,9 @@ from tinyarms.yamlio import format_loc, validation_messages
 LINT_THREADS = 64
 SHUTDOWN_GRACE = 1.0
 SOCKET_CHECK = 1.0  # seconds between checks that our socket is still there
-_CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is on another clock
 SOCKET_UMASK = 0o177  # the socket is born 0600: no window where others may connect
 DRAIN_POLL = 0.01  # seconds between looks at the requests still in flight while stopping
 IDLE_CHECKS = 4  # looks at the idle time per idle_timeout
-MIN_BUDGET = 0.001  # seconds: what a request whose deadline has passed still gets
 _INSTALLED = Path(__file__).resolve().parents[1] / "__init__.py"  # the tinyarms package we run from
 
 
@@ -269,14 +266,7 @@ class Daemon:
         cwd = Path(request.cwd)
         if not cwd.is_absolute():
             raise protocol.ProtocolError(protocol.BAD_REQUEST, "cwd must be an absolute path")
-        job = lintjob.LintJob(
-            paths=request.paths, staged=request.staged, root=Path(request.root) if request.root else None,
-            sent=[_sent(f.path, f.content_b64, f.size, f.changed) for f in request.files]
-            if request.files is not None else None,
-            skill=request.skill, select=request.select, ignore=request.ignore, fail_on=request.fail_on,
-            budget=_budget(request, received), baseline=Path(request.baseline) if request.baseline else None,
-            report_unused=request.report_unused, no_cache=request.no_cache, env=request.env, received=received,
-        )
+        job = lint_job(request, received)
         settings, warnings = self.settings.get(job, cwd)
         if request.staged:
             self.watcher.note_client(job.root, request.env)  # background lints use the commit's settings
@@ -341,30 +331,6 @@ class Daemon:
             roots = []  # the watcher's status says what is wrong with the registry
         reports = {str(root): report.latest(self.home, root) for root in roots}
         return {**schedule, "reports": reports, "running": [v for v in self.scans.status() if v["state"] == "running"]}
-
-
-def _sent(path: str, content_b64: str | None, size: int | None,
-          changed: list[tuple[int, int]] | None) -> lintjob.SentFile:
-    try:
-        raw = base64.b64decode(content_b64, validate=True) if content_b64 is not None else None
-    except ValueError:
-        raise protocol.ProtocolError(protocol.BAD_REQUEST, f"files: {path}: content_b64 is not valid base64") from None
-    return lintjob.SentFile(path, raw, size, tuple(changed) if changed is not None else None)
-
-
-def _budget(request: Lint, received: float | None) -> float | None:
-    """The request's budget, cut to the client's deadline when it sent one.
-
-    Under load a request can wait in the socket's backlog and for the event loop (measured: up
-    to 0.7 s with 50 hooks at once) before ``received``; a reply after the hook's deadline is no
-    reply, since the hook has fallen back by then. A deadline far from our clock is from another
-    clock (a time namespace) and is ignored."""
-    if request.deadline is None or received is None:
-        return request.budget
-    left = request.deadline - received
-    if not -_CLOCK_SANITY < left < _CLOCK_SANITY:
-        return request.budget
-    return max(MIN_BUDGET, left if request.budget is None else min(request.budget, left))
 
 
 def _service_manager() -> str | None:
