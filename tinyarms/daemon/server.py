@@ -234,33 +234,8 @@ class Daemon:
     # -- the work (on the thread pool) --------------------------------------------------------
 
     def scheduled_scan(self) -> str:
-        """The scheduler's job: a deep scan of each watched repo in turn, on the scheduler's thread.
-        Returns the line ``status`` shows as the last result."""
-        from tinyarms.scan import ScanOptions
-
-        try:
-            roots = repos.read(self.home)
-        except ConfigError as exc:
-            return "failed: " + "; ".join(exc.problems)
-        if not roots:
-            return "nothing to scan: no watched repos (add one with `tinyarms repo add`)"
-        results = []
-        for root in roots:
-            if self._closing.is_set():
-                results.append(f"{root}: not started, the daemon is stopping")
-                continue
-            try:
-                view = self.scans.launch(root, ScanOptions())
-            except (ConfigError, protocol.ProtocolError) as exc:
-                problem = "; ".join(exc.problems) if isinstance(exc, ConfigError) else exc.message
-                results.append(f"{root}: failed: {problem}")
-                continue
-            view = self.scans.wait(view["scan"])
-            outcome = view.get("outcome") or {}
-            results.append(f"{root}: {view['state']}"
-                           + (f", report {outcome['markdown']}" if outcome.get("markdown") else "")
-                           + (f": {view['error']}" if view.get("error") else ""))
-        return "; ".join(results)
+        """The scheduler's job: a deep scan of each watched repo in turn (``Scans.scan_watched``)."""
+        return self.scans.scan_watched(self._closing.is_set)
 
     def lint(self, request: Lint, received: float | None = None) -> dict[str, Any]:
         cwd = Path(request.cwd)
