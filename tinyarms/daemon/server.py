@@ -1,9 +1,12 @@
-"""The daemon: an asyncio Unix-socket server that owns config, skills, the cache and (later) models.
+"""The daemon: an asyncio Unix-socket server that owns config, skills, the cache and the models.
 
-Each connection is read with a deadline and a size cap, so garbage, a silent client, a client
-that hangs up half-way or an oversized request costs the daemon one error reply and nothing
-else. Lint work runs on a thread pool, off the event loop, so twenty hooks at once are served
-while the loop keeps accepting.
+Lint work runs on a thread pool, off the event loop, so twenty hooks at once are served while
+the loop keeps accepting. The daemon's parts each have their module: its connections
+(``connections``: deadlines, size caps, peers, subscriptions), its settings (``settings``), the
+background lane (``background``), lint-on-save (``watcher``), deep scans (``scans``,
+``scheduler``) and the model backends (``backends``). Here they are put together, requests are
+answered, and the daemon stops: on a signal, ``op: shutdown``, when idle, or when its socket or
+its installation is gone. ``process`` runs it as ``tinyarms daemon run``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pydantic import ValidationError
 
 from tinyarms import __version__, lintjob, protocol, report
 from tinyarms.config import ScheduleConfig
-from tinyarms.daemon import backends, control
+from tinyarms.daemon import backends
 from tinyarms.daemon.background import Background
 from tinyarms.daemon.connections import Connections
 from tinyarms.daemon.messages import OPS, REQUEST, Lint, Scan, ScanStatus, lint_job
@@ -97,7 +100,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         idle = asyncio.create_task(self._idle_watch()) if self.idle_timeout else None
-        self.bound = _inode(path)
+        self.bound = inode(path)
         lost = asyncio.create_task(self._watch_socket(path, self.bound))
         self.background.start()
         self.watcher.start()
@@ -149,7 +152,7 @@ class Daemon:
         assert self._stop is not None
         while True:
             await asyncio.sleep(SOCKET_CHECK)
-            if _inode(path) != bound:
+            if inode(path) != bound:
                 self.log.warning("socket_lost", socket=str(path), state_dir=str(self.home),
                                  hint="the state directory was deleted or replaced; this daemon stops")
                 print(f"tinyarms daemon: {path} is gone; stopping (a client starts a new daemon)", file=sys.stderr)
@@ -294,7 +297,6 @@ class Daemon:
             "recent_errors": list(self.errors),
         }
 
-
     def _scan_status(self) -> dict[str, Any]:
         """The schedule (last and next run, why it waits) and each watched repo's latest report."""
         schedule = (self.scheduler.status() if self.scheduler is not None
@@ -308,13 +310,7 @@ class Daemon:
         return {**schedule, "reports": reports, "running": [v for v in self.scans.status() if v["state"] == "running"]}
 
 
-def _service_manager() -> str | None:
-    """Which service manager runs us, as the service file says (``TINYARMS_SERVICE``), or None."""
-    manager = os.environ.get("TINYARMS_SERVICE")
-    return manager if manager in ("systemd", "launchd") else None
-
-
-def _inode(path: Path) -> int | None:
+def inode(path: Path) -> int | None:
     try:
         return path.stat().st_ino
     except OSError:
@@ -330,59 +326,3 @@ def _feedback_summary(home: Path) -> dict[str, Any]:
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
-def exit_now(code: int) -> int:
-    """Exit with ``code`` without waiting for lint threads still stuck after the shutdown grace.
-
-    A thread waiting on a hung model (up to its whole budget, or forever) cannot be cancelled
-    from here, and the interpreter's exit joins pool threads: the daemon would linger after
-    SIGTERM with its socket already gone. By now the cache is closed and the socket and pid
-    file removed, so only the logs are left to flush. Returns when no such thread is left."""
-    if not any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        return code
-    import logging
-
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def run(home: Path) -> int:
-    """``tinyarms daemon run``: serve in the foreground until stopped. Exit 0 also when another
-    daemon already holds the lock (two racing starts leave one daemon, and neither is an error)."""
-    lock = control.acquire_lock(home)
-    if lock is None:
-        info = control.read_pid(home) or {}
-        print(f"tinyarms daemon already running (pid {info.get('pid', '?')})", file=sys.stderr)
-        return 0
-    socket_file = protocol.socket_path(home)
-    pid_inode = os.fstat(lock.fileno()).st_ino
-    daemon = None
-    try:
-        socket_file.unlink(missing_ok=True)  # we hold the lock: any socket here is a dead daemon's
-        control.write_pid(lock, {
-            "pid": os.getpid(), "version": __version__, "socket": str(socket_file), "started": time.time(),
-            "service": _service_manager(),
-        })
-        from tinyarms.config import load_config
-        from tinyarms.log import configure_daemon
-
-        configure_daemon(home / "logs" / "daemon.log")
-        try:
-            config = load_config(None).config
-        except ConfigError as exc:
-            for problem in exc.problems:
-                print(f"tinyarms: error: {problem}", file=sys.stderr)
-            return 2
-        daemon = Daemon(home, config.daemon.idle_timeout, config.daemon.request_timeout, config.schedule)
-        asyncio.run(daemon.serve())
-        return 0
-    finally:
-        # Only what is still ours: after the state directory was deleted, a new daemon may own
-        # these paths already, and taking its socket away would leave it unreachable.
-        for path, ours in ((socket_file, daemon.bound if daemon else None), (control.pid_path(home), pid_inode)):
-            if ours is not None and _inode(path) == ours:
-                path.unlink(missing_ok=True)
-        lock.close()
