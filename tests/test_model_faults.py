@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from tests.candidates.test_simple_dry import TWINS
+from tests.models.fake_openai import FakeOpenAI, Reply, completion, error
 from tests.models.ollama_server import FakeOllama
-from tests.models.test_openai import FakeOpenAI, Reply, completion, error
 from tests.timing import scaled, slowness
 from tinyarms import lintjob, protocol
 from tinyarms.daemon import control

@@ -239,7 +239,7 @@ def test_python_tags_are_refused_by_the_command_line_and_the_daemon(
 def test_a_repository_config_cannot_choose_where_code_and_keys_are_sent(
     repo: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.models.test_openai import FakeOpenAI
+    from tests.models.fake_openai import FakeOpenAI
 
     monkeypatch.setenv("ZQ7_CLOUD_SECRET", "zq7secret-key")
     (repo / "prices.py").write_text(TWINS)  # a model question to ask, if a backend were chosen
