@@ -248,8 +248,8 @@ def test_a_10_mb_model_answer_through_the_hook_blocks_only_on_level0(
     project: Path, want_level0: list[tuple], daemon: Path, tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.hooks.test_pre_commit import MARGIN as HOOK_MARGIN
-    from tests.hooks.test_pre_commit import commit
+    from tests.hooks.commits import MARGIN as HOOK_MARGIN
+    from tests.hooks.commits import commit
 
     install_hook(project, tmp_path_factory, monkeypatch)
     budget, margin = scaled(3.0, HOOK_MARGIN)

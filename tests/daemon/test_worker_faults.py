@@ -197,8 +197,8 @@ def test_three_crashes_in_a_row_make_every_model_check_unavailable_until_doctor_
 def test_a_worker_killed_during_a_commit_costs_that_question_and_the_next_commit_is_answered(
         project: Path, scripted: Scripted, want_level0: list[tuple], daemon: Path,
         tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.hooks.test_pre_commit import MARGIN as HOOK_MARGIN
-    from tests.hooks.test_pre_commit import commit
+    from tests.hooks.commits import MARGIN as HOOK_MARGIN
+    from tests.hooks.commits import commit
 
     install_hook(project, tmp_path_factory, monkeypatch)
     budget, margin = scaled(BUDGET, HOOK_MARGIN)
