@@ -18,7 +18,7 @@ import pytest
 
 from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import git
-from tests.daemon.test_server import lint_message, request, stop_daemons
+from tests.daemon.daemons import lint_message, request, stop_daemons
 from tests.hooks.commits import commit, install, plain_git_fixture  # noqa: F401
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tests.test_router_models import agreeing_model

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.commands.test_service import LOG_ARGV, SYSTEMCTL_FAILS
-from tests.daemon.test_server import gone, wait_for
+from tests.daemon.daemons import gone, wait_for
 from tests.daemon.test_service_restart import RESTART_CALL, RESTARTS, fake_systemctl
 from tests.hooks.commits import COLOURED, commit, committed, write
 from tinyarms.commands import service
