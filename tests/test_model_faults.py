@@ -26,12 +26,12 @@ from typing import Any
 import pytest
 
 from tests.candidates.test_simple_dry import TWINS
+from tests.models.fake_openai import FakeOpenAI, Reply, completion, error
 from tests.models.ollama_server import FakeOllama
-from tests.models.test_openai import FakeOpenAI, Reply, completion, error
 from tests.timing import scaled, slowness
 from tinyarms import lintjob, protocol
 from tinyarms.daemon import control
-from tinyarms.models import openai
+from tinyarms.models import openai_wire
 
 BUDGET = 1.5
 # What a lint may take over its budget here: Level 0 and loading settings, on a quiet machine
@@ -132,9 +132,9 @@ def project_fixture(repo: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def fresh_openai_shapes() -> Iterator[None]:
-    openai.forget_shapes()  # a remembered response_format of an earlier server on the same port
+    openai_wire.forget_shapes()  # a remembered response_format of an earlier server on the same port
     yield
-    openai.forget_shapes()
+    openai_wire.forget_shapes()
 
 
 def lint(project: Path, env: dict[str, str], budget: float = BUDGET) -> tuple[dict[str, Any], float]:
@@ -248,8 +248,8 @@ def test_a_10_mb_model_answer_through_the_hook_blocks_only_on_level0(
     project: Path, want_level0: list[tuple], daemon: Path, tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.hooks.test_pre_commit import MARGIN as HOOK_MARGIN
-    from tests.hooks.test_pre_commit import commit
+    from tests.hooks.commits import MARGIN as HOOK_MARGIN
+    from tests.hooks.commits import commit
 
     install_hook(project, tmp_path_factory, monkeypatch)
     budget, margin = scaled(3.0, HOOK_MARGIN)

@@ -10,7 +10,7 @@ from tests.conftest import run_cli
 from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401 - fixtures
 from tests.models.test_worker import FAKE
 from tinyarms.models import buildflags
-from tinyarms.models.worker import client
+from tinyarms.models.worker import crashes, process
 
 
 def test_doctor_passes_with_the_real_model_and_says_what_it_measured(fetched: Path, tmp_path: Path,
@@ -23,14 +23,14 @@ def test_doctor_passes_with_the_real_model_and_says_what_it_measured(fetched: Pa
         assert f"\n{label}" in out, out
     assert " s cold, " in out and "worker RSS" in out and "embedded (embedded picks it" in out
     assert out.rstrip().endswith("a model answers on this machine")
-    assert (isolated_env / client.DOCTOR_MARK).exists()
+    assert (isolated_env / crashes.DOCTOR_MARK).exists()
 
 
 @pytest.fixture
 def scripted_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     model = tmp_path / "fake.gguf"
     model.write_bytes(b"GGUF" + bytes(1024))
-    monkeypatch.setenv(client.COMMAND_ENV, str(FAKE))
+    monkeypatch.setenv(process.COMMAND_ENV, str(FAKE))
     monkeypatch.setenv("FAKE_WORKER_PLAN", str(tmp_path / "plan"))
     monkeypatch.setenv("TINYARMS_MODELS__FAST__EMBEDDED", str(model))
     monkeypatch.setenv("TINYARMS_MODELS__BACKEND", "embedded")
@@ -45,7 +45,7 @@ def test_doctor_names_an_illegal_instruction_and_the_reinstall_command(scripted_
     assert "FAILED" in done.stdout and "died of SIGILL (illegal instruction)" in done.stdout
     assert buildflags.reinstall_command() in done.stdout and "--no-cache-dir" in done.stdout
     assert "no model can answer on this machine" in done.stdout
-    assert not (isolated_env / client.DOCTOR_MARK).exists()
+    assert not (isolated_env / crashes.DOCTOR_MARK).exists()
 
 
 def test_doctor_names_a_model_that_is_not_fetched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

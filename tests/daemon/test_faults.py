@@ -3,7 +3,7 @@ deleted under it, a full disk under the cache. Nothing is lost and nothing hangs
 
 Real daemons, real sockets, real git commits through the installed hook, real SQLite; the model
 is the fake Ollama. (Between-commit SIGKILL, racing ``daemon start`` and a squatted socket path
-are in tests/hooks/test_pre_commit.py and tests/daemon/test_server.py.)
+are in tests/hooks/test_broken_daemon.py and tests/daemon/test_lifecycle.py.)
 """
 
 from __future__ import annotations
@@ -24,16 +24,8 @@ from pathlib import Path
 import pytest
 
 from tests.candidates.test_simple_dry import TWINS
-from tests.daemon.test_server import (  # noqa: F401
-    daemons_of,
-    gone,
-    home_fixture,
-    make_repo,
-    request,
-    stop_daemons,
-    wait_for,
-)
-from tests.hooks.test_pre_commit import COLOURED, commit, install, plain_git_fixture, write  # noqa: F401
+from tests.daemon.daemons import daemons_of, gone, make_repo, request, stop_daemons, wait_for
+from tests.hooks.commits import COLOURED, commit, install, plain_git_fixture, write  # noqa: F401
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tests.test_scan import PARSER, agreeing, project_fixture, scan_cli  # noqa: F401
 from tinyarms import protocol

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.candidates.test_simple_dry import TWINS
-from tests.daemon.test_server import home_fixture, make_repo, request, state_files, wait_for  # noqa: F401
+from tests.daemon.daemons import make_repo, request, state_files, wait_for
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tinyarms.daemon import control
 

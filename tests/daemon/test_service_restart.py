@@ -16,7 +16,7 @@ import pytest
 
 import tinyarms
 from tests.commands.test_service import LOG_ARGV, SYSTEMCTL_FAILS
-from tests.daemon.test_server import gone, home_fixture, wait_for  # noqa: F401
+from tests.daemon.daemons import gone, wait_for
 from tinyarms.daemon import control
 
 RESTARTS = LOG_ARGV + f"""\

@@ -16,7 +16,7 @@ import pytest
 
 from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import git
-from tests.daemon.test_server import home_fixture, read_reply, request  # noqa: F401
+from tests.daemon.daemons import read_reply, request
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tests.test_router_models import agreeing_model
 from tinyarms import protocol

@@ -18,12 +18,13 @@ import pytest
 
 from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import git
-from tests.daemon.test_server import lint_message, request, stop_daemons
-from tests.hooks.test_pre_commit import commit, install, plain_git_fixture  # noqa: F401
+from tests.daemon.daemons import lint_message, request, stop_daemons
+from tests.hooks.commits import commit, install, plain_git_fixture  # noqa: F401
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tests.test_router_models import agreeing_model
 from tinyarms.daemon import control, watcher
 from tinyarms.daemon.watcher import DEBOUNCE, Watcher
+from tinyarms.daemon.watches import WatchedRepo
 from tinyarms.ruleset import load_settings
 from tinyarms.stores import repos
 
@@ -215,7 +216,7 @@ def test_a_full_queue_drops_and_counts_and_a_queued_file_is_queued_once(
     """In process, no threads: events in, the debounce table flushed, the bounded queue filled."""
     monkeypatch.setattr(watcher, "QUEUE_SIZE", 3)
     w = Watcher(isolated_env, lambda root, env: load_settings(root, {}, env=env), None, busy=lambda: True)
-    w._repos[repo] = watcher._Repo(repo, state="watching")
+    w._repos[repo] = WatchedRepo(repo, state="watching")
     for i in range(5):
         (repo / f"f{i}.py").write_text(MAGIC.format(n=i + 40))
         w.saw(repo, str(repo / f"f{i}.py"))

@@ -27,7 +27,7 @@ from tests.test_model_faults import FILES, MODEL_CHECK, install_hook, project_fi
 from tests.timing import scaled
 from tinyarms import protocol
 from tinyarms.daemon import control
-from tinyarms.models.worker import client
+from tinyarms.models.worker import client, process
 
 BUDGET = 3.0
 MARGIN = 1.5  # Level 0, settings, a worker's start: stretched by the machine's slowness
@@ -50,7 +50,7 @@ class Scripted:
         self.model = folder / "fake-model.gguf"
         self.model.write_bytes(b"GGUF" + bytes(4096))
         self.env = {
-            client.COMMAND_ENV: str(FAKE), "FAKE_WORKER_PLAN": str(self.plan), "FAKE_WORKER_LOG": str(self.log),
+            process.COMMAND_ENV: str(FAKE), "FAKE_WORKER_PLAN": str(self.plan), "FAKE_WORKER_LOG": str(self.log),
             "TINYARMS_MODELS__BACKEND": "embedded", "TINYARMS_MODELS__FAST__EMBEDDED": str(self.model),
             "TINYARMS_MODELS__PRELOAD": "false",
         }
@@ -197,8 +197,8 @@ def test_three_crashes_in_a_row_make_every_model_check_unavailable_until_doctor_
 def test_a_worker_killed_during_a_commit_costs_that_question_and_the_next_commit_is_answered(
         project: Path, scripted: Scripted, want_level0: list[tuple], daemon: Path,
         tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.hooks.test_pre_commit import MARGIN as HOOK_MARGIN
-    from tests.hooks.test_pre_commit import commit
+    from tests.hooks.commits import MARGIN as HOOK_MARGIN
+    from tests.hooks.commits import commit
 
     install_hook(project, tmp_path_factory, monkeypatch)
     budget, margin = scaled(BUDGET, HOOK_MARGIN)
@@ -219,4 +219,4 @@ def test_a_worker_killed_during_a_commit_costs_that_question_and_the_next_commit
     assert scripted.pids()[-1] != killed
     status = run_cli("status", cwd=project).stdout
     assert f"(pid {killed}) died of SIGKILL" in status, status
-    assert os.environ.get(client.COMMAND_ENV)  # the daemon ran the scripted worker, as the test meant
+    assert os.environ.get(process.COMMAND_ENV)  # the daemon ran the scripted worker, as the test meant

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.daemon.test_server import lint_message, request, shared_fixture  # noqa: F401 - a fixture
+from tests.daemon.daemons import lint_message, request, shared_fixture  # noqa: F401 - a fixture
 from tinyarms import cli
 
 DEPTH = 5000
@@ -241,6 +241,6 @@ def test_a_file_rewritten_while_it_is_linted_gives_a_whole_answer(
 
 
 def test_daemon_still_serves_after_the_pathological_files(shared: argparse.Namespace) -> None:
-    from tests.daemon.test_server import assert_serving
+    from tests.daemon.daemons import assert_serving
 
     assert_serving(shared.home, shared.repo, shared.pid)

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from tests.daemon.test_server import assert_serving, exchange, shared_fixture  # noqa: F401 - a fixture
+from tests.daemon.daemons import assert_serving, exchange, shared_fixture  # noqa: F401 - a fixture
 from tests.fuzz.strategies import (
     ERROR_CODES,
     JSON_SCALARS,
@@ -132,7 +132,7 @@ def test_client_reading_any_reply_gets_a_message_or_a_documented_error(
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[argparse.Namespace]:
     """A real ``Daemon`` object, not serving: its ``_answer`` is what every request line meets."""
-    from tests.daemon.test_server import make_repo
+    from tests.daemon.daemons import make_repo
 
     home = tmp_path_factory.mktemp("fuzz-home")
     repo = make_repo(tmp_path_factory.mktemp("fuzz") / "repo")

@@ -6,17 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import run_cli
-from tests.hooks.test_pre_commit import (  # noqa: F401
-    COLOURED,
-    COLOURED_AT,
-    commit,
-    committed,
-    home_fixture,
-    hooked_fixture,
-    plain_git_fixture,
-    status,
-    write,
-)
+from tests.hooks.commits import COLOURED, COLOURED_AT, commit, committed, status, write
 
 
 def test_a_commit_blocked_by_a_finding_passes_once_it_is_a_known_false_positive(hooked: Path) -> None:

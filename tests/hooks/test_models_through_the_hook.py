@@ -5,16 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.candidates.test_simple_dry import TWINS
-from tests.hooks.test_pre_commit import (  # noqa: F401
-    MARGIN,
-    commit,
-    home_fixture,
-    hooked_fixture,
-    plain_git_fixture,
-    status,
-    wait_for,
-    write,
-)
+from tests.hooks.commits import MARGIN, commit, status, wait_for, write
 from tests.models.ollama_server import FakeOllama, ollama_server_fixture  # noqa: F401
 from tests.test_router_models import agreeing_model
 from tests.timing import scaled

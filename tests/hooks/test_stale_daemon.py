@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.commands.test_service import LOG_ARGV, SYSTEMCTL_FAILS
-from tests.daemon.test_server import gone, wait_for
+from tests.daemon.daemons import gone, wait_for
 from tests.daemon.test_service_restart import RESTART_CALL, RESTARTS, fake_systemctl
-from tests.hooks.test_pre_commit import COLOURED, commit, committed, home_fixture, hooked_fixture, write  # noqa: F401
+from tests.hooks.commits import COLOURED, commit, committed, write
 from tinyarms.commands import service
 from tinyarms.daemon import control
 

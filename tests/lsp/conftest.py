@@ -17,7 +17,7 @@ import pytest_asyncio
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient, make_test_lsp_client
 
-from tests.daemon.test_server import stop_daemons
+from tests.daemon.daemons import stop_daemons
 
 LEVEL0 = {"TINYARMS_MODELS__BACKEND": "none", "TINYARMS_DAEMON__REQUEST_TIMEOUT": "5"}
 WAIT = 30.0  # seconds for a diagnostic to arrive; a warm daemon answers in milliseconds

@@ -11,7 +11,7 @@ import attrs
 import pytest
 from lsprotocol import types as lsp
 
-from tests.daemon.test_server import gone, wait_for
+from tests.daemon.daemons import gone, wait_for
 from tests.lsp.conftest import Editor
 from tinyarms import suppress
 from tinyarms.daemon import control

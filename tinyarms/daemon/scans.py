@@ -5,7 +5,8 @@ background lanes give way to requests in flight. So the ``scan`` op starts the s
 at once with an id (joining the identical scan when one already runs), ``scan-status`` tells how
 far it is, and the scan's model work waits whenever a request is in flight: a commit never
 queues behind the weekly scan. At shutdown running scans stop between two files; the journal
-lets the next start continue them.
+lets the next start continue them. The weekly scan itself (the scheduler's job, ``scan_watched``)
+runs each watched repository's scan here in turn.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from tinyarms import protocol, scan
 from tinyarms.daemon.messages import Scan, ScanStatus
 from tinyarms.errors import ConfigError
 from tinyarms.log import get_logger
+from tinyarms.stores import repos
 from tinyarms.stores.cache import Cache
 from tinyarms.stores.journal import ScanBusy
 
@@ -100,6 +103,33 @@ class Scans:
         run.thread = threading.Thread(target=self._work, args=(run, cwd, options), name=f"scan-{run.id}", daemon=True)
         run.thread.start()
         return run.view()
+
+    def scan_watched(self, closing: Callable[[], bool]) -> str:
+        """The scheduler's job: a deep scan of each watched repo in turn, on the scheduler's thread;
+        none starts once ``closing()``. Returns the line ``status`` shows as the last result."""
+        try:
+            roots = repos.read(self.home)
+        except ConfigError as exc:
+            return "failed: " + "; ".join(exc.problems)
+        if not roots:
+            return "nothing to scan: no watched repos (add one with `tinyarms repo add`)"
+        results = []
+        for root in roots:
+            if closing():
+                results.append(f"{root}: not started, the daemon is stopping")
+                continue
+            try:
+                view = self.launch(root, scan.ScanOptions())
+            except (ConfigError, protocol.ProtocolError) as exc:
+                problem = "; ".join(exc.problems) if isinstance(exc, ConfigError) else exc.message
+                results.append(f"{root}: failed: {problem}")
+                continue
+            view = self.wait(view["scan"])
+            outcome = view.get("outcome") or {}
+            results.append(f"{root}: {view['state']}"
+                           + (f", report {outcome['markdown']}" if outcome.get("markdown") else "")
+                           + (f": {view['error']}" if view.get("error") else ""))
+        return "; ".join(results)
 
     def _work(self, run: _Run, cwd: Path, options: scan.ScanOptions) -> None:
         def progress(event: scan.Progress) -> None:

@@ -1,75 +1,54 @@
-"""The daemon: an asyncio Unix-socket server that owns config, skills, the cache and (later) models.
+"""The daemon: an asyncio Unix-socket server that owns config, skills, the cache and the models.
 
-Each connection is read with a deadline and a size cap, so garbage, a silent client, a client
-that hangs up half-way or an oversized request costs the daemon one error reply and nothing
-else. Lint work runs on a thread pool, off the event loop, so twenty hooks at once are served
-while the loop keeps accepting.
+Lint work runs on a thread pool, off the event loop, so twenty hooks at once are served while
+the loop keeps accepting. The daemon's parts each have their module: its connections
+(``connections``: deadlines, size caps, peers, subscriptions), its settings (``settings``), the
+background lane (``background``), lint-on-save (``watcher``), deep scans (``scans``,
+``scheduler``) and the model backends (``backends``). Here they are put together, requests are
+answered, and the daemon stops: on a signal, ``op: shutdown``, when idle, or when its socket or
+its installation is gone. ``process`` runs it as ``tinyarms daemon run``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import dataclasses
 import os
-import queue
 import signal
-import socket
 import statistics
-import struct
 import sys
 import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from tinyarms import __version__, lintjob, protocol, report, router
+from tinyarms import __version__, lintjob, protocol, report
 from tinyarms.config import ScheduleConfig
-from tinyarms.daemon import control
-from tinyarms.daemon.messages import OPS, REQUEST, Lint, Scan, ScanStatus
+from tinyarms.daemon import backends
+from tinyarms.daemon.background import Background
+from tinyarms.daemon.connections import Connections
+from tinyarms.daemon.messages import OPS, REQUEST, Lint, Scan, ScanStatus, lint_job
 from tinyarms.daemon.scans import Scans
 from tinyarms.daemon.scheduler import DeepScanScheduler
+from tinyarms.daemon.settings import SettingsCache
 from tinyarms.daemon.watcher import Watcher
 from tinyarms.errors import ConfigError
 from tinyarms.log import get_logger
 from tinyarms.models.worker import client as workers
-from tinyarms.ruleset import Settings
-from tinyarms.skills import DEEP_LEVEL, FAST_LEVEL
 from tinyarms.stores import repos
 from tinyarms.stores.cache import Cache
 from tinyarms.yamlio import format_loc, validation_messages
 
 LINT_THREADS = 64
-BACKGROUND_QUEUE = 100
 SHUTDOWN_GRACE = 1.0
-PRELOAD_TIMEOUT = 300.0  # seconds for the embedded fast model to load at start-up
-SETTINGS_KEPT = 64  # repos x option sets: one client varying its options must not grow us forever
 SOCKET_CHECK = 1.0  # seconds between checks that our socket is still there
-EVENTS_QUEUED = 256  # events held for one slow subscriber; past that the oldest are lost to it
-_CLOCK_SANITY = 3600.0  # seconds: a client deadline further away than this is on another clock
 SOCKET_UMASK = 0o177  # the socket is born 0600: no window where others may connect
 DRAIN_POLL = 0.01  # seconds between looks at the requests still in flight while stopping
 IDLE_CHECKS = 4  # looks at the idle time per idle_timeout
-BUSY_POLL = 0.05  # seconds background work waits while a commit's request is in flight
-MIN_BUDGET = 0.001  # seconds: what a request whose deadline has passed still gets
-# LOCAL_PEERCRED's struct xucred: cr_version and cr_uid, cr_ngroups, then NGROUPS (16) gid_t
-_XUCRED_SIZE = struct.calcsize("2I") + 2 + 16 * 4
 _INSTALLED = Path(__file__).resolve().parents[1] / "__init__.py"  # the tinyarms package we run from
-
-
-# (path, mtime_ns, size) of every file settings are made from; None where it could not be read
-Stamp = tuple[tuple[str, int | None, int | None], ...]
-
-
-@dataclass(slots=True)
-class _Loaded:
-    settings: Settings
-    stamp: Stamp
 
 
 class Daemon:
@@ -82,9 +61,7 @@ class Daemon:
         self.log = get_logger(component="daemon")
         self.store = Cache(home / "cache.db")
         self.executor = ThreadPoolExecutor(LINT_THREADS, thread_name_prefix="lint")
-        self._settings: dict[tuple[Any, ...], _Loaded] = {}
-        self._settings_lock = threading.Lock()
-        self.reload_errors: dict[str, str] = {}
+        self.settings = SettingsCache()
         self.latencies: deque[float] = deque(maxlen=1000)
         self.served: Counter[str] = Counter()
         self.errors: deque[dict[str, Any]] = deque(maxlen=20)
@@ -92,19 +69,17 @@ class Daemon:
         self.in_flight = 0
         self.bound: int | None = None  # our socket's inode, once bound
         self._stop: asyncio.Event | None = None
+        self._closing = threading.Event()
+        # Each connection's requests, and the events for connections that asked for them
+        # (op "subscribe": the language server).
+        self.connections = Connections(self._answer, request_timeout, self._refused, self._request_stop)
         # Model questions a commit's budget cut: answered here, after the commit, so the next
         # commit finds them cached. Hook requests always go first.
-        self.background: queue.Queue[router.PendingWork] = queue.Queue(maxsize=BACKGROUND_QUEUE)
-        self.background_answered = 0
-        self.background_dropped = 0
-        self._closing = threading.Event()
-        # Connections that asked to be told about events (op "subscribe": the language server).
-        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.background = Background(self.store, self._busy, self._closing, self.connections.publish)
         # Deep scans (`tinyarms scan`): a thread each, polled with scan-status; model work waits for requests.
-        self.scans = Scans(home, self.store, busy=lambda: self.in_flight > 0)
+        self.scans = Scans(home, self.store, busy=self._busy)
         # Lint-on-save for the repos in repos.json: a background lane below every request.
-        self.watcher = Watcher(home, self._watch_settings, self.store, busy=lambda: self.in_flight > 0)
+        self.watcher = Watcher(home, self.settings.for_watch, self.store, busy=self._busy)
         # The weekly deep scan of every watched repo (None: `schedule.enabled: false`).
         self.scheduler = (DeepScanScheduler(home, schedule, self.scheduled_scan, lambda: self.last_request)
                           if schedule is not None and schedule.enabled else None)
@@ -113,25 +88,25 @@ class Daemon:
 
     async def serve(self) -> None:
         self._stop = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
+        self.connections.loop = asyncio.get_running_loop()
         path = protocol.socket_path(self.home)
         old_umask = os.umask(SOCKET_UMASK)
         try:
-            server = await asyncio.start_unix_server(self._connection, path=str(path), limit=protocol.MAX_MESSAGE + 1)
+            server = await asyncio.start_unix_server(
+                self.connections.handle, path=str(path), limit=protocol.MAX_MESSAGE + 1)
         finally:
             os.umask(old_umask)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         idle = asyncio.create_task(self._idle_watch()) if self.idle_timeout else None
-        self.bound = _inode(path)
+        self.bound = inode(path)
         lost = asyncio.create_task(self._watch_socket(path, self.bound))
-        worker = threading.Thread(target=self._background_loop, name="background", daemon=True)
-        worker.start()
+        self.background.start()
         self.watcher.start()
         if self.scheduler is not None:
             self.scheduler.start()
-        threading.Thread(target=self._preload, name="preload", daemon=True).start()
+        threading.Thread(target=backends.preload, name="preload", daemon=True).start()
         self.log.info("daemon_started", pid=os.getpid(), socket=str(path), version=__version__)
         try:
             await self._stop.wait()
@@ -177,7 +152,7 @@ class Daemon:
         assert self._stop is not None
         while True:
             await asyncio.sleep(SOCKET_CHECK)
-            if _inode(path) != bound:
+            if inode(path) != bound:
                 self.log.warning("socket_lost", socket=str(path), state_dir=str(self.home),
                                  hint="the state directory was deleted or replaced; this daemon stops")
                 print(f"tinyarms daemon: {path} is gone; stopping (a client starts a new daemon)", file=sys.stderr)
@@ -194,39 +169,15 @@ class Daemon:
                 self._stop.set()
                 return
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            refusal = _peer_refusal(writer.get_extra_info("socket"))
-            if refusal:
-                self._error("forbidden", refusal)
-                await _send(writer, protocol.reply_error(__version__, protocol.FORBIDDEN, refusal))
-                return
-            while True:
-                try:
-                    line = await asyncio.wait_for(reader.readuntil(b"\n"), self.request_timeout)
-                except asyncio.IncompleteReadError:
-                    return  # the client hung up, maybe half-way through a request: nothing to answer
-                except TimeoutError:
-                    await _send(writer, protocol.reply_error(
-                        __version__, protocol.TIMEOUT, f"no complete request within {self.request_timeout:g} s"))
-                    return
-                except asyncio.LimitOverrunError:
-                    await _send(writer, protocol.reply_error(
-                        __version__, protocol.TOO_LARGE, f"request over the {protocol.MAX_MESSAGE}-byte limit"))
-                    return
-                reply, op = await self._answer(line)
-                await _send(writer, reply)
-                if op == "shutdown":
-                    assert self._stop is not None
-                    self._stop.set()
-                    return
-                if op == "subscribe" and reply["ok"]:
-                    await self._stream_events(reader, writer)
-                    return
-        except (ConnectionError, asyncio.CancelledError):
-            return
-        finally:
-            writer.close()
+    def _request_stop(self) -> None:
+        assert self._stop is not None
+        self._stop.set()
+
+    def _busy(self) -> bool:
+        """Whether a request is in flight: background work waits."""
+        return self.in_flight > 0
+
+    # -- requests -----------------------------------------------------------------------------
 
     async def _answer(self, line: bytes) -> tuple[dict[str, Any], str | None]:
         started = time.perf_counter()
@@ -243,9 +194,7 @@ class Daemon:
             elif request.op == "status":
                 result = await asyncio.get_running_loop().run_in_executor(self.executor, self.status)
             elif request.op == "reload":
-                with self._settings_lock:
-                    self._settings.clear()
-                    self.reload_errors.clear()
+                self.settings.clear()
                 result = {"reloaded": True}
             elif request.op == "shutdown":
                 result = {"stopping": True}
@@ -274,41 +223,6 @@ class Daemon:
             self.in_flight -= 1
             self.latencies.append((time.perf_counter() - started) * 1000)
 
-    async def _stream_events(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Send this subscriber every event until it hangs up (or sends anything: a subscription
-        carries no requests). No deadline: an editor keeps it open for its whole session."""
-        events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(EVENTS_QUEUED)
-        self._subscribers.add(events)
-        hangup = asyncio.ensure_future(reader.read(1))
-        try:
-            while True:
-                event = asyncio.ensure_future(events.get())
-                done, _ = await asyncio.wait({event, hangup}, return_when=asyncio.FIRST_COMPLETED)
-                if hangup in done:
-                    event.cancel()
-                    return
-                await _send(writer, {"v": protocol.PROTOCOL, **event.result()})
-        finally:
-            self._subscribers.discard(events)
-            hangup.cancel()
-
-    def publish(self, event: dict[str, Any]) -> None:
-        """Hand ``event`` to every subscriber; callable from any thread."""
-        loop = self._loop
-        if loop is None or loop.is_closed() or not self._subscribers:
-            return
-
-        def deliver() -> None:
-            for events in list(self._subscribers):
-                if events.full():
-                    events.get_nowait()  # a subscriber that does not read loses the oldest, not the daemon
-                events.put_nowait(event)
-
-        try:
-            loop.call_soon_threadsafe(deliver)
-        except RuntimeError:  # the loop closed between the check and the call: shutting down
-            return
-
     def _failed(self, code: str, message: str, op: str | None, **extra: Any) -> dict[str, Any]:
         self._error(code, message, op)
         return protocol.reply_error(__version__, code, message, **extra)
@@ -317,79 +231,24 @@ class Daemon:
         self.errors.append({"time": time.time(), "code": code, "op": op, "message": message[:500]})
         self.log.warning("request_error", code=code, op=op, message=message[:500])
 
+    def _refused(self, refusal: str) -> None:
+        self._error("forbidden", refusal)
+
     # -- the work (on the thread pool) --------------------------------------------------------
 
-    def enqueue(self, work: router.PendingWork) -> None:
-        try:
-            self.background.put_nowait(work)
-        except queue.Full:
-            self.background_dropped += 1  # already reported as skipped (budget) in its reply
-
-    def _background_loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                work = self.background.get(timeout=0.25)
-            except queue.Empty:
-                continue
-            while self.in_flight and not self._closing.is_set():
-                time.sleep(BUSY_POLL)  # a commit is waiting: it goes first
-            if self._closing.is_set():
-                return
-            try:
-                answered = router.answer_pending(work, self.store, yield_to=lambda: self.in_flight > 0)
-            except Exception:  # logged with its stack: background work must never take the daemon down
-                self.log.exception("background_failed")
-                continue
-            self.background_answered += answered
-            if answered:
-                # Editors (the language server) re-lint these files now and find the answers cached.
-                self.publish({"event": "answered", "paths": sorted({q.src.rel for q in work.questions})})
-
     def scheduled_scan(self) -> str:
-        """The scheduler's job: a deep scan of each watched repo in turn, on the scheduler's thread.
-        Returns the line ``status`` shows as the last result."""
-        from tinyarms.scan import ScanOptions
-
-        try:
-            roots = repos.read(self.home)
-        except ConfigError as exc:
-            return "failed: " + "; ".join(exc.problems)
-        if not roots:
-            return "nothing to scan: no watched repos (add one with `tinyarms repo add`)"
-        results = []
-        for root in roots:
-            if self._closing.is_set():
-                results.append(f"{root}: not started, the daemon is stopping")
-                continue
-            try:
-                view = self.scans.launch(root, ScanOptions())
-            except (ConfigError, protocol.ProtocolError) as exc:
-                problem = "; ".join(exc.problems) if isinstance(exc, ConfigError) else exc.message
-                results.append(f"{root}: failed: {problem}")
-                continue
-            view = self.scans.wait(view["scan"])
-            outcome = view.get("outcome") or {}
-            results.append(f"{root}: {view['state']}"
-                           + (f", report {outcome['markdown']}" if outcome.get("markdown") else "")
-                           + (f": {view['error']}" if view.get("error") else ""))
-        return "; ".join(results)
+        """The scheduler's job: a deep scan of each watched repo in turn (``Scans.scan_watched``)."""
+        return self.scans.scan_watched(self._closing.is_set)
 
     def lint(self, request: Lint, received: float | None = None) -> dict[str, Any]:
         cwd = Path(request.cwd)
         if not cwd.is_absolute():
             raise protocol.ProtocolError(protocol.BAD_REQUEST, "cwd must be an absolute path")
-        job = lintjob.LintJob(
-            paths=request.paths, staged=request.staged, root=Path(request.root) if request.root else None,
-            sent=[_sent(f.path, f.content_b64, f.size, f.changed) for f in request.files]
-            if request.files is not None else None,
-            skill=request.skill, select=request.select, ignore=request.ignore, fail_on=request.fail_on,
-            budget=_budget(request, received), baseline=Path(request.baseline) if request.baseline else None,
-            report_unused=request.report_unused, no_cache=request.no_cache, env=request.env, received=received,
-        )
-        settings, warnings = self._settings_for(job, cwd)
+        job = lint_job(request, received)
+        settings, warnings = self.settings.get(job, cwd)
         if request.staged:
             self.watcher.note_client(job.root, request.env)  # background lints use the commit's settings
-        result = lintjob.execute(job, cwd, settings, None if request.no_cache else self.store, self.enqueue)
+        result = lintjob.execute(job, cwd, settings, None if request.no_cache else self.store, self.background.enqueue)
         output = None
         if request.format is not None:
             from tinyarms import render
@@ -401,43 +260,6 @@ class Daemon:
             "warnings": warnings,
         }
 
-    def _settings_for(self, job: lintjob.LintJob, cwd: Path) -> tuple[Settings, list[str]]:
-        """Settings for this repo and these options, re-read when a config or skill file changed.
-
-        A change that fails to load keeps the previous settings running: the error goes to
-        ``status`` and to this reply's warnings, and the daemon stays up."""
-        job.root = lintjob.find_root(job, cwd)
-        key = job.settings_key()
-        stamp = _stamp(job.root)
-        with self._settings_lock:
-            loaded = self._settings.get(key)
-        if loaded is not None and loaded.stamp == stamp:
-            return loaded.settings, self._reload_warning(job.root)
-        try:
-            # The request's budget is applied per lint (lintjob.execute), not baked into settings
-            # shared with requests that have another.
-            settings = lintjob.load(dataclasses.replace(job, budget=None), cwd)
-        except ConfigError as exc:
-            if loaded is None:
-                raise
-            self.reload_errors[str(job.root)] = "\n".join(exc.problems)
-            self.log.warning("reload_failed", root=str(job.root), problems=exc.problems)
-            return loaded.settings, self._reload_warning(job.root)
-        with self._settings_lock:
-            self._settings.pop(key, None)
-            self._settings[key] = _Loaded(settings, stamp)
-            while len(self._settings) > SETTINGS_KEPT:  # the least recently loaded go first
-                del self._settings[next(iter(self._settings))]
-            self.reload_errors.pop(str(job.root), None)
-        return settings, []
-
-    def _watch_settings(self, root: Path, env: dict[str, str]) -> Settings:
-        return self._settings_for(lintjob.LintJob(root=root, env=env), root)[0]
-
-    def _reload_warning(self, root: Path | None) -> list[str]:
-        error = self.reload_errors.get(str(root))
-        return [f"config change not applied, still using the previous config:\n{error}"] if error else []
-
     def status(self) -> dict[str, Any]:
         import psutil
 
@@ -447,8 +269,6 @@ class Daemon:
             cpu = me.cpu_percent(interval=None)
             threads = me.num_threads()
         latencies = list(self.latencies)
-        with self._settings_lock:
-            loaded = list(self._settings.values())
         return {
             "daemon": {
                 "pid": os.getpid(), "version": __version__, "python": sys.version.split()[0],
@@ -458,18 +278,9 @@ class Daemon:
                 "log": str(self.home / "logs" / "daemon.log"),
                 "idle_timeout": self.idle_timeout,
             },
-            "config": {
-                "repos_loaded": sorted({str(entry.settings.root) for entry in loaded if entry.settings.root}),
-                "files": sorted({layer.source for entry in loaded for layer in entry.settings.loaded.layers}),
-                "skills": sorted({name for entry in loaded for name in entry.settings.skills}),
-                "reload_errors": dict(self.reload_errors),
-                "settings_cached": len(loaded),
-            },
-            "models": self._models_status(),
-            "background": {
-                "queued": self.background.qsize(), "answered": self.background_answered,
-                "dropped": self.background_dropped, "subscribers": len(self._subscribers),
-            },
+            "config": self.settings.status(),
+            "models": backends.status(),
+            "background": {**self.background.status(), "subscribers": len(self.connections.subscribers)},
             "cache": self.store.summary(),
             "feedback": _feedback_summary(self.home),
             "requests": {
@@ -486,7 +297,6 @@ class Daemon:
             "recent_errors": list(self.errors),
         }
 
-
     def _scan_status(self) -> dict[str, Any]:
         """The schedule (last and next run, why it waits) and each watched repo's latest report."""
         schedule = (self.scheduler.status() if self.scheduler is not None
@@ -499,92 +309,8 @@ class Daemon:
         reports = {str(root): report.latest(self.home, root) for root in roots}
         return {**schedule, "reports": reports, "running": [v for v in self.scans.status() if v["state"] == "running"]}
 
-    def _preload(self) -> None:
-        """Load the embedded fast model now (``models.preload``), so the first commit after start-up
-        does not spend its budget on the load. Nothing when Ollama or no model answers."""
-        from tinyarms.config import load_config
-        from tinyarms.models import select
 
-        async def load() -> str | None:
-            config = load_config(None).config.models
-            if not config.preload:
-                return None
-            choice = await select.choose(config, 2)
-            if choice.name != "embedded" or choice.backend is None:
-                return None
-            model = select.model_for(config, "embedded", 2)
-            await choice.backend.load(model, timeout=PRELOAD_TIMEOUT)  # type: ignore[attr-defined]
-            return model
-
-        try:
-            model = asyncio.run(load())
-        except Exception as exc:  # noqa: BLE001 - a failed preload is the first question's to report
-            self.log.warning("preload_failed", error=str(exc))
-        else:
-            if model:
-                self.log.info("preloaded", model=model)
-
-    def _models_status(self) -> dict[str, Any]:
-        """Which backend model checks use now and why, and what it has (the daemon's own config)."""
-        import asyncio as aio
-
-        from tinyarms.config import load_config
-        from tinyarms.models import select
-
-        async def probe() -> dict[str, Any]:
-            config = load_config(None).config.models
-            choice = await select.choose(config, 2)
-            out: dict[str, Any] = {"backend": choice.name, "why": choice.why, "hint": choice.hint,
-                                   "fast": None, "deep": None, "present": [], "loaded": []}
-            if choice.backend is not None:
-                try:
-                    info = await choice.backend.info()
-                    out.update(reachable=info.reachable, detail=info.detail, present=info.present, loaded=info.loaded)
-                finally:
-                    await choice.backend.close()
-                out["fast"] = select.model_for(config, choice.name or "", FAST_LEVEL)
-                out["deep"] = select.model_for(config, choice.name or "", DEEP_LEVEL)
-            return out
-
-        try:
-            out = aio.run(probe())
-        except Exception as exc:  # noqa: BLE001 - status must answer even when a backend misbehaves
-            out = {"backend": None, "why": f"could not check the model backends: {exc}"}
-        out["embedded_workers"] = workers.pool.status()
-        return out
-
-
-def _sent(path: str, content_b64: str | None, size: int | None,
-          changed: list[tuple[int, int]] | None) -> lintjob.SentFile:
-    try:
-        raw = base64.b64decode(content_b64, validate=True) if content_b64 is not None else None
-    except ValueError:
-        raise protocol.ProtocolError(protocol.BAD_REQUEST, f"files: {path}: content_b64 is not valid base64") from None
-    return lintjob.SentFile(path, raw, size, tuple(changed) if changed is not None else None)
-
-
-def _budget(request: Lint, received: float | None) -> float | None:
-    """The request's budget, cut to the client's deadline when it sent one.
-
-    Under load a request can wait in the socket's backlog and for the event loop (measured: up
-    to 0.7 s with 50 hooks at once) before ``received``; a reply after the hook's deadline is no
-    reply, since the hook has fallen back by then. A deadline far from our clock is from another
-    clock (a time namespace) and is ignored."""
-    if request.deadline is None or received is None:
-        return request.budget
-    left = request.deadline - received
-    if not -_CLOCK_SANITY < left < _CLOCK_SANITY:
-        return request.budget
-    return max(MIN_BUDGET, left if request.budget is None else min(request.budget, left))
-
-
-def _service_manager() -> str | None:
-    """Which service manager runs us, as the service file says (``TINYARMS_SERVICE``), or None."""
-    manager = os.environ.get("TINYARMS_SERVICE")
-    return manager if manager in ("systemd", "launchd") else None
-
-
-def _inode(path: Path) -> int | None:
+def inode(path: Path) -> int | None:
     try:
         return path.stat().st_ino
     except OSError:
@@ -600,112 +326,3 @@ def _feedback_summary(home: Path) -> dict[str, Any]:
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
-def _stamp(root: Path | None) -> Stamp:
-    """mtimes and sizes of every file settings are made from; a change in any means reload."""
-    from tinyarms import resources
-    from tinyarms.config import REPO_CONFIG, user_config_path
-
-    paths = [user_config_path(), *sorted(resources.data_dir("skills").glob("*.yaml")),
-             resources.data_dir("config") / "default.yaml"]
-    if root is not None:
-        paths += [root / REPO_CONFIG, *sorted((root / ".tinyarms" / "skills").glob("*.yaml"))]
-    stamp: list[tuple[str, int | None, int | None]] = []
-    for path in paths:
-        try:
-            st = path.stat()
-            stamp.append((str(path), st.st_mtime_ns, st.st_size))
-        except OSError:
-            stamp.append((str(path), None, None))
-    return tuple(stamp)
-
-
-def _peer_refusal(sock: socket.socket | None) -> str | None:
-    """Why this peer may not talk to us, or None. Only the daemon's own user may connect."""
-    if sock is None:
-        return "cannot identify the peer"
-    uid = _peer_uid(sock)
-    if uid is None:
-        return "cannot read the peer's credentials"
-    if uid != os.getuid():
-        return f"uid {uid} may not use the tinyarms daemon of uid {os.getuid()}"
-    return None
-
-
-def _peer_uid(sock: socket.socket) -> int | None:
-    try:
-        if hasattr(socket, "SO_PEERCRED"):  # Linux: struct ucred {pid_t pid; uid_t uid; gid_t gid;}
-            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            uid: int = struct.unpack("3i", creds)[1]
-            return uid
-        if sys.platform == "darwin":  # LOCAL_PEERCRED: struct xucred {u_int version; uid_t uid; ...}
-            creds = sock.getsockopt(0, 0x001, _XUCRED_SIZE)
-            return struct.unpack_from("2I", creds)[1]
-    except OSError:
-        return None
-    return None
-
-
-async def _send(writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
-    try:
-        writer.write(protocol.encode(reply))
-    except protocol.ProtocolError as exc:  # a result too big for the wire is still an answer
-        writer.write(protocol.encode(protocol.reply_error(__version__, exc.code, exc.message)))
-    await writer.drain()
-
-
-def exit_now(code: int) -> int:
-    """Exit with ``code`` without waiting for lint threads still stuck after the shutdown grace.
-
-    A thread waiting on a hung model (up to its whole budget, or forever) cannot be cancelled
-    from here, and the interpreter's exit joins pool threads: the daemon would linger after
-    SIGTERM with its socket already gone. By now the cache is closed and the socket and pid
-    file removed, so only the logs are left to flush. Returns when no such thread is left."""
-    if not any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        return code
-    import logging
-
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def run(home: Path) -> int:
-    """``tinyarms daemon run``: serve in the foreground until stopped. Exit 0 also when another
-    daemon already holds the lock (two racing starts leave one daemon, and neither is an error)."""
-    lock = control.acquire_lock(home)
-    if lock is None:
-        info = control.read_pid(home) or {}
-        print(f"tinyarms daemon already running (pid {info.get('pid', '?')})", file=sys.stderr)
-        return 0
-    socket_file = protocol.socket_path(home)
-    pid_inode = os.fstat(lock.fileno()).st_ino
-    daemon = None
-    try:
-        socket_file.unlink(missing_ok=True)  # we hold the lock: any socket here is a dead daemon's
-        control.write_pid(lock, {
-            "pid": os.getpid(), "version": __version__, "socket": str(socket_file), "started": time.time(),
-            "service": _service_manager(),
-        })
-        from tinyarms.config import load_config
-        from tinyarms.log import configure_daemon
-
-        configure_daemon(home / "logs" / "daemon.log")
-        try:
-            config = load_config(None).config
-        except ConfigError as exc:
-            for problem in exc.problems:
-                print(f"tinyarms: error: {problem}", file=sys.stderr)
-            return 2
-        daemon = Daemon(home, config.daemon.idle_timeout, config.daemon.request_timeout, config.schedule)
-        asyncio.run(daemon.serve())
-        return 0
-    finally:
-        # Only what is still ours: after the state directory was deleted, a new daemon may own
-        # these paths already, and taking its socket away would leave it unreachable.
-        for path, ours in ((socket_file, daemon.bound if daemon else None), (control.pid_path(home), pid_inode)):
-            if ours is not None and _inode(path) == ours:
-                path.unlink(missing_ok=True)
-        lock.close()

@@ -3,10 +3,10 @@ saved, so the commit that follows finds Level 0 and the model answers already in
 
 How an event becomes a lint:
 
-1. watchdog (one ``Observer`` per repository, recursive) reports a file created, written,
-   closed after writing or renamed into place. Paths under ``.git/`` (and other VCS folders)
-   are dropped at once; a path under another registered repository nested in this one is left
-   to that repository's watch.
+1. watchdog (one ``Observer`` per repository, recursive: ``watches``) reports a file created,
+   written, closed after writing or renamed into place. Paths under ``.git/`` (and other VCS
+   folders) are dropped at once; a path under another registered repository nested in this one
+   is left to that repository's watch.
 2. The path waits in a debounce table until it has been quiet for ``DEBOUNCE`` seconds: editors
    write several times per save (temp file + rename, truncate + write, a backup first).
 3. Quiet paths are judged per repository in one batch: gone (an editor's temp file), ignored
@@ -25,7 +25,6 @@ Watch errors (a folder that vanished, the inotify watch limit) put that reposito
 
 from __future__ import annotations
 
-import errno
 import os
 import queue
 import subprocess
@@ -33,19 +32,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from watchdog.events import (
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEventHandler,
-)
-
 from tinyarms import files, router
+from tinyarms.daemon.watches import WatchedRepo
 from tinyarms.errors import ConfigError
 from tinyarms.log import get_logger
 from tinyarms.ruleset import Settings
@@ -64,19 +55,6 @@ _VCS_DIRS = frozenset({".git", ".hg", ".svn"})
 SettingsFor = Callable[[Path, "dict[str, str]"], Settings]
 
 
-@dataclass(slots=True)
-class _Repo:
-    root: Path
-    state: str = "starting"  # starting | watching | error
-    error: str | None = None
-    observer: Any = None
-    since: float = field(default_factory=time.time)
-    tried: float = 0.0  # monotonic time of the last attempt to watch
-    linted: int = 0
-    last_lint: dict[str, Any] | None = None
-    last_error: str | None = None
-
-
 class Watcher:
     """Owns the watches, the debounce table, the queue and the lint thread.
 
@@ -89,7 +67,7 @@ class Watcher:
         self.store = store
         self.busy = busy
         self.log = get_logger(component="watcher")
-        self._repos: dict[Path, _Repo] = {}
+        self._repos: dict[Path, WatchedRepo] = {}
         self._registry_stamp: Any = object()  # never equal to a stamp: the first refresh reads the file
         self.registry_error: str | None = None
         self._lock = threading.Lock()
@@ -124,7 +102,7 @@ class Watcher:
         with self._lock:
             watched = list(self._repos.values())
         for repo in watched:
-            self._unwatch(repo)
+            repo.unwatch()
 
     def note_client(self, root: Path | None, env: dict[str, str] | None) -> None:
         """The environment of the last commit in ``root``: background lints use the same settings
@@ -193,78 +171,39 @@ class Watcher:
                 with self._lock:
                     current = dict(self._repos)
                 for root in set(current) - set(wanted):
-                    self._unwatch(current[root])
+                    current[root].unwatch()
                     with self._lock:
                         self._repos.pop(root, None)
                     self.log.info("watch_removed", root=str(root))
                 for root in wanted:
                     if root not in current:
                         with self._lock:
-                            self._repos[root] = _Repo(root)
+                            self._repos[root] = WatchedRepo(root)
         with self._lock:
             watched = list(self._repos.values())
         now = time.monotonic()
         for repo in watched:
             if repo.state == "watching":
-                problem = self._watch_problem(repo)
+                problem = repo.problem()
                 if problem:
-                    self._unwatch(repo)
+                    repo.unwatch()
                     self._set_error(repo, problem)
             elif repo.state == "starting" or now - repo.tried >= RETRY:
                 self._watch(repo)
 
-    def _watch(self, repo: _Repo) -> None:
-        repo.tried = time.monotonic()
-        if not repo.root.is_dir():
-            self._set_error(repo, f"{repo.root}: no such directory (remove it with `tinyarms repo remove {repo.root}`)")
+    def _watch(self, repo: WatchedRepo) -> None:
+        problem = repo.watch(self.saw, lambda exc: self._error(None, "event", exc))
+        if problem:
+            self._set_error(repo, problem)
             return
-        from watchdog.observers import Observer
-
-        observer = Observer()
-        observer.daemon = True
-        try:
-            # Only events that can mean "saved": no open/read events, which our own reads would cause.
-            observer.schedule(_Handler(self, repo.root), str(repo.root), recursive=True,
-                              event_filter=[FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent])
-            observer.start()
-        except Exception as exc:  # noqa: BLE001 - inotify limits, permissions, a folder that went away
-            self._stop_observer(observer)
-            hint = (" (the inotify watch limit: raise fs.inotify.max_user_watches)"
-                    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC else "")
-            self._set_error(repo, f"cannot watch {repo.root}: {exc}{hint}")
-            return
-        repo.observer = observer
         repo.state, repo.error, repo.since = "watching", None, time.time()
         self.log.info("watching", root=str(repo.root))
 
-    @staticmethod
-    def _watch_problem(repo: _Repo) -> str | None:
-        if not repo.root.is_dir():
-            return f"{repo.root}: the folder is gone (remove it with `tinyarms repo remove {repo.root}`)"
-        observer = repo.observer
-        if observer is None or not observer.is_alive() or not all(e.is_alive() for e in observer.emitters):
-            return "the file watch stopped; retrying"
-        return None
-
-    def _set_error(self, repo: _Repo, message: str) -> None:
+    def _set_error(self, repo: WatchedRepo, message: str) -> None:
         if repo.state != "error" or repo.error != message:
             self.log.warning("watch_error", root=str(repo.root), error=message)
             self.errors.append({"time": time.time(), "repo": str(repo.root), "what": "watch", "message": message})
         repo.state, repo.error, repo.since = "error", message, time.time()
-
-    def _unwatch(self, repo: _Repo) -> None:
-        observer, repo.observer = repo.observer, None
-        if observer is not None:
-            self._stop_observer(observer)
-
-    @staticmethod
-    def _stop_observer(observer: Any) -> None:
-        try:
-            observer.stop()
-            if observer.is_alive():
-                observer.join(timeout=1.0)
-        except Exception:  # noqa: BLE001 - a watch that cannot even stop is gone anyway
-            pass
 
     # -- events (on watchdog's threads: quick, and never raising) ---------------------------
 
@@ -329,7 +268,7 @@ class Watcher:
                 else:
                     self._enqueue(root, rel)
 
-    def _git_ignored(self, repo: _Repo, rels: list[str]) -> set[str]:
+    def _git_ignored(self, repo: WatchedRepo, rels: list[str]) -> set[str]:
         try:
             done = subprocess.run(
                 ["git", "-C", str(repo.root), "check-ignore", "-z", "--stdin"],
@@ -382,7 +321,7 @@ class Watcher:
             finally:
                 self.linting = None
 
-    def _lint(self, repo: _Repo, rel: str) -> None:
+    def _lint(self, repo: WatchedRepo, rel: str) -> None:
         root = repo.root
         started = time.perf_counter()
         settings = self._settings(root)
@@ -422,7 +361,7 @@ class Watcher:
             env = self._envs.get(root, self._own_env)
         return self.settings_for(root, env)
 
-    def _lint_error(self, repo: _Repo, what: str, message: str, exc_info: bool = False) -> None:
+    def _lint_error(self, repo: WatchedRepo, what: str, message: str, exc_info: bool = False) -> None:
         repo.last_error = f"{what}: {message}"[:500]
         self.errors.append({"time": time.time(), "repo": str(repo.root), "what": what, "message": message[:500]})
         if exc_info:
@@ -430,27 +369,7 @@ class Watcher:
         else:
             self.log.warning("watch_lint_failed", root=str(repo.root), what=what, message=message[:500])
 
-    def _error(self, repo: _Repo | None, what: str, exc: Exception) -> None:
+    def _error(self, repo: WatchedRepo | None, what: str, exc: Exception) -> None:
         self.errors.append({"time": time.time(), "repo": str(repo.root) if repo else None, "what": what,
                             "message": f"{type(exc).__name__}: {exc}"[:500]})
         self.log.exception("watcher_error", what=what)
-
-
-class _Handler(FileSystemEventHandler):
-    """watchdog's callback: hands the saved path to the watcher; an exception here would end
-    watchdog's thread, so none escapes."""
-
-    def __init__(self, watcher: Watcher, root: Path):
-        super().__init__()
-        self.watcher = watcher
-        self.root = root
-
-    def dispatch(self, event: Any) -> None:
-        try:
-            if event.is_directory:
-                return
-            path = event.dest_path if event.event_type == "moved" else event.src_path
-            if path:
-                self.watcher.saw(self.root, os.fsdecode(path))
-        except Exception as exc:  # noqa: BLE001
-            self.watcher._error(None, "event", exc)

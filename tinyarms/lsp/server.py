@@ -5,7 +5,8 @@ in its repository, so the repository's config, skills and aliases apply; the dae
 Level 0 at once and model findings whose answers are cached. Model questions not yet answered
 are queued in the daemon with no deadline; the daemon pushes an event when they are answered
 (``op: subscribe``) and the buffers they concern are linted again, with no request from the
-editor and no polling.
+editor and no polling. A reply becomes diagnostics in ``diagnostics``; the quick fixes and the
+feedback command on a finding are ``actions``'.
 
 Imported only by ``tinyarms lsp``: pygls and lsprotocol are the ``lsp`` extra.
 """
@@ -14,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -25,35 +24,18 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
-from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
 from tinyarms import __version__
-from tinyarms.lsp import suppressions
+from tinyarms.lsp import actions, diagnostics
+from tinyarms.lsp.actions import FEEDBACK_COMMAND, Linted
 from tinyarms.lsp.link import DaemonUnavailable, Link
 
-SOURCE = "tinyarms"
 DEBOUNCE = 0.03  # seconds after a keystroke before its lint: a burst of keys is one lint
 BUDGET = 0.5  # seconds of model time per lint: answers already cached; the rest go to the background
 MAX_SENT = 8 << 20  # bytes: a buffer over this is not sent (the daemon reports it too large)
 RELINTS_PER_VERSION = 3  # "answered" events that may re-lint one version of a buffer
-FEEDBACK_COMMAND = "tinyarms.feedback"
 LINT_WORKSPACE_COMMAND = "tinyarms.lintWorkspace"
-_SEVERITY = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning,
-             "info": lsp.DiagnosticSeverity.Information}
-# A config or skill problem as ConfigError words it: "path:line: field: what is wrong"
-_PROBLEM = re.compile(r"(?P<path>[^\n]+?\.(?:ya?ml)):(?P<line>\d+):\s*(?P<message>.*)", re.DOTALL)
 _DOCS = Path(__file__).resolve().parents[2] / "docs" / "skills.md"  # in a source checkout
-
-
-@dataclass(slots=True)
-class Linted:
-    """What the last lint of a buffer said, for code actions and feedback."""
-
-    version: int | None
-    root: Path
-    rel: str
-    lines: list[str]
-    findings: dict[str, dict[str, Any]] = field(default_factory=dict)  # by fingerprint
 
 
 class TinyarmsServer(LanguageServer):
@@ -127,88 +109,19 @@ class TinyarmsServer(LanguageServer):
         self.publish(uri, current, root, rel, text, reply)
 
     def publish(self, uri: str, doc: TextDocument, root: Path, rel: str, text: str, reply: dict[str, Any]) -> None:
-        lines = text.splitlines()
-        state = Linted(doc.version, root, rel, lines)
-        diagnostics: list[lsp.Diagnostic] = []
-        problems: list[str] = []
-        if not reply.get("ok"):
-            error = reply.get("error") or {}
-            problems = list(error.get("problems") or [])
-            message = error.get("message") or "the daemon could not lint this file"
-            diagnostics.append(lsp.Diagnostic(
-                _range(0, 0, 0, 0), f"tinyarms could not lint this file: {message}", lsp.DiagnosticSeverity.Error,
-                code=error.get("code"), source=SOURCE))
-        else:
-            result = reply["result"]
-            for finding in result.get("findings", []):
-                if finding.get("path") != rel:
-                    continue
-                state.findings[finding["fingerprint"]] = finding
-                diagnostics.append(self.diagnostic(doc, root, finding))
-            for skipped in result.get("skipped", []):
-                if skipped.get("rule") is None and skipped.get("path") in (rel, None):
-                    hint = f" ({skipped['hint']})" if skipped.get("hint") else ""
-                    diagnostics.append(lsp.Diagnostic(
-                        _range(0, 0, 0, 0), f"not linted: {skipped['message']}{hint}",
-                        lsp.DiagnosticSeverity.Information, code=skipped.get("reason"), source=SOURCE))
-            for warning in result.get("warnings", []):
-                problems += warning.split("\n")[1:] or [warning]
-        self.linted[uri] = state
-        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri, diagnostics, version=doc.version))
+        found, findings, problems = diagnostics.of_reply(reply, doc, root, rel, self.docs_url)
+        self.linted[uri] = Linted(doc.version, root, rel, text.splitlines(), findings)
+        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri, found, version=doc.version))
         self.publish_config_problems(root, problems)
-
-    def diagnostic(self, doc: TextDocument, root: Path, finding: dict[str, Any]) -> lsp.Diagnostic:
-        start = ServerTextPosition(max(0, finding["line"] - 1), max(0, finding["column"] - 1))
-        end = ServerTextPosition(max(0, finding["end_line"] - 1), max(0, finding["end_column"] - 1))
-        where = doc.range_to_client_units(ServerTextRange(start, max(start, end)))
-        false_positive = finding.get("feedback") == "false-positive"
-        severity = lsp.DiagnosticSeverity.Hint if false_positive else _SEVERITY.get(
-            finding.get("severity", "warning"), lsp.DiagnosticSeverity.Warning)
-        message = finding["message"]
-        if finding.get("suggestion"):
-            message += f"\nsuggestion: {finding['suggestion']}"
-        if finding.get("engine") == "model":
-            message += f"\n(model {finding.get('model')}, confidence {finding.get('confidence', 0):.2f})"
-        if false_positive:
-            message += "\n(reported as a false positive: it fails nothing)"
-        elif finding.get("feedback") == "confirmed":
-            message += "\n(confirmed)"
-        href = self.rule_docs(root, finding.get("skill") or "", finding.get("rule") or "")
-        return lsp.Diagnostic(
-            where, message, severity, code=finding["rule"], source=SOURCE,
-            code_description=lsp.CodeDescription(href) if href else None,
-            data={"fingerprint": finding["fingerprint"], "rule": finding["rule"]},
-        )
-
-    def rule_docs(self, root: Path, skill: str, rule: str = "") -> str | None:
-        """A repository skill's own YAML file, else the rules reference at the rule's anchor."""
-        own = root / ".tinyarms" / "skills" / f"{skill}.yaml"
-        if skill and own.is_file():
-            return own.as_uri()
-        if self.docs_url is None:
-            return None
-        return f"{self.docs_url}#rule-{rule}" if rule else self.docs_url
 
     def publish_config_problems(self, root: Path, problems: list[str]) -> None:
         """Config and skill errors as diagnostics on the file and line they name; files that had
         some and have none now are cleared."""
-        found: dict[str, list[lsp.Diagnostic]] = {}
-        for problem in problems:
-            match = _PROBLEM.match(problem.strip())
-            if match is None:
-                continue
-            path = Path(match["path"])
-            path = path if path.is_absolute() else root / path
-            if not path.is_file():
-                continue
-            line = max(0, int(match["line"]) - 1)
-            found.setdefault(path.as_uri(), []).append(lsp.Diagnostic(
-                _range(line, 0, line, 1000), match["message"].strip(), lsp.DiagnosticSeverity.Error,
-                code="config-error", source=SOURCE))
+        found = diagnostics.config_problems(root, problems)
         for uri in self.config_uris.get(root, set()) - set(found):
             self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri, []))
-        for uri, diagnostics in found.items():
-            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri, diagnostics))
+        for uri, shown in found.items():
+            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri, shown))
         self.config_uris[root] = set(found)
 
     # -- events from the daemon -----------------------------------------------------------------
@@ -241,50 +154,11 @@ class TinyarmsServer(LanguageServer):
         doc = self.workspace.text_documents.get(uri)
         if state is None or doc is None:
             return []
-        lines = doc.source.splitlines()
-        actions = []
-        for diagnostic in params.context.diagnostics:
-            data = diagnostic.data if isinstance(diagnostic.data, dict) else None
-            if diagnostic.source != SOURCE or data is None or data.get("fingerprint") not in state.findings:
-                continue
-            rule, line = data["rule"], diagnostic.range.start.line
-            for title, edit in (
-                (f"Suppress {rule} on this line", suppressions.on_line(lines, line, rule, state.rel)),
-                (f"Suppress {rule} in this file", suppressions.in_file(lines, rule, state.rel)),
-            ):
-                if edit is not None:
-                    actions.append(lsp.CodeAction(
-                        title, kind=lsp.CodeActionKind.QuickFix, diagnostics=[diagnostic],
-                        edit=lsp.WorkspaceEdit(changes={uri: [self.text_edit(doc, edit)]})))
-            for title, verdict in ((f"Report {rule} here as a false positive", "false-positive"),
-                                   (f"Confirm this {rule} finding", "confirmed")):
-                actions.append(lsp.CodeAction(
-                    title, kind=lsp.CodeActionKind.QuickFix, diagnostics=[diagnostic],
-                    command=lsp.Command(title, FEEDBACK_COMMAND, arguments=[uri, data["fingerprint"], verdict])))
-        return actions
-
-    @staticmethod
-    def text_edit(doc: TextDocument, edit: suppressions.Edit) -> lsp.TextEdit:
-        where = doc.range_to_client_units(ServerTextRange(
-            ServerTextPosition(edit.line, edit.column), ServerTextPosition(edit.end_line, edit.end_column)))
-        return lsp.TextEdit(where, edit.text)
+        return actions.code_actions(params, state, doc)
 
     def record_feedback(self, uri: str, fingerprint: str, verdict: str) -> dict[str, Any]:
         """``tinyarms feedback`` on a finding of the buffer as last linted (on a worker thread)."""
-        from tinyarms.finding import CONFIRMED, FALSE_POSITIVE, Finding
-        from tinyarms.stores import feedback
-
-        if verdict not in (FALSE_POSITIVE, CONFIRMED):
-            raise ValueError(f"verdict must be {FALSE_POSITIVE} or {CONFIRMED}, not {verdict!r}")
-        state = self.linted.get(uri)
-        found = state.findings.get(fingerprint) if state is not None else None
-        if state is None or found is None:
-            raise ValueError(f"no finding {fingerprint} in {uri} as last linted; it may have changed since")
-        finding = Finding.from_dict(found)
-        kind = _claim_kind(state, finding)
-        with feedback.Store() as store:
-            entry = store.record_finding(state.root, finding, state.rel, state.lines, verdict, kind=kind)
-        return {"id": entry.id, "fingerprint": entry.fingerprint, "verdict": verdict, "rule": finding.rule}
+        return actions.record_feedback(self.linted.get(uri), uri, fingerprint, verdict)
 
     async def lint_workspace(self) -> dict[str, Any]:
         folders = [to_fs_path(f.uri) for f in self.workspace.folders.values()] or [self.workspace.root_path]
@@ -308,8 +182,8 @@ class TinyarmsServer(LanguageServer):
                 if uri in self.workspace.text_documents:
                     continue  # an open buffer's diagnostics come from the buffer, not the disk
                 doc = TextDocument(uri, (root / path).read_text(encoding="utf-8", errors="replace"))
-                diagnostics = [self.diagnostic(doc, root, f) for f in found]
-                self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri, diagnostics))
+                shown = [diagnostics.diagnostic(doc, root, f, self.docs_url) for f in found]
+                self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri, shown))
                 published.add(uri)
         for uri in self.workspace_uris - published:
             if uri not in self.workspace.text_documents:
@@ -322,27 +196,6 @@ class TinyarmsServer(LanguageServer):
         if key not in self.warned:
             self.warned.add(key)
             self.window_show_message(lsp.ShowMessageParams(kind, message))
-
-
-def _range(line: int, column: int, end_line: int, end_column: int) -> lsp.Range:
-    return lsp.Range(lsp.Position(line, column), lsp.Position(end_line, end_column))
-
-
-def _claim_kind(state: Linted, finding: Any) -> str | None:
-    """The kind of claim a model finding made, so feedback settles its like (as ``tinyarms feedback``)."""
-    if finding.engine != "model":
-        return None
-    from tinyarms.levels.model import claim_kind
-    from tinyarms.ruleset import load_settings
-    from tinyarms.source import Source, make_source
-
-    settings = load_settings(state.root)
-    rule = next((r for r in settings.ruleset.rules if r.id == finding.rule), None)
-    raw = "\n".join(state.lines).encode()
-    src = make_source(state.rel, state.rel, raw, len(raw) + 1)
-    if rule is None or not isinstance(src, Source):
-        return None
-    return claim_kind(src, rule, finding.line, settings.ruleset.root, finding.column)
 
 
 def build() -> TinyarmsServer:

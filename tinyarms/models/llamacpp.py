@@ -32,7 +32,8 @@ from tinyarms.models.base import (
     timed_out,
 )
 from tinyarms.models.worker import client
-from tinyarms.models.worker.client import Spec, memory_needed  # noqa: F401 - memory_needed: recommend, tests
+from tinyarms.models.worker.client import memory_needed  # noqa: F401 - memory_needed: recommend, tests
+from tinyarms.models.worker.process import Spec
 
 INSTALL_HINT = "pip install 'tinyarms[embedded]'"
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, as Ollama's

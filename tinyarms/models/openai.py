@@ -5,19 +5,8 @@ llama.cpp's ``llama-server`` and ``llama_cpp.server``, LM Studio, Ollama's ``/v1
 requests go to ``{base_url}/chat/completions`` and ``{base_url}/models``. When the environment
 variable named by ``models.openai.api_key_env`` is set, its value is sent as a bearer token.
 
-Structured output is where these servers disagree. We ask first in OpenAI's shape::
-
-    {"type": "json_schema", "json_schema": {"name": "answer", "schema": ..., "strict": true}}
-
-and servers that only know the older JSON mode get the fallback shape::
-
-    {"type": "json_object", "schema": ...}
-
-(``llama_cpp.server`` 0.3.x validates ``response_format.type`` against ``text|json_object`` and
-answers the OpenAI shape with HTTP 500.) A rejection of the first shape — a 4xx/5xx whose body
-names ``response_format``/``json_schema``, or any 500 — is retried once with the fallback, and
-the shape that worked is remembered per ``base_url`` for the life of the process, so later
-requests, from any backend instance, go straight to the shape the server takes.
+The request and answer bodies, and which ``response_format`` shape each server takes (OpenAI's
+``json_schema``, or the older JSON mode as a fallback), are ``openai_wire``'s.
 
 Everything that goes wrong becomes a ``ModelUnavailable`` with a reason code from ``base``: the
 caller reports a skipped check, it never crashes a commit. Every request is bounded twice: the
@@ -33,7 +22,6 @@ import json
 import os
 import time
 from collections.abc import Awaitable
-from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple, TypeVar
 
 import httpx
@@ -57,49 +45,24 @@ from tinyarms.models.base import (
     Scored,
     choice_logprobs,
 )
+from tinyarms.models.openai_wire import (
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    Malformed,
+    Refused,
+    chat_answer,
+    rejects_schema,
+    remember_shape,
+    remembered_shape,
+    response_format,
+    server_clock,
+)
 
-SCHEMA_NAME = "answer"
-JSON_SCHEMA = "json_schema"  # OpenAI's structured outputs: vLLM, llama-server, LM Studio, Ollama /v1
-JSON_OBJECT = "json_object"  # JSON mode plus a schema: llama_cpp.server, older servers
 # A server that stamps ``created`` with the time of the request (vLLM, llama-server) would give a
 # new digest on every call; a ``created`` this close to the server's clock is taken as such a stamp.
 NOW_STAMP_SECONDS = 300
 
 T = TypeVar("T")
-
-# base_url -> the response_format shape that server accepted. Process-wide on purpose: the router
-# may build a new backend per request, and the probe costs a failed request each time.
-_shapes: dict[str, str] = {}
-
-
-def remembered_shape(base_url: str) -> str | None:
-    """``json_schema`` or ``json_object`` once a request to ``base_url`` succeeded, else None."""
-    return _shapes.get(base_url.rstrip("/"))
-
-
-def forget_shapes() -> None:
-    _shapes.clear()
-
-
-def response_format(shape: str, schema: dict[str, Any]) -> dict[str, Any]:
-    if shape == JSON_SCHEMA:
-        return {"type": JSON_SCHEMA, "json_schema": {"name": SCHEMA_NAME, "schema": schema, "strict": True}}
-    return {"type": JSON_OBJECT, "schema": schema}
-
-
-
-class Malformed(Exception):
-    """A 2xx body that is not what an OpenAI-compatible server sends."""
-
-
-class Refused(Exception):
-    """The server answered with an error status."""
-
-    def __init__(self, status: int, body: bytes) -> None:
-        self.status = status
-        self.body = body
-        self.text, self.code = _error_text(body)
-        super().__init__(f"HTTP {status}: {self.text}")
 
 
 class _Reply(NamedTuple):
@@ -141,7 +104,7 @@ class OpenAIBackend:
         seconds = time.monotonic() - started
         text, usage = data["text"], data["usage"]
         _logger().debug(
-            "openai.complete", model=model, seconds=round(seconds, ndigits=3), shape=_shapes.get(self.base_url),
+            "openai.complete", model=model, seconds=round(seconds, ndigits=3), shape=remembered_shape(self.base_url),
             finish_reason=data["finish_reason"], answer_chars=len(text), **usage,
         )
         return Completion(text=text, model=data["model"] or model, seconds=seconds, **usage)
@@ -214,20 +177,20 @@ class OpenAIBackend:
     # -- the wire -------------------------------------------------------------------------
 
     async def _chat(self, request: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-        known = _shapes.get(self.base_url)
+        known = remembered_shape(self.base_url)
         shape = known or JSON_SCHEMA
         try:
             reply = await self._send("POST", "/chat/completions",
                                      {**request, "response_format": response_format(shape, schema)})
         except Refused as exc:
-            if known is not None or not _rejects_schema(exc):
+            if known is not None or not rejects_schema(exc):
                 raise
             _logger().info("openai.fallback", base_url=self.base_url, status=exc.status, error=exc.text)
             shape = JSON_OBJECT
             reply = await self._send("POST", "/chat/completions",
                                      {**request, "response_format": response_format(shape, schema)})
-        data = _chat_answer(reply.body)
-        _shapes[self.base_url] = shape
+        data = chat_answer(reply.body)
+        remember_shape(self.base_url, shape)
         return data
 
     async def _list_models(self, missing_ok: bool = False) -> tuple[list[dict[str, Any]], float]:
@@ -243,7 +206,7 @@ class OpenAIBackend:
             entries = [e for e in data["data"] if isinstance(e, dict) and isinstance(e.get("id"), str)]
         except (ValueError, KeyError, TypeError):
             raise Malformed('the model list is not {"data": [{"id": ...}]}') from None
-        return entries, _server_clock(reply.headers)
+        return entries, server_clock(reply.headers)
 
     async def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> _Reply:
         async with self._client.stream(method, self.base_url + path, json=body) as response:
@@ -337,85 +300,6 @@ class OpenAIBackend:
         _logger().info("openai.unavailable", base_url=self.base_url, model=model, reason=error.reason,
                        error=error.message)
         return error
-
-
-def _rejects_schema(exc: Refused) -> bool:
-    """Whether an error to the ``json_schema`` request may mean "not this response_format"."""
-    if exc.status == 500:  # llama_cpp.server turns its validation error into a bare 500
-        return True
-    if exc.status in (401, 403, 404, 429) or not 400 <= exc.status < 600:
-        return False
-    body = exc.body.decode("utf-8", "replace").lower()
-    return "response_format" in body or "json_schema" in body
-
-
-def _chat_answer(raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise Malformed(f"the answer is not JSON ({exc})") from None
-    try:
-        choice = data["choices"][0]
-        text = choice["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        raise Malformed("the answer has no choices[0].message.content") from None
-    if not isinstance(text, str):
-        raise Malformed(f"choices[0].message.content is {type(text).__name__}, not text")
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    model = data.get("model")
-    return {
-        "text": text, "logprobs": _logprobs(choice.get("logprobs")),
-        "model": model if isinstance(model, str) else None,
-        "finish_reason": choice.get("finish_reason"),
-        "usage": {
-            "prompt_tokens": _count(usage.get("prompt_tokens")),
-            "completion_tokens": _count(usage.get("completion_tokens")),
-        },
-    }
-
-
-def _logprobs(value: Any) -> list[tuple[str, float, list[tuple[str, float]]]]:
-    """``choices[0].logprobs.content`` as (token, logprob, alternatives); [] when absent or malformed."""
-    content = value.get("content") if isinstance(value, dict) else None
-    out = []
-    for entry in content if isinstance(content, list) else []:
-        try:
-            alternatives = [(str(a["token"]), float(a["logprob"])) for a in entry.get("top_logprobs") or []]
-            out.append((str(entry["token"]), float(entry["logprob"]), alternatives))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return []
-    return out
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _error_text(body: bytes) -> tuple[str, str | None]:
-    """(one line of the server's error message, its OpenAI error ``code`` if any)."""
-    text = body.decode("utf-8", "replace")
-    code = None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        error = data.get("error", data.get("detail", data.get("message")))
-        if isinstance(error, dict):
-            code = error.get("code") if isinstance(error.get("code"), str) else None
-            error = error.get("message", error)
-        if error is not None:
-            text = error if isinstance(error, str) else json.dumps(error)
-    flat = " ".join(text.split())
-    return (flat[:300] or "no message"), code
-
-
-def _server_clock(headers: httpx.Headers) -> float:
-    """The server's time from its ``Date`` header (``created`` is stamped by the server's clock)."""
-    try:
-        return parsedate_to_datetime(headers["date"]).timestamp()
-    except (KeyError, TypeError, ValueError):
-        return time.time()
 
 
 def _logger() -> Any:

@@ -14,8 +14,8 @@ a new verdict replaces the old one.
   reported, with ``feedback: "false-positive"``, and ``finding.fails`` ignores it.
 - It becomes a counter-example for its rule in the model prompts for that repository
   (:meth:`Store.counter_examples`, :class:`Examples`): at most ``MAX_EXAMPLES``, the most
-  similar to the code asked about first (Jaccard of token-pair shingles), then the most recent,
-  and only those at least ``MIN_SIMILARITY`` alike — so a false positive changes the prompts,
+  similar to the code asked about first, then the most recent, and only those alike enough
+  (``similarity``: Jaccard of token-pair shingles) — so a false positive changes the prompts,
   hence the model-cache keys, of code like it, not of every question about that rule.
 - When the rule's finder sorts its claims into kinds (design-tokens: the property and the token
   family, ``font-size:--size``; ``Candidate.kind``), it also settles the other questions of that
@@ -45,24 +45,20 @@ themselves; no ``--no-cache`` is needed.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import time
-import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, Self
 
 from tinyarms.errors import ConfigError
 from tinyarms.finding import CONFIRMED, FALSE_POSITIVE, Finding, LintResult
 from tinyarms.stores.cache import when_unlocked
+from tinyarms.stores.similarity import rank
 
 VERDICTS = (FALSE_POSITIVE, CONFIRMED)
 MAX_EXAMPLES = 3  # counter-examples in one prompt
-MIN_SIMILARITY = 0.1  # below this, a counter-example says nothing about the code asked about
 MAX_CONSIDERED = 200  # the most recent false positives of a rule that are ranked at all
 MAX_STORED_LINES = 40  # of a finding's code; prompts show fewer (prompts.MAX_EXAMPLE_LINES)
 MAX_NOTE = 500
@@ -85,7 +81,6 @@ CREATE TABLE IF NOT EXISTS feedback (
     UNIQUE (repo, fingerprint)
 )""", "CREATE INDEX IF NOT EXISTS feedback_by_rule ON feedback (repo, rule, verdict, created)")
 _COLUMNS = "id, repo, fingerprint, verdict, rule, path, line, code, message, note, created, kind"
-_TOKEN = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\S")
 
 
 class FeedbackError(ConfigError):
@@ -319,29 +314,7 @@ class _Immediate:
         self._db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
-# -- ranking counter-examples ---------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4096)  # each stored example is compared with every question of a lint
-def shingles(code: str) -> frozenset[int]:
-    """Pairs of consecutive tokens: cheap, and short snippets (a line or two) still have some."""
-    tokens = _TOKEN.findall(code)
-    if len(tokens) < 2:
-        return frozenset(zlib.crc32(t.encode()) for t in tokens)
-    return frozenset(zlib.crc32(f"{a}\x1f{b}".encode()) for a, b in pairwise(tokens))
-
-
-def rank(entries: Iterable[Entry], code: str, limit: int = MAX_EXAMPLES) -> list[Entry]:
-    """The ``limit`` entries most like ``code`` (at least ``MIN_SIMILARITY``), newest first
-    among equals. The order is stable for the same inputs: it is part of the prompt, so of the
-    model-cache key."""
-    from tinyarms.candidates.cross_file import jaccard
-
-    target = shingles(code)
-    scored = [(round(jaccard(target, shingles(e.code)), ndigits=3), e) for e in entries]
-    alike = [(score, e) for score, e in scored if score >= MIN_SIMILARITY]
-    alike.sort(key=lambda pair: (-pair[0], -pair[1].created, -pair[1].id))
-    return [e for _, e in alike[:limit]]
+# -- counter-examples for a lint ------------------------------------------------------------------
 
 
 class Examples:

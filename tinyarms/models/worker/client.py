@@ -1,13 +1,13 @@
 """The parent's side of the model workers: start one per model file, ask it, notice when it dies.
 
 - **Questions.** A worker answers one question at a time (``Worker.lock``); each has a deadline
-  the worker keeps by itself. The parent waits ``GRACE`` past it, then sends ``cancel`` and waits
-  ``KILL_GRACE`` more; a worker still silent then is killed and the question is ``model-timeout``.
+  the worker keeps by itself, and one that overruns it is cancelled, then killed (``process``):
+  the question is ``model-timeout``.
 - **Crashes.** A worker that dies (any signal, any exit) or talks garbage costs the question in
-  flight: ``model-crashed`` naming the signal or status, with the fix for it. The next question
-  starts a new worker, after a back-off once crashes repeat; after ``BROKEN_AFTER`` failures in a
-  row the backend is *broken* until this process restarts or ``tinyarms doctor`` passes
-  (``doctor_passed()``), and ``auto`` stops choosing it.
+  flight: ``model-crashed`` naming the signal or status, with the fix for it (``crashes``). The
+  next question starts a new worker, after a back-off once crashes repeat; after ``BROKEN_AFTER``
+  failures in a row the backend is *broken* until this process restarts or ``tinyarms doctor``
+  passes (``doctor_passed()``), and ``auto`` stops choosing it.
 - **Memory.** Before a start, free memory must cover the model (``memory_needed``), else
   ``model-no-memory`` with the numbers. A worker unused for ``keep_alive`` seconds is stopped, and
   its memory goes back to the system.
@@ -17,37 +17,23 @@ Everything here is blocking and thread-safe; ``EmbeddedBackend`` calls it from w
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tinyarms.models.base import BAD_ANSWER, CRASHED, NO_MEMORY, ModelUnavailable, timed_out
 from tinyarms.models.worker import wire
-from tinyarms.paths import state_dir
+from tinyarms.models.worker.crashes import Crash, crash_hint, death, doctor_passed
+from tinyarms.models.worker.process import Spec, Worker
 from tinyarms.units import MIB
 
-# A worker keeps its deadline itself (a check per generated token, and per graph node while it
-# reads the prompt), so these only bound a worker that stopped responding. The asker does not
-# wait for them (``EmbeddedBackend`` answers at the deadline); the next question to this worker does.
-GRACE = 0.5  # seconds past a question's deadline before the parent stops waiting politely
-KILL_GRACE = 1.0  # then, after a cancel, before a silent worker is killed
-POLL = 0.05  # how often a waiting asker looks whether it was abandoned
 BROKEN_AFTER = 3  # failures in a row that mark the backend broken
 BACKOFF = (0.0, 2.0)  # seconds before the 1st, 2nd... restart after failures in a row
 FILE_FACTOR = 1.3  # the weights, plus what llama.cpp allocates around them
 CONTEXT_BASE = 64 << 20  # compute buffers that do not grow with the context
 CONTEXT_PER_TOKEN = 48 << 10  # KV cache and scratch per context token (generous for 0.5B-1.5B models)
-COMMAND_ENV = "TINYARMS_MODEL_WORKER"  # a Python file to run as the worker instead (tests: fake workers)
-DOCTOR_MARK = "doctor-passed"  # in the state directory: touched by a passing `tinyarms doctor`
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, as models.keep_alive (5m) until the config says otherwise
 TIMER_SLACK = 0.05  # the idle check runs just after a worker's keep_alive has passed, not just before
 
@@ -58,216 +44,6 @@ def memory_needed(file_size: int, n_ctx: int) -> int:
 
 def mib(n: int) -> str:
     return f"{n / MIB:,.0f} MiB"
-
-
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """What a worker is started with; a change (the config's n_ctx, say) means a new worker."""
-
-    path: Path
-    name: str
-    n_ctx: int
-    threads: int
-
-
-def command(spec: Spec) -> list[str]:
-    override = os.environ.get(COMMAND_ENV)
-    head = [sys.executable, override] if override else [sys.executable, "-m", "tinyarms.models.worker"]
-    return [*head, "--model", str(spec.path), "--name", spec.name, "--n-ctx", str(spec.n_ctx),
-            "--threads", str(spec.threads)]
-
-
-def death(code: int) -> str:
-    """'SIGILL (illegal instruction)' or 'status 3', for a return code of ``Popen``."""
-    if code < 0:
-        try:
-            sig = signal.Signals(-code)
-        except ValueError:
-            return f"signal {-code}"
-        shown = f"{sig.name} ({signal.strsignal(sig) or sig.name})"
-        return shown.replace("(Illegal instruction)", "(illegal instruction)")
-    return f"status {code}"
-
-
-def crash_hint(code: int, spec: Spec, system_info: str = "") -> str:
-    """What to do about a worker that ended with ``code``; ``system_info`` is its llama.cpp build's."""
-    from tinyarms.models import buildflags
-
-    rebuild = f"{buildflags.reinstall_command()}, then `tinyarms doctor`"
-    if code == -signal.SIGILL:
-        return ("this llama.cpp build uses CPU instructions this machine does not run; "
-                f"reinstall it for this CPU: {rebuild}")
-    if "AMX" in system_info and code in (-signal.SIGSEGV, -signal.SIGBUS):
-        # seen here: a -march=native build's AMX kernels die on VMs that advertise AMX
-        return ("this llama.cpp build uses AMX (it was built with -march=native), which crashes on many VMs; "
-                f"reinstall it without: {rebuild}")
-    if code == -signal.SIGKILL:
-        return ("killed from outside, most likely by the kernel's OOM killer (`journalctl -k | grep -i oom`): "
-                "free memory, lower models.embedded.n_ctx, or use a smaller model (`tinyarms models recommend`)")
-    if code in (-signal.SIGSEGV, -signal.SIGBUS, -signal.SIGABRT, -signal.SIGFPE):
-        fetch = f"`tinyarms models fetch {spec.name}` checks the file" if ":" in spec.name else "check the GGUF file"
-        return f"llama.cpp crashed: {fetch}; `tinyarms doctor` tells whether the build works"
-    return f"see {log_path()}; `tinyarms doctor` tells whether the embedded backend works"
-
-
-def log_path() -> Path:
-    return state_dir() / "logs" / "model-worker.log"
-
-
-def doctor_passed() -> float:
-    """When ``tinyarms doctor`` last passed on this machine (epoch seconds), or 0."""
-    try:
-        return (state_dir(create=False) / DOCTOR_MARK).stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-@dataclass
-class Crash:
-    """One failure of a worker: what it died of, and when."""
-
-    model: str
-    pid: int
-    cause: str  # "SIGILL (illegal instruction)", "status 3", "a malformed message", "no answer ..."
-    hint: str
-    at: float = field(default_factory=time.time)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "pid": self.pid, "cause": self.cause, "hint": self.hint, "at": self.at}
-
-
-class Worker:
-    """One worker process and the model it holds."""
-
-    def __init__(self, spec: Spec) -> None:
-        self.spec = spec
-        self.lock = threading.Lock()  # held while a question is asked (and while starting)
-        self.ready: dict[str, Any] | None = None  # the worker's "ready" message, once it came
-        self.questions = 0
-        self.started = time.time()
-        self.last_used = time.monotonic()
-        self._ids = itertools.count(1)
-        folder = log_path().parent
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(log_path(), "ab") as log:
-            self.proc = subprocess.Popen(
-                command(spec), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                start_new_session=True,  # the terminal's Ctrl-C is for the parent, which then stops it
-                close_fds=True,
-            )
-        assert self.proc.stdout is not None and self.proc.stdin is not None
-        os.set_blocking(self.proc.stdout.fileno(), False)
-        self.reader = wire.LineReader(self.proc.stdout.fileno())
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    # -- asking (callers hold self.lock) ---------------------------------------------------------
-
-    def wait_ready(self, deadline: float) -> dict[str, Any]:
-        """The ready message, reading it if it has not come yet (``TimeoutError`` at ``deadline``)."""
-        if self.ready is None:
-            message = self._read(deadline)
-            if message.get("event") == "failed":
-                error = message.get("error") or {}
-                self.stop()
-                raise ModelUnavailable(str(error.get("reason") or BAD_ANSWER), str(error.get("message")),
-                                       error.get("hint"))
-            if message.get("event") != "ready":
-                raise wire.Garbled(f"expected the ready message, got {json.dumps(message)[:120]}")
-            self.ready = message
-        return self.ready
-
-    def request(self, op: str, deadline: float, abandoned: threading.Event | None = None,
-                **fields: Any) -> dict[str, Any]:
-        """Send one request and read its reply by ``deadline``; raises ``TimeoutError`` (the worker
-        did not answer: cancelled, then killed), ``EOFError`` (it died) or ``wire.Garbled``.
-        ``abandoned`` set: the asker stopped waiting, so the worker is told to stop now."""
-        rid = next(self._ids)
-        self._send({"id": rid, "op": op, **fields})
-        end = deadline + GRACE
-        while True:
-            try:
-                return self._reply(rid, min(end, time.monotonic() + POLL) if abandoned else end)
-            except TimeoutError:
-                if time.monotonic() < end and not (abandoned is not None and abandoned.is_set()):
-                    continue
-            break
-        with contextlib.suppress(EOFError):
-            self._send({"op": "cancel", "id": rid})
-        try:
-            return self._reply(rid, time.monotonic() + KILL_GRACE)
-        except TimeoutError:
-            self.kill()
-            raise
-
-    def _reply(self, rid: int, deadline: float) -> dict[str, Any]:
-        while True:
-            message = self._read(deadline)
-            if message.get("id") == rid:
-                return message
-            if message.get("id") is None or not isinstance(message.get("id"), int) or message["id"] > rid:
-                raise wire.Garbled(f"a reply to no question: {json.dumps(message)[:120]}")
-            # a late reply to an earlier, abandoned question: skip it
-
-    def _read(self, deadline: float) -> dict[str, Any]:
-        return wire.decode(self.reader.read(deadline))
-
-    def _send(self, message: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(wire.encode(message))
-            self.proc.stdin.flush()
-        except (BrokenPipeError, ValueError):
-            raise EOFError from None
-
-    # -- ending ------------------------------------------------------------------------------------
-
-    def returncode(self, wait: float = 2.0) -> int:
-        """The exit status once the process is gone (killing it if it lingers after closing its output)."""
-        try:
-            return self.proc.wait(wait)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return self.proc.wait()
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.kill()
-        self.proc.wait()
-        self._close_pipes()
-
-    def stop(self, wait: float = 2.0) -> None:
-        """Ask it to exit (stdin closes), kill it if it does not within ``wait`` seconds."""
-        if self.proc.poll() is None:
-            with contextlib.suppress(OSError, ValueError):
-                assert self.proc.stdin is not None
-                self.proc.stdin.close()
-            try:
-                self.proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._close_pipes()
-
-    def _close_pipes(self) -> None:
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            with contextlib.suppress(OSError, ValueError):
-                if pipe is not None:
-                    pipe.close()
-
-    def status(self) -> dict[str, Any]:
-        rss = None
-        with contextlib.suppress(Exception):
-            import psutil
-
-            rss = psutil.Process(self.pid).memory_info().rss
-        return {"pid": self.pid, "model": self.spec.name, "rss": rss, "uptime": time.time() - self.started,
-                "questions": self.questions, "ready": self.ready is not None,
-                "load_seconds": (self.ready or {}).get("load_seconds")}
 
 
 class Pool:
@@ -476,7 +252,7 @@ class Pool:
                 if self.failures >= BROKEN_AFTER:
                     self.broken_at = time.time()
                 self._restart_at = time.monotonic() + BACKOFF[min(self.failures, len(BACKOFF)) - 1]
-        worker._close_pipes()
+        worker.close_pipes()
         state = " while answering" if worker.ready is not None else " while loading the model"
         return ModelUnavailable(
             reason, f"the model worker for {worker.spec.name} (pid {worker.pid}) {cause}{state}", hint)
