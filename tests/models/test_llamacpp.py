@@ -214,13 +214,20 @@ RUNAWAY = {"type": "object", "properties": {"story": {"type": "string"}}, "requi
 def test_a_timeout_is_prompt_and_stops_the_generation(backend: EmbeddedBackend) -> None:
     system, prompt, schema = question()
     essay = "Write a very long story (at least 3000 words) about a linter that never sleeps, as {\"story\": \"...\"}."
-    run(backend.complete(MODEL, "You write JSON.", essay, RUNAWAY, timeout=120, max_tokens=2))  # warm
-
+    crashes = llamacpp._pool.total_crashes
     _, slack = scaled(1.0, 1.5)  # a loaded machine reaches the next token check later
-    started = time.monotonic()
-    with pytest.raises(ModelUnavailable) as info:
-        run(backend.complete(MODEL, "You write JSON.", essay, RUNAWAY, timeout=1.0, max_tokens=3000))
-    took = time.monotonic() - started
+    for _ in range(2):
+        run(backend.complete(MODEL, "You write JSON.", essay, RUNAWAY, timeout=120, max_tokens=2))  # warm
+        started = time.monotonic()
+        with pytest.raises(ModelUnavailable) as info:
+            run(backend.complete(MODEL, "You write JSON.", essay, RUNAWAY, timeout=1.0, max_tokens=3000))
+        took = time.monotonic() - started
+        # Seen once in ten runs on a loaded machine: the warm worker was gone and a new one was
+        # still loading at 1 s. A crash fails here; a worker replaced without one gets one more try.
+        assert llamacpp._pool.total_crashes == crashes, llamacpp._pool.status()
+        if "loading the model" not in info.value.message:
+            break
+        print(f"\nthe warm worker was replaced (pool: {llamacpp._pool.status()}); once more")
     assert info.value.reason == TIMEOUT and info.value.hint
     # usually while generating; on a loaded machine the prompt may still be being read at 1 s, or
     # the worker's own word may come after the pool's deadline (+0.1 s), which then answers for it
