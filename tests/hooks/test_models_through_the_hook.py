@@ -59,6 +59,6 @@ def test_the_hook_sends_which_lines_changed(hooked: Path, ollama_server: FakeOll
     write(hooked, "prices.py", TWINS.replace("D = 4", "D = 44"))  # far from the duplicated blocks
     result = commit(hooked, "constants", env=env)
     assert result.code == 0 and not ollama_server.calls("/api/chat"), result.output
-    write(hooked, "prices.py", TWINS.replace("total * 1.08", "total * 1.09"))
+    write(hooked, "prices.py", TWINS.replace("amount * 1.08", "amount * 1.09"))
     result = commit(hooked, "tax", env={**env, "TINYARMS_BUDGET": "20"})
     assert "prices.py:12:" in result.output and "simple-dry" in result.output, result.output
