@@ -226,7 +226,8 @@ def test_the_shipped_corpus_finders_alone() -> None:
                                                             backend="none", use_cache=False, max_candidates=64,
                                                             corpus_cache=CORPUS_CACHE))
     clones, tokens = report.verdicts["simple-dry"].finder, report.verdicts["design-tokens"].finder
-    assert clones.recall >= 0.8 and clones.precision >= 0.2, clones
+    # simple-dry: 123 candidates, 48 of 59 labelled copies (recall 0.81, precision 0.39)
+    assert clones.recall >= 0.8 and clones.precision >= 0.35, clones
     # one finding per line, as a lint reports them: a shorthand's second value (padding: 2rem 1rem) is missed
     assert tokens.recall >= 0.85 and tokens.precision >= 0.95, tokens
 
