@@ -162,3 +162,133 @@ def test_parameter_lists_alike_are_no_copy() -> None:
     names = (("loads", "value"), ("unsign", "max_age"), ("dumps", "salt"))
     code = "".join(signature.format(name=n, arg=a) for n, a in names)
     assert find(src(code), "simple-dry", 8) == []
+
+
+# --- pairs of like shape that are no copy of logic (the finder leaves them out) ---------------------
+
+FIELDS = """\
+class Route:
+    def __init__(self, app, rule, method, callback):
+        self.app = app
+        self.rule = rule
+        self.method = method
+        self.callback = callback
+
+
+class Upload:
+    def __init__(self, stream, name, filename, headers):
+        self.stream = stream
+        self.name = name
+        self.filename = filename
+        self.headers = headers
+"""
+
+TABLE = """\
+def apply(style, word):
+    if word == "bold":
+        style.weight = 700
+    elif word == "light":
+        style.weight = 300
+    elif word == "italic":
+        style.slant = 12
+    elif word == "upright":
+        style.slant = 0
+    elif word == "underline":
+        style.underline = True
+    elif word == "plain":
+        style.underline = False
+    return style
+"""
+
+THRICE = """\
+def load_user(db, key):
+    row = db.get(key)
+    if row is None:
+        raise KeyError(key)
+    log.debug("loaded %s", key)
+    return decode(row)
+
+
+def load_group(db, key):
+    row = db.get(key)
+    if row is None:
+        raise KeyError(key)
+    log.debug("loaded %s", key)
+    return decode(row)
+
+
+def load_role(db, key):
+    row = db.get(key)
+    if row is None:
+        raise KeyError(key)
+    log.debug("loaded %s", key)
+    return decode(row)
+"""
+
+PIECES = """\
+def export_csv(rows, path):
+    header = rows[0].keys()
+    lines = [",".join(header)]
+    for row in rows:
+        lines.append(",".join(str(row[k]) for k in header))
+    text = "\\n".join(lines)
+    with open(path, "w") as out:
+        out.write(text)
+    log.info("wrote %d rows to %s", len(rows), path)
+    stats.count("export", len(rows))
+    notify(path)
+    return len(rows)
+
+
+def export_tsv(rows, path):
+    header = rows[0].keys()
+    lines = ["\\t".join(header)]
+    for row in rows:
+        lines.append("\\t".join(str(row[k]) for k in header))
+    text = "\\n".join(lines)
+    if not text:
+        return 0
+    with open(path, "w") as out:
+        out.write(text)
+    log.info("wrote %d rows to %s", len(rows), path)
+    stats.count("export", len(rows))
+    notify(path)
+    return len(rows)
+"""
+
+
+def test_runs_of_assignments_without_logic_are_not_candidates() -> None:
+    assert find(src(FIELDS), "simple-dry", 8) == []  # two constructors storing their own fields
+
+
+def test_a_table_of_cases_is_not_a_candidate() -> None:
+    # a new literal or name on nearly every line: each would be a parameter of the "shared" function
+    assert find(src(TABLE), "simple-dry", 8) == []
+
+
+def test_names_renamed_consistently_are_no_parameters_but_other_literals_are() -> None:
+    # amount/entry/cost/count for total/item/price/qty is one renaming; 1.2 -> 1.08 is one parameter
+    assert len(find(src(TWINS), "simple-dry", 8)) == 1
+    # 0 -> 1 and 1.2 -> 1.08, and price and qty both -> cost (no renaming): four on five lines
+    many = TWINS.replace("amount = 0", "amount = 1").replace("entry.cost * entry.count", "entry.cost * entry.cost")
+    assert find(src(many), "simple-dry", 8) == []
+    assert len(find(src(TWINS.replace("amount = 0", "amount = 1")), "simple-dry", 8)) == 1  # two on five
+
+
+def test_a_block_repeated_three_times_gets_one_question_per_copy() -> None:
+    found = find(src(THRICE), "simple-dry", 8)
+    assert [c.lines for c in found] == [((1, 6), (9, 14)), ((1, 6), (17, 22))]  # not (9-14, 17-22) again
+
+
+def test_the_pieces_of_one_copied_function_are_one_question() -> None:
+    """export_tsv() is export_csv() with a guard added: two exact pieces around it, one copy."""
+    [candidate] = find(src(PIECES), "simple-dry", 8)
+    assert candidate.lines == ((1, 6), (15, 20))
+    assert candidate.where == "same logic as lines 1-6, in export_csv()"
+
+
+def test_a_function_name_and_parameters_are_no_difference() -> None:
+    # the twins differ in name and parameter list (a signature), in one name used and one literal
+    code = TWINS.replace("def total_us(basket):", "def sum_with_sales_tax(basket, region=None):")
+    [candidate] = find(src(code), "simple-dry", 8)
+    assert candidate.lines == ((5, 9), (12, 16))

@@ -240,7 +240,8 @@ def test_the_shipped_corpus_finders_alone() -> None:
                                                             backend="none", use_cache=False, max_candidates=64,
                                                             corpus_cache=CORPUS_CACHE))
     clones, tokens = report.verdicts["simple-dry"].finder, report.verdicts["design-tokens"].finder
-    assert clones.recall >= 0.8 and clones.precision >= 0.2, clones
+    # simple-dry: 123 candidates, 48 of 59 labelled copies (recall 0.81, precision 0.39)
+    assert clones.recall >= 0.8 and clones.precision >= 0.35, clones
     # measured 420 of 427 labels (off-scale values included), no false candidate: the 7 misses are
     # simple.css's last off-scale values, past the 64 candidates a file gets (equal values come first)
     assert tokens.recall >= 0.98 and tokens.precision >= 0.99, tokens

@@ -10,7 +10,7 @@ from tinyarms.source import Source
 
 MIN_LINES = 4
 MAX_LINES = 60
-_FUNCTIONS = frozenset({
+FUNCTION_NODES = frozenset({
     "function_definition",  # Python
     "function_declaration", "generator_function_declaration", "method_definition",
     "function_expression", "arrow_function",  # JS/TS
@@ -27,7 +27,7 @@ def spans(src: Source) -> list[tuple[int, int, str]]:
     while True:
         node = cursor.node
         assert node is not None  # a cursor from tree.walk() always stands on a node
-        if node.type in _FUNCTIONS and node.is_named:
+        if node.type in FUNCTION_NODES and node.is_named:
             name = node.child_by_field_name("name")
             if name is None and node.parent is not None and node.parent.type == "variable_declarator":
                 name = node.parent.child_by_field_name("name")
