@@ -211,3 +211,20 @@ def test_yes_no_claims_on_ollama_are_scored_where_it_gives_logprobs(
     assert [(f["rule"], f["line"], f["confidence"]) for f in out["findings"]] == [("simple-dry", 12, confidence)]
     assert out["stats"]["models"]["2"]["verdict"] == verdict
     assert ollama_server.last("/api/chat").body.get("logprobs") is (True if server_scores else None)
+
+
+def test_candidates_past_the_per_file_limit_are_listed_as_skipped(tmp_path: Path, ollama_server: FakeOllama) -> None:
+    # Three raw values equal to tokens, two questions a file: the third is no silent drop.
+    (tmp_path / ".tinyarms.yaml").write_text("rules: {}\n")  # a project: its token files are read
+    (tmp_path / "tokens.css").write_text(":root { --size-1: 4px; --size-2: 8px; }\n")
+    (tmp_path / "a.css").write_text("a { padding: 4px; }\nb { margin: 8px; }\nc { gap: 4px; }\n")
+    (tmp_path / "config.yaml").write_text("models:\n  max_candidates: 2\n")
+    ollama_server.answer(agreeing_model)
+    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_CONFIG": str(tmp_path / "config.yaml")}
+    result = run_cli("lint", "--no-daemon", "--format", "json", "--select", "design-tokens", "a.css",
+                     cwd=tmp_path, env=env)
+    out = json.loads(result.stdout)
+    assert out["stats"]["models"]["2"]["questions"] == 2, result.stderr
+    [skip] = [s for s in out["skipped"] if s["reason"] == "candidate-limit"]
+    assert (skip["path"], skip["rule"], skip["level"]) == ("a.css", "design-tokens", 2)
+    assert "models.max_candidates" in skip["hint"]

@@ -195,8 +195,13 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
                 cross.setdefault(rule.id, (rule, []))[1].append(src)
                 continue
             found = model_level.candidates(src, rule, limit * CANDIDATE_SURPLUS, settings.ruleset.root)
-            touching = [c for c in found if model_level.touches(c, job.changed)][:limit]
-            questions += [model_level.Question(src, rule, c) for c in touching]
+            touching = [c for c in found if model_level.touches(c, job.changed)]
+            questions += [model_level.Question(src, rule, c) for c in touching[:limit]]
+            if len(touching) > limit:  # a check not done is listed, never dropped in silence
+                result.skipped.append(Skipped(
+                    job.path, "candidate-limit",
+                    f"more {rule.id} candidates than the {limit} questions a file gets; the rest were not asked",
+                    rule=rule.id, level=level, hint="raise models.max_candidates to ask more in each lint"))
         cross_stats = None
         try:
             if cross:
