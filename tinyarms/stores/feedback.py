@@ -25,7 +25,7 @@ a new verdict replaces the old one.
 - A confirmation records that a finding is real (``feedback: "confirmed"``); a confirmed finding
   of a kind hands that kind back to the model, which judges each question of it again.
 
-Measuring what feedback is worth (``tinyarms eval --feedback``, ``evaluation.run_feedback``), on a
+Measuring what feedback is worth (``tinyarms eval --feedback``, ``feedback_effect.run_feedback``), on a
 labelled corpus split in two halves laid out under one repository root (entries are per
 repository)::
 
