@@ -51,7 +51,7 @@ def calibrate(report: Report) -> dict[str, dict[str, float]]:
     thresholds fitted now, {rule: {model: threshold}}."""
     import json
 
-    from tinyarms.levels.model import CALIBRATED, calibrated
+    from tinyarms.levels.thresholds import CALIBRATED, calibrated
     from tinyarms.paths import state_dir
 
     models = {rule: info.get("model") for info in (report.models or {}).values() if isinstance(info, dict)
@@ -139,7 +139,8 @@ def _scored_thresholds(stats: dict[str, Any] | None) -> dict[str, float]:
 def _finder_alone(root: Path, settings: Settings, jobs: list[Job], limit: int) -> dict[str, list[Finding]]:
     """Every candidate of the claim finders (clone pairs, raw values equal to a token) as a
     finding, at most ``limit`` per file and rule as a lint asks: the baseline a model must beat."""
-    from tinyarms.levels.model import CLAIM_FINDERS, candidates, dedupe, finder_of
+    from tinyarms.levels.model_findings import dedupe
+    from tinyarms.levels.questions import CLAIM_FINDERS, candidates, finder_of
     from tinyarms.source import Source, make_source
 
     per_file = CLAIM_FINDERS - {"cross-file"}  # cross-file pairs need the whole repository: the deep scan's

@@ -64,7 +64,7 @@ def run_feedback(corpus_root: Path, options: EvalOptions) -> FeedbackReport:
     import dataclasses
     import tempfile
 
-    from tinyarms.levels.model import claim_kind
+    from tinyarms.levels.questions import claim_kind
     from tinyarms.source import Source, make_source
     from tinyarms.stores.feedback import Store
 

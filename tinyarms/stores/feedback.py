@@ -199,7 +199,7 @@ class Store:
     def record_finding(self, root: Path | str | None, finding: Finding, rel: str, lines: Sequence[str], verdict: str,
                        note: str | None = None, now: float | None = None, kind: str | None = None) -> Entry:
         """``record`` for a finding of a lint; ``rel`` is its path from the root, ``lines`` its file,
-        ``kind`` the kind of claim its candidate made (``levels.model.claim_kind``)."""
+        ``kind`` the kind of claim its candidate made (``levels.questions.claim_kind``)."""
         return self.record(repo_key(root), finding.fingerprint, verdict, rule=finding.rule, path=rel,
                            line=finding.line, code=finding_code(lines, finding), message=finding.message,
                            note=note, now=now, kind=kind)
