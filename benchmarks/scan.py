@@ -380,7 +380,7 @@ def _questions(root: Path, names: list[str], count: int) -> list[tuple[str, str,
     """(system, prompt, schema) of real deep-scan questions: per-file ones and cross-file pairs."""
     from tinyarms import scan
     from tinyarms.candidates import cross_file
-    from tinyarms.levels import model as model_level
+    from tinyarms.levels import questions as questions_level
     from tinyarms.models import answer, prompts
     from tinyarms.source import Source, language_of, make_source
 
@@ -388,11 +388,11 @@ def _questions(root: Path, names: list[str], count: int) -> list[tuple[str, str,
     sources = [s for n in names if isinstance(s := make_source(n, n, (root / n).read_bytes()), Source)]
     out = []
     for rule in settings.ruleset.rules:
-        if model_level.finder_of(rule) == "cross-file":
+        if questions_level.finder_of(rule) == "cross-file":
             found = cross_file.find(sources, rule.id, rule.params, max(1, count // 4))
         else:
             found = [(src, c) for src in sources if rule in settings.ruleset.rules_for(src.rel, language_of(src.rel))
-                     for c in model_level.candidates(src, rule, 1, str(root))][: max(1, count // 4)]
+                     for c in questions_level.candidates(src, rule, 1, str(root))][: max(1, count // 4)]
         for src, candidate in found:
             prompt = prompts.user_prompt(rule.id, rule.description, list(rule.examples), src.path, src.lines, candidate)
             out.append((prompts.SYSTEM, prompt, answer.schema([rule.id])))

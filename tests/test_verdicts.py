@@ -18,7 +18,8 @@ from tests.candidates.test_simple_dry import TWINS
 from tests.conftest import run_cli
 from tests.daemon.test_worker_faults import Scripted
 from tinyarms import lintjob
-from tinyarms.levels import model as model_level
+from tinyarms.levels.model_findings import YES_NO_CONFIDENCE
+from tinyarms.levels.thresholds import CALIBRATED, thresholds_for
 from tinyarms.models.worker import client
 
 
@@ -71,7 +72,7 @@ def test_a_threshold_from_config_applies_to_the_cached_probability_without_askin
 
 def test_verdict_answer_keeps_the_generated_word(project: Path, scripted: Scripted) -> None:
     out = lint(project, verdict="answer")
-    assert model_findings(out) == [("simple-dry", 12, model_level.YES_NO_CONFIDENCE)]  # the fake says "yes"
+    assert model_findings(out) == [("simple-dry", 12, YES_NO_CONFIDENCE)]  # the fake says "yes"
     assert out["stats"]["models"]["2"]["verdict"] == "answer"
 
 
@@ -98,7 +99,7 @@ def test_calibration_fits_the_threshold_on_the_split_and_keeps_it_per_model(
     assert verdict["finder_alone"]["precision"] == 0.667  # 2 of 3 candidates are real
     assert verdict["with_model"]["precision"] == 1.0 and verdict["with_model"]["recall"] == 1.0  # at 0.5
     assert f"calibrated simple-dry for {scripted.model}: P(yes) >= 0.6000" in done.stderr
-    kept = json.loads((isolated_env / model_level.CALIBRATED).read_text())
+    kept = json.loads((isolated_env / CALIBRATED).read_text())
     assert kept == {"simple-dry": {str(scripted.model): 0.6}}
-    assert model_level.thresholds_for(type("C", (), {"verdict": "probability", "thresholds": {}})(),
+    assert thresholds_for(type("C", (), {"verdict": "probability", "thresholds": {}})(),
                                       str(scripted.model)) == {"simple-dry": 0.6}

@@ -132,7 +132,7 @@ def test_installed_command_lints_a_mixed_folder_outside_git_and_refuses_a_broken
 
 def test_installed_eval_finds_its_built_in_corpus(installed: Installed) -> None:
     # Outside any git checkout: the corpus, its config and its token file come from the wheel.
-    from tests.quality.test_evaluation import CORPUS_CACHE
+    from tests.quality.corpora import CORPUS_CACHE
 
     result = installed.run(installed.tool("tinyarms"), "eval", "--level", "0", "--json", "--no-cache",
                            "--corpus-cache", str(CORPUS_CACHE))

@@ -135,7 +135,7 @@ def _deadline(options: LintOptions) -> float | None:
 def _model_levels(settings: Settings, jobs: list[Job], result: LintResult, store: result_cache.Cache | None,
                   deadline: float | None, options: LintOptions) -> dict[str, Any] | None:
     """Run every model level the active rules need; findings and skips go into ``result``."""
-    from tinyarms.levels.model import finder_of
+    from tinyarms.levels.questions import finder_of
 
     work: dict[int, list[tuple[Job, ActiveRule]]] = {}
     scan_only: dict[str, ActiveRule] = {}
@@ -168,6 +168,8 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
                       options: LintOptions) -> dict[str, Any]:
     from tinyarms.config import question_mode
     from tinyarms.levels import model as model_level
+    from tinyarms.levels import questions as questions_level
+    from tinyarms.levels import thresholds
     from tinyarms.models import select
 
     config = settings.config.models
@@ -184,19 +186,19 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             continue
         model = select.model_for(config, choice.name or "", level)
         sources: dict[str, Source] = {}
-        questions: list[model_level.Question] = []
+        questions: list[questions_level.Question] = []
         cross: dict[str, tuple[ActiveRule, list[Source]]] = {}
         for job, rule in pairs:
             src = sources.get(job.rel) or make_source(job.path, job.rel, job.raw, settings.config.max_file_bytes)
             if not isinstance(src, Source):
                 continue
             sources[job.rel] = src
-            if model_level.finder_of(rule) == "cross-file":
+            if questions_level.finder_of(rule) == "cross-file":
                 cross.setdefault(rule.id, (rule, []))[1].append(src)
                 continue
-            found = model_level.candidates(src, rule, limit * CANDIDATE_SURPLUS, settings.ruleset.root)
-            touching = [c for c in found if model_level.touches(c, job.changed)]
-            questions += [model_level.Question(src, rule, c) for c in touching[:limit]]
+            found = questions_level.candidates(src, rule, limit * CANDIDATE_SURPLUS, settings.ruleset.root)
+            touching = [c for c in found if questions_level.touches(c, job.changed)]
+            questions += [questions_level.Question(src, rule, c) for c in touching[:limit]]
             if len(touching) > limit:  # a check not done is listed, never dropped in silence
                 result.skipped.append(Skipped(
                     job.path, "candidate-limit",
@@ -210,13 +212,13 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
                 questions += asked
                 if embed_stats is not None:
                     stats["1"] = embed_stats
-            model_level.attach_counter_examples(questions, settings.root, options.feedback_db)
+            questions_level.attach_counter_examples(questions, settings.root, options.feedback_db)
             outcome = await model_level.run(
                 questions, choice.backend, model, level, deadline=deadline, store=store,
                 concurrency=config.concurrency, min_confidence=config.min_confidence, confirm=config.confirm,
                 mode=question_mode(config, choice.name), slots=_slots(choice.backend, config.concurrency),
                 defer=options.yield_to,
-                thresholds={"*": 0.0} if options.every_candidate else model_level.thresholds_for(config, model))
+                thresholds={"*": 0.0} if options.every_candidate else thresholds.thresholds_for(config, model))
         except Exception as exc:  # noqa: BLE001 - a bug in the model level must not cost Level 0's findings
             from tinyarms.log import get_logger
 
@@ -239,7 +241,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             "asked": outcome.asked, "cached": outcome.cached, "dropped": outcome.dropped,
             "pending": len(outcome.pending),
             "verdict": "probability" if outcome.scored else "answer",
-            "thresholds": {r: model_level.threshold(model_level.thresholds_for(config, model), r)
+            "thresholds": {r: thresholds.threshold(thresholds.thresholds_for(config, model), r)
                            for r in sorted({rule.id for _, rule in pairs})} if outcome.scored else None,
             "seconds": round(outcome.seconds, ndigits=3),
             "with_counter_examples": sum(1 for q in questions if q.counter_examples),
@@ -259,7 +261,7 @@ async def _cross_file_questions(
     the backend gives them, else by token shingles; and stats saying which, and how many."""
     from tinyarms.candidates import cross_file
     from tinyarms.levels import embed
-    from tinyarms.levels.model import Question
+    from tinyarms.levels.questions import Question
 
     everything = {src.rel: src for _, sources in rules for src in sources}
     index = cross_file.Index(everything.values())
@@ -328,6 +330,7 @@ def answer_pending(work: PendingWork, store: result_cache.Cache | None,
 
     from tinyarms.config import question_mode
     from tinyarms.levels import model as model_level
+    from tinyarms.levels import thresholds
     from tinyarms.models import select
 
     async def go() -> int:
@@ -341,7 +344,7 @@ def answer_pending(work: PendingWork, store: result_cache.Cache | None,
                 work.level, deadline=None, store=store, concurrency=work.models.concurrency,
                 min_confidence=work.models.min_confidence, confirm=work.models.confirm,
                 mode=question_mode(work.models, choice.name), slots=_slots(choice.backend, work.models.concurrency),
-                defer=yield_to, thresholds=model_level.thresholds_for(work.models, model))
+                defer=yield_to, thresholds=thresholds.thresholds_for(work.models, model))
         finally:
             await choice.backend.close()
         return outcome.asked

@@ -15,6 +15,7 @@ from tests.models.ollama_server import FakeOllama, Request, ollama_server_fixtur
 from tests.models.test_llamacpp import MODEL, cached_model_fixture, fetched_fixture  # noqa: F401
 from tinyarms.config import OllamaConfig
 from tinyarms.levels import model as model_level
+from tinyarms.levels import questions as questions_level
 from tinyarms.models import answer, prompts
 from tinyarms.models.ollama import OllamaBackend
 from tinyarms.quality import bench
@@ -62,8 +63,8 @@ def test_the_workload_is_the_routers_own_questions_about_50_100_and_300_lines() 
     settings = load_settings(None)
     rule = next(r for r in settings.ruleset.rules if r.id == bench.RULE)
     src = make_source(bench.SOURCE_PATH, bench.SOURCE_PATH, bench.source(100).encode())
-    asked = [model_level.Question(src, rule, c) for c in model_level.candidates(src, rule, 8, None)]
-    model_level.prepare(asked, "m", "d", 2)
+    asked = [questions_level.Question(src, rule, c) for c in questions_level.candidates(src, rule, 8, None)]
+    questions_level.prepare(asked, "m", "d", 2)
     assert [q.prompt for q in by_size[100]] == [q.prompt for q in asked]
     first = by_size[50][0]
     assert "Rule simple-dry:" in first.prompt and "23| def total_eu(items):" in first.prompt

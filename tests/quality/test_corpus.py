@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli
-from tinyarms.quality import corpus, evaluation
+from tinyarms.quality import corpus, evaluation, labels
 from tinyarms.yamlio import ConfigError
 
 # tinyarms: ignore[line-references]  the comment names a line of CODE, which does not move
@@ -141,7 +141,7 @@ def test_an_entry_from_a_registry_needs_its_path_and_hash(tmp_path: Path) -> Non
     root.mkdir()
     (root / "labels.yaml").write_text("version: 2\nfiles:\n  a.py:\n    pypi: x==1\n    expect: []\n")
     with pytest.raises(ConfigError) as info:
-        evaluation.load(root)
+        labels.load(root)
     assert "a file from pypi needs its path in the archive and its sha256" in info.value.problems[0]
 
 

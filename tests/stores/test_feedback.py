@@ -11,7 +11,7 @@ import pytest
 from tests.candidates.test_simple_dry import TWINS
 from tinyarms.candidates import simple_dry
 from tinyarms.finding import CONFIRMED, FALSE_POSITIVE, Finding, LintResult, fails
-from tinyarms.levels import model as model_level
+from tinyarms.levels import questions as questions_level
 from tinyarms.models import prompts
 from tinyarms.ruleset import load_settings
 from tinyarms.source import Source, make_source
@@ -144,28 +144,29 @@ def test_no_feedback_file_means_no_examples_and_no_file_made(tmp_path: Path) -> 
     assert not (tmp_path / "feedback.db").exists()
 
 
-def simple_dry_question(code: str = TWINS) -> model_level.Question:
+def simple_dry_question(code: str = TWINS) -> questions_level.Question:
     [rule] = load_settings(None, select=["simple-dry"]).ruleset.rules
     src = make_source("prices.py", "prices.py", code.encode())
     assert isinstance(src, Source)
     [candidate] = simple_dry.find(src, rule.id, 8)
-    return model_level.Question(src, rule, candidate)
+    return questions_level.Question(src, rule, candidate)
 
 
 def test_counter_examples_go_into_the_prompt_bounded_and_change_the_cache_key(tmp_path: Path) -> None:
     plain = simple_dry_question()
-    model_level.prepare([plain], "qwen2.5-coder:3b", "digest", 2)
+    questions_level.prepare([plain], "qwen2.5-coder:3b", "digest", 2)
     assert "NOT a violation" not in plain.prompt
 
     long_code = "\n".join(f"    total += item.price * {n}" for n in range(30))
     with Store(tmp_path / "f.db") as store:
         for n in range(5):
-            record(store, f"fp{n}", model_level.shown_code(plain) + "\n" + long_code, now=float(n), note=f"reason {n}")
+            record(store, f"fp{n}", questions_level.shown_code(plain) + "\n" + long_code, now=float(n),
+                   note=f"reason {n}")
     taught = simple_dry_question()
     examples = feedback.Examples.load(REPO, tmp_path / "f.db")
     assert examples is not None
-    taught.counter_examples = tuple(examples.for_code("simple-dry", model_level.shown_code(taught)))
-    model_level.prepare([taught], "qwen2.5-coder:3b", "digest", 2)
+    taught.counter_examples = tuple(examples.for_code("simple-dry", questions_level.shown_code(taught)))
+    questions_level.prepare([taught], "qwen2.5-coder:3b", "digest", 2)
 
     assert taught.key != plain.key  # answers cached before the feedback are not reused
     shown = taught.prompt.split("Not a violation (from a.py):\n")[1:]
@@ -178,7 +179,7 @@ def test_counter_examples_go_into_the_prompt_bounded_and_change_the_cache_key(tm
     # the same counter-examples, the same prompt and key: cached answers are reused again
     again = simple_dry_question()
     again.counter_examples = taught.counter_examples
-    model_level.prepare([again], "qwen2.5-coder:3b", "digest", 2)
+    questions_level.prepare([again], "qwen2.5-coder:3b", "digest", 2)
     assert again.key == taught.key
 
 
@@ -187,12 +188,12 @@ def test_the_router_attaches_counter_examples_of_the_repository_only(
 ) -> None:
     q = simple_dry_question()
     with Store(tmp_path / "feedback.db") as store:
-        record(store, "fp", model_level.shown_code(q), repo=str(tmp_path.resolve()))
+        record(store, "fp", questions_level.shown_code(q), repo=str(tmp_path.resolve()))
     monkeypatch.setenv("TINYARMS_HOME", str(tmp_path))
-    model_level.attach_counter_examples([q], tmp_path)
+    questions_level.attach_counter_examples([q], tmp_path)
     assert [e.fingerprint for e in q.counter_examples] == ["fp"]
     other = simple_dry_question()
-    model_level.attach_counter_examples([other], tmp_path / "elsewhere")
+    questions_level.attach_counter_examples([other], tmp_path / "elsewhere")
     assert other.counter_examples == ()
 
 

@@ -69,10 +69,10 @@ def _levels(value: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinyarms.quality import evaluation
+    from tinyarms.quality import evaluation, feedback_effect, labels, results
 
-    corpus = args.corpus or evaluation.builtin_corpus()
-    if corpus.is_file() and corpus.name == evaluation.LABELS:
+    corpus = args.corpus or labels.builtin_corpus()
+    if corpus.is_file() and corpus.name == labels.LABELS:
         corpus = corpus.parent
     if not corpus.is_dir():
         print(f"tinyarms: error: {corpus}: no such directory", file=sys.stderr)
@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
             print("tinyarms: error: --feedback uses both splits (it teaches on train, measures on test); "
                   "leave out --split", file=sys.stderr)
             return 2
-        learned = evaluation.run_feedback(corpus, options)
-        return _emit(args, evaluation.feedback_markdown(learned), learned.to_dict())
+        learned = feedback_effect.run_feedback(corpus, options)
+        return _emit(args, feedback_effect.feedback_markdown(learned), learned.to_dict())
     report = evaluation.run(corpus, options)
     if args.calibrate:
         fitted = evaluation.calibrate(report)
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         for rule, by_model in sorted(fitted.items()):
             for model, threshold in by_model.items():
                 print(f"calibrated {rule} for {model}: P(yes) >= {threshold:.4f}", file=sys.stderr)
-    return _emit(args, evaluation.markdown(report), report.to_dict())
+    return _emit(args, results.markdown(report), report.to_dict())
 
 
 def _emit(args: argparse.Namespace, text: str, data: dict[str, Any]) -> int:

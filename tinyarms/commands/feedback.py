@@ -93,7 +93,7 @@ class Resolved:
     finding: Finding
     rel: str  # from the repository root
     lines: list[str]  # the file's, as linted
-    kind: str | None = None  # the kind of claim a model finding made (levels.model.claim_kind)
+    kind: str | None = None  # the kind of claim a model finding made (levels.questions.claim_kind)
 
 
 def resolve(ref: str, root: Path, cwd: Path) -> Resolved:
@@ -191,7 +191,7 @@ def _settings_for_rule(root: Path, rule: str) -> Settings:
 
 
 def _kind(settings: Settings, job: Job, finding: Finding) -> str | None:
-    from tinyarms.levels.model import claim_kind
+    from tinyarms.levels.questions import claim_kind
     from tinyarms.source import Source, make_source
 
     rule = next((r for r in settings.ruleset.rules if r.id == finding.rule), None)

@@ -83,7 +83,7 @@ def _claim_kind(state: Linted, finding: Any) -> str | None:
     """The kind of claim a model finding made, so feedback settles its like (as ``tinyarms feedback``)."""
     if finding.engine != "model":
         return None
-    from tinyarms.levels.model import claim_kind
+    from tinyarms.levels.questions import claim_kind
     from tinyarms.ruleset import load_settings
     from tinyarms.source import Source, make_source
 

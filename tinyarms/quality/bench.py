@@ -97,6 +97,7 @@ def source(lines: int) -> str:
 def workload(sizes: tuple[int, ...] = SIZES) -> list[Question]:
     """The router's own questions about each file: its candidate finder, prompt and schema."""
     from tinyarms.levels import model as model_level
+    from tinyarms.levels import questions as questions_level
     from tinyarms.ruleset import load_settings
     from tinyarms.source import Source, make_source
 
@@ -107,8 +108,8 @@ def workload(sizes: tuple[int, ...] = SIZES) -> list[Question]:
     for size in sizes:
         src = make_source(SOURCE_PATH, SOURCE_PATH, source(size).encode())
         assert isinstance(src, Source), src  # the shipped source is plain UTF-8 text
-        asked = [model_level.Question(src, rule, c) for c in model_level.candidates(src, rule, limit, None)]
-        model_level.prepare(asked, "", "", 2)
+        asked = [questions_level.Question(src, rule, c) for c in questions_level.candidates(src, rule, limit, None)]
+        questions_level.prepare(asked, "", "", 2)
         claims = [prompts.yes_no_prompt(rule.id, rule.description, src.rel, src.lines, q.candidate, ()) for q in asked]
         out += [Question(size, q.prompt, answer.schema([rule.id]), frozenset(prompts.shown_lines(q.candidate)),
                          model_level.MAX_TOKENS, claim) for q, claim in zip(asked, claims, strict=True)]

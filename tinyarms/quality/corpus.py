@@ -178,7 +178,7 @@ def _entries(root: Path) -> dict[str, dict[str, Any]]:
     try:
         data = yaml.safe_load((root / LABELS).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
-        return {}  # evaluation.load reports it, with the line
+        return {}  # labels.load reports it, with the line
     files = data.get("files") if isinstance(data, dict) else None
     return {str(k): v for k, v in files.items() if isinstance(v, dict)} if isinstance(files, dict) else {}
 

@@ -25,7 +25,7 @@ a new verdict replaces the old one.
 - A confirmation records that a finding is real (``feedback: "confirmed"``); a confirmed finding
   of a kind hands that kind back to the model, which judges each question of it again.
 
-Measuring what feedback is worth (``tinyarms eval --feedback``, ``evaluation.run_feedback``), on a
+Measuring what feedback is worth (``tinyarms eval --feedback``, ``feedback_effect.run_feedback``), on a
 labelled corpus split in two halves laid out under one repository root (entries are per
 repository)::
 
@@ -199,7 +199,7 @@ class Store:
     def record_finding(self, root: Path | str | None, finding: Finding, rel: str, lines: Sequence[str], verdict: str,
                        note: str | None = None, now: float | None = None, kind: str | None = None) -> Entry:
         """``record`` for a finding of a lint; ``rel`` is its path from the root, ``lines`` its file,
-        ``kind`` the kind of claim its candidate made (``levels.model.claim_kind``)."""
+        ``kind`` the kind of claim its candidate made (``levels.questions.claim_kind``)."""
         return self.record(repo_key(root), finding.fingerprint, verdict, rule=finding.rule, path=rel,
                            line=finding.line, code=finding_code(lines, finding), message=finding.message,
                            note=note, now=now, kind=kind)
