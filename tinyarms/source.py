@@ -90,19 +90,24 @@ class Source:
 
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a byte offset; columns count characters, not bytes."""
-        if self._line_starts is None:  # where each line starts: 0, then one past each newline
-            ends = accumulate(map(_PLUS_NEWLINE, map(len, self.data.split(b"\n"))), initial=0)
-            self._line_starts = list(ends)[:-1]
-        row = bisect.bisect_right(self._line_starts, offset) - 1
+        starts = self._starts()
+        row = bisect.bisect_right(starts, offset) - 1
         last_row, last_offset, last_column = self._last_position
         if row == last_row and last_offset <= offset:
             # Checks report in order: count on from the last hit, or a 1 MB line with 100,000
             # hits would be decoded from its start 100,000 times.
             column = last_column + len(self.data[last_offset:offset].decode("utf-8", "replace"))
         else:
-            column = len(self.data[self._line_starts[row]:offset].decode("utf-8", "replace")) + 1
+            column = len(self.data[starts[row]:offset].decode("utf-8", "replace")) + 1
         self._last_position = (row, offset, column)
         return row + 1, column
+
+    def _starts(self) -> list[int]:
+        """The byte offset where each line starts: 0, then one past each newline."""
+        if self._line_starts is None:
+            ends = accumulate(map(_PLUS_NEWLINE, map(len, self.data.split(b"\n"))), initial=0)
+            self._line_starts = list(ends)[:-1]
+        return self._line_starts
 
     def in_comment(self, line: int, column: int) -> bool:
         """Whether 1-based (line, column) lies in a comment; True where there is no syntax tree to ask."""
@@ -110,9 +115,7 @@ class Source:
             return True
         if self._comment_spans is None:
             self._comment_spans = [(n.start_byte, n.end_byte) for n in self.captures("comment")]
-        self.position(0)  # the line starts
-        assert self._line_starts is not None
-        offset = self._line_starts[line - 1] + len(self.lines[line - 1][: column - 1].encode())
+        offset = self._starts()[line - 1] + len(self.lines[line - 1][: column - 1].encode())
         i = bisect.bisect_right(self._comment_spans, (offset, float("inf"))) - 1
         return i >= 0 and self._comment_spans[i][0] <= offset < self._comment_spans[i][1]
 

@@ -159,12 +159,16 @@ def _scan(src: Source) -> _Lines:
 
 def token_lines(src: Source) -> list[tuple[int, tuple[str, ...]]]:
     """(1-based line, token shape) for every line with code, comments left out."""
-    return [(row, tuple(tokens)) for row, tokens in sorted(_scan(src).shapes.items())]
+    return _rows(_scan(src))
+
+
+def _rows(scan: _Lines) -> list[tuple[int, tuple[str, ...]]]:
+    return [(row, tuple(tokens)) for row, tokens in sorted(scan.shapes.items())]
 
 
 def find(src: Source, rule: str, limit: int) -> list[Candidate]:
     scan = _scan(src)
-    rows = [(row, tuple(tokens)) for row, tokens in sorted(scan.shapes.items())]
+    rows = _rows(scan)
     lines = [(n, shape) for n, shape in rows if shape and shape[0] not in _SKIP_LINES]
     shapes = [shape for _, shape in lines]
     functions = spans(src)
