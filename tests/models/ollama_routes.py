@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tests.models.ollama_http import OllamaHTTPHandler
 
 if TYPE_CHECKING:
-    from tests.models.ollama_server import Request
+    from tests.models.ollama_server import FakeModel, Request
 
 
 class Handler(OllamaHTTPHandler):
@@ -72,17 +72,24 @@ class Handler(OllamaHTTPHandler):
             return
         self._json(200, self.fake._show(model))
 
+    def _named_model(self, name: str) -> FakeModel | None:
+        """The model a generate, chat or embed request names; None once Ollama's error is sent
+        (400 without a name, 404 for one not pulled)."""
+        if not name:
+            self._error(400, "model is required")
+            return None
+        model = self.fake._model(name)
+        if model is None:
+            self._error(404, f'model "{name}" not found, try pulling it first')
+        return model
+
     def _embed(self, request: Request) -> None:
         """``/api/embed`` as ``server/routes.go``'s EmbedHandler answers it: one L2-normalised
         vector per input, in order; a model without the embedding capability is refused."""
         body = request.body
         name = body.get("model") or ""
-        if not name:
-            self._error(400, "model is required")
-            return
-        model = self.fake._model(name)
+        model = self._named_model(name)
         if model is None:
-            self._error(404, f'model "{name}" not found, try pulling it first')
             return
         if "embedding" not in model.capabilities:
             self._error(400, "this model does not support embeddings")
@@ -117,12 +124,8 @@ class Handler(OllamaHTTPHandler):
         body = request.body
         chat = request.path == "/api/chat"
         name = body.get("model") or ""
-        if not name:
-            self._error(400, "model is required")
-            return
-        model = self.fake._model(name)
+        model = self._named_model(name)
         if model is None:
-            self._error(404, f'model "{name}" not found, try pulling it first')
             return
         fmt = body.get("format")
         if fmt not in (None, "", "json") and not isinstance(fmt, dict):
