@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tests.models.ollama_http import OllamaHTTPHandler
 
 if TYPE_CHECKING:
-    from tests.models.ollama_server import FakeModel, Request
+    from tests.models.ollama_server import Behaviour, FakeModel, Request
 
 
 class Handler(OllamaHTTPHandler):
@@ -83,6 +83,17 @@ class Handler(OllamaHTTPHandler):
             self._error(404, f'model "{name}" not found, try pulling it first')
         return model
 
+    def _failed(self, behaviour: Behaviour) -> bool:
+        """Play a scripted failure, an error reply or a hang until the fake stops; whether it did."""
+        if behaviour.kind == "error":
+            self._error(behaviour.status, behaviour.message)
+            return True
+        if behaviour.kind == "hang":
+            self.fake._stopping.wait()
+            self.close_connection = True
+            return True
+        return False
+
     def _embed(self, request: Request) -> None:
         """``/api/embed`` as ``server/routes.go``'s EmbedHandler answers it: one L2-normalised
         vector per input, in order; a model without the embedding capability is refused."""
@@ -103,13 +114,7 @@ class Handler(OllamaHTTPHandler):
         if not texts:
             self._json(200, {"model": name, "embeddings": []})
             return
-        behaviour = self.fake._behaviour(model.name)
-        if behaviour.kind == "error":
-            self._error(behaviour.status, behaviour.message)
-            return
-        if behaviour.kind == "hang":
-            self.fake._stopping.wait()
-            self.close_connection = True
+        if self._failed(self.fake._behaviour(model.name)):
             return
         started = time.monotonic()
         self.fake.load(model.name, body.get("keep_alive") or "5m")
@@ -142,12 +147,7 @@ class Handler(OllamaHTTPHandler):
 
         behaviour = self.fake._behaviour(model.name)
         started = time.monotonic()
-        if behaviour.kind == "error":
-            self._error(behaviour.status, behaviour.message)
-            return
-        if behaviour.kind == "hang":
-            self.fake._stopping.wait()
-            self.close_connection = True
+        if self._failed(behaviour):
             return
         if behaviour.kind == "slow" and self.fake._stopping.wait(behaviour.seconds):
             self.close_connection = True
