@@ -42,6 +42,28 @@ def test_matching_is_one_to_one_within_the_tolerance(tmp_path: Path) -> None:
     assert (score.tp, score.fp, score.fn) == (1, 1, 0)  # a range is one expected finding
 
 
+def block(line: int, end_line: int) -> Finding:
+    return Finding("a.py", line, 1, end_line, 2, "simple-dry", "code-linting-fast", "warning", "m")
+
+
+def test_a_copied_block_matches_the_label_it_covers_at_least_half_of(tmp_path: Path) -> None:
+    root = corpus(tmp_path, {"a.py": "\n" * 80}, (
+        "version: 1\ntolerance: {simple-dry: 2}\nfiles:\n  a.py:\n    expect:\n"
+        "      - {rule: simple-dry, line: 30, end_line: 36}\n"
+    ))
+    loaded = labels.load(root)
+
+    def tp_fp_fn(*found: Finding) -> tuple[int, int, int]:
+        score, _ = scoring.score_file(loaded, "a.py", "simple-dry", list(found))
+        return score.tp, score.fp, score.fn
+
+    assert tp_fp_fn(block(12, 36)) == (1, 0, 0)  # the copy reported from its def line: covers the whole label
+    assert tp_fp_fn(block(26, 33)) == (1, 0, 0)  # four of the label's seven lines
+    assert tp_fp_fn(block(20, 31)) == (0, 1, 1)  # two lines of seven: a neighbouring block
+    assert tp_fp_fn(block(5, 32)) == (0, 1, 1)  # a wide block reaching three lines into it
+    assert tp_fp_fn(block(12, 36), block(30, 36)) == (1, 1, 0)  # still one finding per label
+
+
 def test_scores_and_rates() -> None:
     score = scoring.Score(tp=3, fp=1, fn=3, files=4, files_with_fp=1)
     assert score.precision == 0.75 and score.recall == 0.5 and score.f1 == pytest.approx(0.6)

@@ -2,7 +2,10 @@
 and the rates they give, per file and rule and summed.
 
 Findings are matched to labels one to one, per file and rule: each label takes at most one
-finding within its line range plus the rule's tolerance, narrowest label first.
+finding, narrowest label first: one whose line is within the label's range plus the rule's
+tolerance, or, for a finding that spans lines (a copied block), one whose lines cover at least
+half of the label's range or of its own (so a copy reported from its ``def`` line matches the
+label on its body, and a wide block cannot take a label it barely touches).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tinyarms.finding import FALSE_POSITIVE, Finding
 
 if TYPE_CHECKING:
-    from tinyarms.quality.labels import Corpus
+    from tinyarms.quality.labels import Corpus, Expected
 
 
 @dataclass(slots=True)
@@ -70,8 +73,8 @@ class Mismatch:
 
 
 def score_file(corpus: Corpus, rel: str, rule: str, findings: list[Finding]) -> tuple[Score, list[Mismatch]]:
-    """One file and rule: each label matches at most one finding within its range plus the rule's
-    tolerance; labels are taken narrowest first, so a wide range cannot steal a precise match."""
+    """One file and rule: each label matches at most one finding (``_matches``); labels are taken
+    narrowest first, so a wide range cannot steal a precise match."""
     expected = sorted((e for e in corpus.labels.files[rel].expect if e.rule == rule),
                       key=lambda e: ((e.end_line or e.line) - e.line, e.line))
     tolerance = corpus.tolerance(rule)
@@ -79,8 +82,7 @@ def score_file(corpus: Corpus, rel: str, rule: str, findings: list[Finding]) -> 
     score = Score(files=1)
     misses: list[Mismatch] = []
     for label in expected:
-        low, high = label.line - tolerance, (label.end_line or label.line) + tolerance
-        hit = next((f for f in free if low <= f.line <= high), None)
+        hit = next((f for f in free if _matches(f, label, tolerance)), None)
         if hit is None:
             score.fn += 1
             misses.append(Mismatch(rel, rule, label.line, "fn", label.note or ""))
@@ -92,6 +94,16 @@ def score_file(corpus: Corpus, rel: str, rule: str, findings: list[Finding]) -> 
     misses += [Mismatch(rel, rule, f.line, "fp", f.message, f) for f in free]
     return score, misses
 
+
+
+def _matches(finding: Finding, label: Expected, tolerance: int) -> bool:
+    start, end = label.line, label.end_line or label.line
+    if start - tolerance <= finding.line <= end + tolerance:
+        return True
+    if finding.end_line <= finding.line:
+        return False
+    shared = min(end, finding.end_line) - max(start, finding.line) + 1
+    return 2 * shared >= min(end - start, finding.end_line - finding.line) + 1
 
 
 @dataclass(slots=True)
