@@ -74,14 +74,14 @@ NEAR = """\
 def net(items):
     total = 0
     for item in items:
-        total += item.price
+        total += item.price * item.qty
     return total
 
 
 def gross(items):
     total = 0
     for item in items:
-        total += item.price * 1.2
+        total += item.price * item.qty * 1.2
     return total
 
 
@@ -89,7 +89,7 @@ def logged(items):
     total = 0
     for item in items:
         log.debug(item)
-        total += item.price
+        total += item.price * item.qty
     return total
 
 
@@ -199,6 +199,32 @@ def apply(style, word):
         style.underline = False
     return style
 """
+
+GUARD = """\
+import io
+import sys
+
+
+def show(message, quiet=False):
+    stream = sys.stdout
+    if quiet:
+        stream = io.StringIO()
+    print(message, file=stream)
+
+
+def warn(message, quiet=False):
+    stream = sys.stderr
+    if quiet:
+        stream = io.StringIO()
+    print(message, file=stream)
+"""
+
+
+def test_a_guard_of_three_steps_is_an_idiom_a_fourth_makes_it_a_candidate() -> None:
+    assert find(src(GUARD), "simple-dry", 8) == []  # a branch and two calls: reads better in place
+    [pair] = find(src(GUARD.replace("print(message,", "print(message.strip(),")), "simple-dry", 8)
+    assert pair.lines == ((5, 9), (12, 16))
+
 
 THRICE = """\
 def load_user(db, key):
