@@ -12,7 +12,7 @@ DEFAULT_THRESHOLD = 0.5  # P(yes) for a finding where no threshold was fitted fo
 # P(yes) thresholds fitted on the built-in corpus's train split (`tinyarms eval --calibrate`, the
 # F1-best), per rule and model; docs/evaluation.md, "How often is it right", has what they are worth on test.
 DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
-    "simple-dry": {"qwen2.5-coder:0.5b": 0.368, "qwen2.5-coder:1.5b": 0.855},
+    "simple-dry": {"qwen2.5-coder:0.5b": 0.412, "qwen2.5-coder:1.5b": 0.824},
     "design-tokens": {"qwen2.5-coder:0.5b": 0.32, "qwen2.5-coder:1.5b": 0.617},
 }
 
