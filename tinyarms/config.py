@@ -123,10 +123,12 @@ class ModelsConfig(BaseModel):
         "auto", description="how a candidate with a claim (a clone pair, a value equal to a token, a cross-file "
         "pair) is asked about: report = list the violations as JSON; yes-no = is the claim a violation, yes or no; "
         "auto = yes-no for the embedded backend's small models (measured better by `tinyarms eval`), report otherwise")
-    verdict: Literal["probability", "answer"] = Field(
+    verdict: Literal["probability", "answer", "finder"] = Field(
         "probability", description="how a yes/no question is answered where the backend gives log probabilities "
         "(the embedded one): probability = P(yes) from the first token of the answer, a finding at the rule's "
-        "threshold, one forward pass and no generation; answer = the generated word")
+        "threshold, one forward pass and no generation; answer = the generated word; finder = no question: "
+        "each candidate of the per-file claim finders (simple-dry's clone pairs, design-tokens' values) is a "
+        "finding, no model needed, as `tinyarms eval --backend none` measures them")
     thresholds: dict[str, dict[str, float]] = Field(
         {}, description="P(yes) a claim needs to be a finding, per rule and model: {simple-dry: {qwen2.5-coder:0.5b: "
         "0.47}}; unset: the thresholds fitted by `tinyarms eval --calibrate` for the built-in models, else 0.5")

@@ -17,6 +17,9 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 # A developer's verdict on a finding (``tinyarms feedback``), in ``Finding.feedback``.
 FALSE_POSITIVE = "false-positive"
 CONFIRMED = "confirmed"
+# Engines whose findings stand for a candidate's claim (a model's verdict, or the finder's as it
+# stands with ``models.verdict: finder``): feedback on one settles its kind of claim.
+CLAIM_ENGINES = frozenset({"model", "finder"})
 
 _WS = re.compile(r"\s+")
 

@@ -191,12 +191,13 @@ def _settings_for_rule(root: Path, rule: str) -> Settings:
 
 
 def _kind(settings: Settings, job: Job, finding: Finding) -> str | None:
+    from tinyarms.finding import CLAIM_ENGINES
     from tinyarms.levels.questions import claim_kind
     from tinyarms.source import Source, make_source
 
     rule = next((r for r in settings.ruleset.rules if r.id == finding.rule), None)
     src = make_source(job.path, job.rel, job.raw, len(job.raw))
-    if finding.engine != "model" or rule is None or not isinstance(src, Source):
+    if finding.engine not in CLAIM_ENGINES or rule is None or not isinstance(src, Source):
         return None
     return claim_kind(src, rule, finding.line, settings.ruleset.root, finding.column)
 

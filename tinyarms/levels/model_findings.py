@@ -72,8 +72,20 @@ def says_yes(text: str) -> bool:
     return isinstance(data, dict) and str(data.get("answer", "")).strip().lower() == "yes"
 
 
-def to_findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]], model: str, level: int,
-              min_confidence: float) -> list[Finding]:
+def finder_findings(questions: list[Question], level: int) -> list[Finding]:
+    """Each question's candidate as a finding, no model asked (``models.verdict: finder``; what
+    ``tinyarms eval --backend none`` measures); one like a reported false positive is that."""
+    answers = {}
+    for i, q in enumerate(questions):
+        q.key = f"finder:{i}"
+        answers[q.key] = [settled_answer(q)] if q.settled_by is not None else [
+            {"line": q.candidate.report[0], "confidence": 1.0, "message": q.rule.message,
+             "suggestion": q.candidate.suggestion or q.rule.suggestion}]
+    return to_findings(questions, answers, None, level, 0.0, engine="finder")
+
+
+def to_findings(questions: list[Question], answers: dict[str, list[dict[str, Any]]], model: str | None, level: int,
+                min_confidence: float, engine: str = "model") -> list[Finding]:
     by_file: dict[str, list[Finding]] = {}
     sources: dict[str, Source] = {}
     for q in questions:
@@ -96,7 +108,7 @@ def to_findings(questions: list[Question], answers: dict[str, list[dict[str, Any
                 path=src.path, line=line, column=column, end_line=max(line, q.candidate.report[1]),
                 end_column=end_column,
                 rule=q.rule.id, skill=q.rule.skill, severity=severity, message=message,
-                suggestion=q.candidate.suggestion or v.get("suggestion"), level=level, engine="model", model=model,
+                suggestion=q.candidate.suggestion or v.get("suggestion"), level=level, engine=engine, model=model,
                 confidence=round(v["confidence"], ndigits=3), feedback=v.get("feedback"),
             ))
             sources[src.rel] = src

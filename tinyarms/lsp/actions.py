@@ -80,8 +80,10 @@ def record_feedback(state: Linted | None, uri: str, fingerprint: str, verdict: s
 
 
 def _claim_kind(state: Linted, finding: Any) -> str | None:
-    """The kind of claim a model finding made, so feedback settles its like (as ``tinyarms feedback``)."""
-    if finding.engine != "model":
+    """The kind of claim a model (or finder) finding made, so feedback settles its like (as ``tinyarms feedback``)."""
+    from tinyarms.finding import CLAIM_ENGINES
+
+    if finding.engine not in CLAIM_ENGINES:
         return None
     from tinyarms.levels.questions import claim_kind
     from tinyarms.ruleset import load_settings

@@ -138,13 +138,14 @@ def _scored_thresholds(stats: dict[str, Any] | None) -> dict[str, float]:
 
 def _finder_alone(root: Path, settings: Settings, jobs: list[Job], limit: int) -> dict[str, list[Finding]]:
     """Every candidate of the claim finders (clone pairs, raw values equal to a token) as a
-    finding, at most ``limit`` per file and rule as a lint asks: the baseline a model must beat."""
-    from tinyarms.levels.model_findings import dedupe
-    from tinyarms.levels.questions import CLAIM_FINDERS, candidates, finder_of
+    finding, at most ``limit`` per file and rule as a lint asks: the baseline a model must beat
+    (what a lint with ``models.verdict: finder`` reports)."""
+    from tinyarms.levels.model_findings import finder_findings
+    from tinyarms.levels.questions import Question, candidates, finder_of
+    from tinyarms.router import PER_FILE_CLAIMS  # cross-file pairs need the whole repository: the deep scan's
     from tinyarms.source import Source, make_source
 
-    per_file = CLAIM_FINDERS - {"cross-file"}  # cross-file pairs need the whole repository: the deep scan's
-    claims = {r.id for r in settings.ruleset.rules if r.level > 0 and finder_of(r) in per_file}
+    claims = {r.id for r in settings.ruleset.rules if r.level > 0 and finder_of(r) in PER_FILE_CLAIMS}
     out: dict[str, list[Finding]] = {rule: [] for rule in claims}
     for job in jobs:
         src = make_source(job.path, job.rel, job.raw, settings.config.max_file_bytes)
@@ -152,10 +153,8 @@ def _finder_alone(root: Path, settings: Settings, jobs: list[Job], limit: int) -
             continue
         for rule in settings.ruleset.rules_for(job.rel, src.language):
             if rule.id in claims:  # one finding per place, as the model level reports them
-                out[rule.id] += dedupe([Finding(job.path, c.report[0], (c.columns or (1, 1))[0], c.report[1],
-                                                (c.columns or (1, 1))[1], rule.id, rule.skill, rule.severity,
-                                                c.where or rule.message, c.suggestion, rule.level, "finder")
-                                        for c in candidates(src, rule, limit, str(root))])
+                found = candidates(src, rule, limit, str(root))
+                out[rule.id] += finder_findings([Question(src, rule, c) for c in found], rule.level)
     return out
 
 

@@ -132,6 +132,10 @@ def _model_lines(result: LintResult) -> list[str]:
     """What each model level did, so a clean result still shows the model was asked."""
     lines = []
     for level, stats in sorted((result.stats.get("models") or {}).items()):
+        if isinstance(stats, dict) and stats.get("verdict") == "finder":
+            lines.append(f"Level {level}: the finders' candidates, no model asked (models.verdict: finder): "
+                         f"{_plural(stats.get('findings', 0), 'finding')}.")
+            continue
         if not isinstance(stats, dict) or not stats.get("backend"):
             continue
         asked, cached, pending = stats.get("asked", 0), stats.get("cached", 0), stats.get("pending", 0)
