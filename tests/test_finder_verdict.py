@@ -85,3 +85,44 @@ def test_a_reported_false_positive_settles_its_kind_of_claim_with_no_model_too(r
     by_line = {f["line"]: f["feedback"] for f in json.loads(done.stdout)["findings"]}
     # the margins (3, and 6 of the same kind) are known false; the padding and gap still fail
     assert by_line == {2: None, 3: "false-positive", 6: "false-positive", 7: None} and done.returncode == 1
+
+
+def test_every_candidate_is_a_finding_with_no_limit_to_ration(project: Path, ollama_server: FakeOllama) -> None:
+    (project / "a.css").write_text("a { padding: 4px; }\nb { margin: 8px; }\nc { gap: 13px; }\n")
+    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_MODELS__VERDICT": "finder",
+           "TINYARMS_MODELS__MAX_CANDIDATES": "1"}
+    out = json.loads(run_cli("lint", "--no-daemon", "--format", "json", "a.css", cwd=project, env=env).stdout)
+    assert [f["line"] for f in out["findings"]] == [1, 2, 3] and out["skipped"] == []
+
+
+TEAM = """\
+name: team
+description: House rules.
+levels: [2]
+rules:
+  - id: too-many-steps
+    engine: model
+    level: 2
+    severity: warning
+    languages: [python]
+    description: A function that does too many things at once.
+    message: "this function does too much"
+"""
+
+
+def test_a_rule_with_no_claim_finder_still_asks_the_model(project: Path, ollama_server: FakeOllama) -> None:
+    (project / ".tinyarms" / "skills").mkdir(parents=True)
+    (project / ".tinyarms" / "skills" / "team.yaml").write_text(TEAM)
+    ollama_server.answer('{"violations": []}')
+    env = {"OLLAMA_HOST": ollama_server.host, "TINYARMS_MODELS__VERDICT": "finder",
+           "TINYARMS_MODELS__BACKEND": "ollama"}
+    done = run_cli("lint", "--no-daemon", "--format", "json", "prices.py", cwd=project, env=env)
+    out = json.loads(done.stdout)
+    level2 = out["stats"]["models"]["2"]
+    assert level2["backend"] == "ollama" and level2["questions"] >= 1, done.stderr  # too-many-steps was asked
+    assert ollama_server.calls("/api/chat")
+    assert all("simple-dry" not in c.body["messages"][-1]["content"] for c in ollama_server.calls("/api/chat"))
+    assert level2["finder"]["findings"] == 1  # simple-dry's pair, not asked
+    assert [(f["rule"], f["engine"]) for f in out["findings"] if f["level"] == 2] == [("simple-dry", "finder")]
+    text = run_cli("lint", "--no-daemon", "prices.py", cwd=project, env=env).stdout
+    assert "no model asked (models.verdict: finder): 1 finding." in text and "via ollama" in text

@@ -17,16 +17,15 @@ from typing import Any
 from tinyarms.finding import Finding, LintResult, Skipped
 from tinyarms.levels.level0 import FileOutcome, Job, Linter, lint_many
 from tinyarms.ruleset import ActiveRule, Settings
-from tinyarms.source import Source, language_of, make_source
+from tinyarms.source import Source, language_of
 from tinyarms.stores import cache as result_cache
 
 # Model work stops this long before the budget ends: the result still has to be put together,
 # rendered and sent. (The hook sends the time it really has left as the budget.)
 BUDGET_RESERVE = 0.2
 MIN_MODEL_TIME = 0.1  # seconds model work gets however little budget is left
-CANDIDATE_SURPLUS = 4  # candidates found per one asked: most do not touch the change
 DEFAULT_MAX_PAIRS = 50  # cross-file pairs asked about when the rule's params do not say
-PER_FILE_CLAIMS = frozenset({"clones", "tokens"})  # claim finders that need one file, not the repository
+FINDER_LIMIT = 1000  # findings per file and rule with models.verdict: finder (no model time to ration)
 
 
 @dataclass(slots=True)
@@ -176,13 +175,15 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
     config = settings.config.models
     limit = options.max_candidates or config.max_candidates
     stats: dict[str, Any] = {}
+    finder_stats: dict[str, Any] = {}
     for level, checks in sorted(work.items()):
         pairs = checks
         if config.verdict == "finder":  # the claim finders' candidates are findings: no model for them
-            claims = [(job, rule) for job, rule in checks if questions_level.finder_of(rule) in PER_FILE_CLAIMS]
+            per_file = questions_level.PER_FILE_CLAIMS
+            claims = [(job, rule) for job, rule in checks if questions_level.finder_of(rule) in per_file]
             if claims:
-                stats[str(level)] = _finder_verdicts(settings, claims, limit, level, result, options)
-            pairs = [(job, rule) for job, rule in checks if questions_level.finder_of(rule) not in PER_FILE_CLAIMS]
+                finder_stats[str(level)] = _finder_verdicts(settings, claims, level, result, options)
+            pairs = [(job, rule) for job, rule in checks if questions_level.finder_of(rule) not in per_file]
             if not pairs:
                 continue
         choice = await select.choose(config, level)
@@ -194,7 +195,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             stats[str(level)] = {"backend": None, "why": choice.why}
             continue
         model = select.model_for(config, choice.name or "", level)
-        questions, cross = _questions(settings, pairs, limit, level, result)
+        questions, cross = questions_level.gather(settings, pairs, limit, level, result.skipped)
         cross_stats = None
         try:
             if cross:
@@ -241,46 +242,21 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
         }
         if cross_stats is not None:
             stats[str(level)]["cross_file"] = cross_stats
+    for key, found in finder_stats.items():  # a level of claim rules only, or the finder's part of one
+        stats[key] = {**stats[key], "finder": found} if key in stats else found
     return stats
 
 
-def _questions(settings: Settings, pairs: list[tuple[Job, ActiveRule]], limit: int, level: int,
-               result: LintResult) -> tuple[list[Any], dict[str, tuple[ActiveRule, list[Source]]]]:
-    """The questions about each file's candidates that touch its changed lines, at most ``limit``
-    per file and rule (the rest listed in ``skipped``); and the sources of the cross-file rules."""
-    from tinyarms.levels import questions as questions_level
-
-    sources: dict[str, Source] = {}
-    questions: list[questions_level.Question] = []
-    cross: dict[str, tuple[ActiveRule, list[Source]]] = {}
-    for job, rule in pairs:
-        src = sources.get(job.rel) or make_source(job.path, job.rel, job.raw, settings.config.max_file_bytes)
-        if not isinstance(src, Source):
-            continue
-        sources[job.rel] = src
-        if questions_level.finder_of(rule) == "cross-file":
-            cross.setdefault(rule.id, (rule, []))[1].append(src)
-            continue
-        found = questions_level.candidates(src, rule, limit * CANDIDATE_SURPLUS, settings.ruleset.root)
-        touching = [c for c in found if questions_level.touches(c, job.changed)]
-        questions += [questions_level.Question(src, rule, c) for c in touching[:limit]]
-        if len(touching) > limit:  # a check not done is listed, never dropped in silence
-            result.skipped.append(Skipped(
-                job.path, "candidate-limit",
-                f"more {rule.id} candidates than the {limit} a file gets; the rest were not checked",
-                rule=rule.id, level=level, hint="raise models.max_candidates to check more in each lint"))
-    return questions, cross
-
-
-def _finder_verdicts(settings: Settings, pairs: list[tuple[Job, ActiveRule]], limit: int, level: int,
-                     result: LintResult, options: LintOptions) -> dict[str, Any]:
+def _finder_verdicts(settings: Settings, pairs: list[tuple[Job, ActiveRule]], level: int, result: LintResult,
+                     options: LintOptions) -> dict[str, Any]:
     """``models.verdict: finder``: each candidate of a claim finder (a clone pair, a raw value
-    equal to a token or off its scale) is a finding as it stands, no model asked."""
+    equal to a token or off its scale) that touches the change is a finding as it stands, no
+    model asked."""
     from tinyarms.levels import model_findings
     from tinyarms.levels import questions as questions_level
 
     started = time.monotonic()
-    questions, _ = _questions(settings, pairs, limit, level, result)
+    questions, _ = questions_level.gather(settings, pairs, FINDER_LIMIT, level, result.skipped)
     questions_level.attach_counter_examples(questions, settings.root, options.feedback_db)
     found = model_findings.finder_findings(questions, level)
     result.findings += found

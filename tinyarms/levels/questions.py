@@ -17,6 +17,9 @@ from tinyarms.ruleset import ActiveRule
 from tinyarms.source import Source
 
 if TYPE_CHECKING:
+    from tinyarms.finding import Skipped
+    from tinyarms.levels.level0 import Job
+    from tinyarms.ruleset import Settings
     from tinyarms.stores.feedback import Entry
 
 
@@ -34,6 +37,35 @@ class Question:
     # question is not asked, its finding is reported as a known false positive.
     settled_by: Entry | None = None
     yes_no: bool = False  # asked as a yes/no question about the candidate's claim (models.question)
+
+
+def gather(settings: Settings, pairs: list[tuple[Job, ActiveRule]], limit: int, level: int,
+           skipped: list[Skipped]) -> tuple[list[Question], dict[str, tuple[ActiveRule, list[Source]]]]:
+    """The questions about each file's candidates that touch its changed lines, at most ``limit``
+    per file and rule (the rest listed in ``skipped``); and the sources of the cross-file rules."""
+    from tinyarms.finding import Skipped
+    from tinyarms.source import make_source
+
+    sources: dict[str, Source] = {}
+    questions: list[Question] = []
+    cross: dict[str, tuple[ActiveRule, list[Source]]] = {}
+    for job, rule in pairs:
+        src = sources.get(job.rel) or make_source(job.path, job.rel, job.raw, settings.config.max_file_bytes)
+        if not isinstance(src, Source):
+            continue
+        sources[job.rel] = src
+        if finder_of(rule) == "cross-file":
+            cross.setdefault(rule.id, (rule, []))[1].append(src)
+            continue
+        found = candidates(src, rule, limit * CANDIDATE_SURPLUS, settings.ruleset.root)
+        touching = [c for c in found if touches(c, job.changed)]
+        questions += [Question(src, rule, c) for c in touching[:limit]]
+        if len(touching) > limit:  # a check not done is listed, never dropped in silence
+            skipped.append(Skipped(
+                job.path, "candidate-limit",
+                f"more {rule.id} candidates than the {limit} a file gets; the rest were not checked",
+                rule=rule.id, level=level, hint="raise models.max_candidates to check more in each lint"))
+    return questions, cross
 
 
 def candidates(src: Source, rule: ActiveRule, limit: int, root: str | None) -> list[Candidate]:
@@ -70,6 +102,8 @@ def touches(candidate: Candidate, changed: tuple[tuple[int, int], ...] | None) -
 
 # Finders whose candidates make a claim a yes/no question can test; whole functions make none.
 CLAIM_FINDERS = frozenset({"clones", "tokens", "cross-file"})
+PER_FILE_CLAIMS = CLAIM_FINDERS - {"cross-file"}  # claim finders that need one file, not the repository
+CANDIDATE_SURPLUS = 4  # candidates found per one asked: most do not touch the change
 
 
 def prepare(questions: list[Question], model: str, digest: str, level: int, mode: str = "report",

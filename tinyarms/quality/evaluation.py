@@ -141,8 +141,7 @@ def _finder_alone(root: Path, settings: Settings, jobs: list[Job], limit: int) -
     finding, at most ``limit`` per file and rule as a lint asks: the baseline a model must beat
     (what a lint with ``models.verdict: finder`` reports)."""
     from tinyarms.levels.model_findings import finder_findings
-    from tinyarms.levels.questions import Question, candidates, finder_of
-    from tinyarms.router import PER_FILE_CLAIMS  # cross-file pairs need the whole repository: the deep scan's
+    from tinyarms.levels.questions import PER_FILE_CLAIMS, Question, candidates, finder_of
     from tinyarms.source import Source, make_source
 
     claims = {r.id for r in settings.ruleset.rules if r.level > 0 and finder_of(r) in PER_FILE_CLAIMS}

@@ -132,11 +132,13 @@ def _model_lines(result: LintResult) -> list[str]:
     """What each model level did, so a clean result still shows the model was asked."""
     lines = []
     for level, stats in sorted((result.stats.get("models") or {}).items()):
-        if isinstance(stats, dict) and stats.get("verdict") == "finder":
-            lines.append(f"Level {level}: the finders' candidates, no model asked (models.verdict: finder): "
-                         f"{_plural(stats.get('findings', 0), 'finding')}.")
+        if not isinstance(stats, dict):
             continue
-        if not isinstance(stats, dict) or not stats.get("backend"):
+        finder = stats if stats.get("verdict") == "finder" else stats.get("finder")
+        if isinstance(finder, dict):
+            lines.append(f"Level {level}: the finders' candidates, no model asked (models.verdict: finder): "
+                         f"{_plural(finder.get('findings', 0), 'finding')}.")
+        if not stats.get("backend"):
             continue
         asked, cached, pending = stats.get("asked", 0), stats.get("cached", 0), stats.get("pending", 0)
         questions = stats.get("questions", 0)
