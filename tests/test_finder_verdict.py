@@ -126,3 +126,25 @@ def test_a_rule_with_no_claim_finder_still_asks_the_model(project: Path, ollama_
     assert [(f["rule"], f["engine"]) for f in out["findings"] if f["level"] == 2] == [("simple-dry", "finder")]
     text = run_cli("lint", "--no-daemon", "prices.py", cwd=project, env=env).stdout
     assert "no model asked (models.verdict: finder): 1 finding." in text and "via ollama" in text
+
+
+def test_min_logic_lets_smaller_copies_in_and_is_checked(tmp_path: Path) -> None:
+    from tests.candidates.test_simple_dry import GUARD
+    from tinyarms.candidates.simple_dry import MIN_LOGIC
+    from tinyarms.skills import ClonesParams
+
+    assert ClonesParams().min_logic == MIN_LOGIC  # the rule's default is the finder's
+    (tmp_path / "out.py").write_text(GUARD)  # two guards of three steps each
+    env = {"TINYARMS_MODELS__VERDICT": "finder", "TINYARMS_MODELS__BACKEND": "none"}
+
+    def dry_lines(config: str) -> list[int]:
+        (tmp_path / ".tinyarms.yaml").write_text(config)
+        done = run_cli("lint", "--no-daemon", "--format", "json", "--select", "simple-dry", "out.py",
+                       cwd=tmp_path, env=env)
+        return [f["line"] for f in json.loads(done.stdout)["findings"]]
+
+    assert dry_lines("rules: {}\n") == []
+    assert dry_lines("rules:\n  simple-dry:\n    params: {min_logic: 3}\n") == [12]
+    (tmp_path / ".tinyarms.yaml").write_text("rules:\n  simple-dry:\n    params: {min_logic: 0}\n")
+    done = run_cli("lint", "--no-daemon", "out.py", cwd=tmp_path, env=env)
+    assert done.returncode == 2 and ".tinyarms.yaml:3: rules.simple-dry.params.min_logic" in done.stderr

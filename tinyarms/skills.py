@@ -139,16 +139,30 @@ class TokensParams(BaseModel):
                                                            "other way round) are compared at this size")
 
 
+class ClonesParams(BaseModel):
+    """The parameters of a model rule whose finder is ``clones`` (simple-dry)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    finder: Literal["clones"] = "clones"
+    min_logic: int = Field(4, ge=1, description="calls, branches, loops, operators and markup elements each block "
+                           "of a pair does at least: lower it for small copies too (more pairs, fewer of them real)")
+
+
+_FINDER_PARAMS: dict[str, type[BaseModel]] = {"tokens": TokensParams, "clones": ClonesParams}
+
+
 def validate_params(rule: Rule, params: dict[str, Any]) -> Any:
     """The rule's parameters as its check's model; raises ``ValueError`` with the field."""
     name = rule.check_name
     if name is None:
-        if params.get("finder") == "tokens":
-            try:
-                return TokensParams.model_validate(params)
-            except ValidationError as exc:
-                raise ParamsError(exc) from None
-        return params
+        model = _FINDER_PARAMS.get(params.get("finder", ""))
+        if model is None:
+            return params
+        try:
+            return model.model_validate(params)
+        except ValidationError as exc:
+            raise ParamsError(exc) from None
     try:
         return CHECKS[name].params.model_validate(params)
     except ValidationError as exc:

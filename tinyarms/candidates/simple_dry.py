@@ -30,10 +30,10 @@ them labelled copies), so a pair is proposed only when it is worth a question:
   of cases has a new literal or name on nearly every line.
 
 On the train split these took the finder from 131 candidates (39 real: precision 0.30, recall
-0.83) to 85 (39 real: 0.46 / 0.83): the one-per-copy rules 131 -> 105, logic -> 91, few
-parameters -> 85; the floor of four things (``MIN_LOGIC``), measured later on the larger train
-split, 101 -> 61 (0.49 / 0.88 -> 0.70 / 0.77). docs/evaluation.md has the held-out figures. Requiring
-shared names as well would drop every copy renamed throughout: the rule's own "different names".
+0.83) to 85 (0.46 / 0.83): one per copy 131 -> 105, logic -> 91, few parameters -> 85; later the
+floor of four things (``MIN_LOGIC``) 101 -> 61 (0.49 / 0.88 -> 0.70 / 0.77) on the larger split.
+docs/evaluation.md has the held-out figures. Requiring shared names as well would drop every
+copy renamed throughout: the rule's own "different names".
 """
 
 from __future__ import annotations
@@ -64,9 +64,7 @@ _COMMON = 20  # a run of two line shapes held by more functions than this leads 
 # of names aside) per line a pair may hold at most: each would be a parameter of the shared
 # function. One in two lines: a copy with its messages or constants changed stays a copy.
 DIFFERENCES = 0.5
-# The logic (``_LOGIC`` nodes) each block of a pair holds at least. On the train split of the time
-# (47 copies) a floor of 1..5 kept 41, 40, 38, 35, 26 copies at precision 0.46, 0.52, 0.62, 0.73, 0.76.
-MIN_LOGIC = 4
+MIN_LOGIC = 4  # ``_LOGIC`` nodes each block holds at least; train, 47 copies: 1..5 kept 41, 40, 38, 35, 26
 # Nodes that make a block logic rather than a list: calls, branches, loops, operators (Python,
 # JS/TS), and markup elements (JSX), each a call of its component.
 _LOGIC = frozenset({
@@ -114,8 +112,8 @@ class _Lines:
         renamed = sum(1 for name, x, y in replaced if name and renamed_to[x] == renamed_from[y] == 1)
         return len(replaced) - renamed, min(len(a), len(b))
 
-    def is_logic(self, block: tuple[int, int]) -> bool:
-        return sum(self.logic[n] for n in range(block[0], block[1] + 1)) >= MIN_LOGIC
+    def logic_in(self, block: tuple[int, int]) -> int:
+        return sum(self.logic[n] for n in range(block[0], block[1] + 1))
 
 
 def _scan(src: Source) -> _Lines:
@@ -174,7 +172,7 @@ def _rows(scan: _Lines) -> list[tuple[int, tuple[str, ...]]]:
     return [(row, tuple(tokens)) for row, tokens in sorted(scan.shapes.items())]
 
 
-def find(src: Source, rule: str, limit: int) -> list[Candidate]:
+def find(src: Source, rule: str, limit: int, min_logic: int = MIN_LOGIC) -> list[Candidate]:
     scan = _scan(src)
     rows = _rows(scan)
     lines = [(n, shape) for n, shape in rows if shape and shape[0] not in _SKIP_LINES]
@@ -208,7 +206,7 @@ def find(src: Source, rule: str, limit: int) -> list[Candidate]:
                 pairs.append((length, i, j))
     pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
     out: list[Candidate] = []
-    asked = _Asked(scan, functions)
+    asked = _Asked(scan, functions, min_logic)
     taken: list[tuple[int, int, int]] = []
     exact: list[tuple[tuple[int, int], tuple[int, int]]] = []
     for length, i, j in pairs:
@@ -237,8 +235,9 @@ class _Asked:
     """The pairs proposed so far in a file, and whether one more is worth a question (the
     module's docstring says why each test)."""
 
-    def __init__(self, scan: _Lines, functions: list[tuple[int, int, str]]) -> None:
+    def __init__(self, scan: _Lines, functions: list[tuple[int, int, str]], min_logic: int) -> None:
         self.scan = scan
+        self.min_logic = min_logic
         self.functions = functions
         self.reported: list[tuple[int, int]] = []
         self.function_pairs: set[tuple[tuple[int, int], tuple[int, int]] | None] = set()
@@ -251,7 +250,7 @@ class _Asked:
         if between in self.function_pairs:
             return False  # another piece of a copied function already asked about
         scan = self.scan
-        if not (scan.is_logic(first) and scan.is_logic(second)):
+        if min(scan.logic_in(first), scan.logic_in(second)) < self.min_logic:
             return False
         replaced, lines = scan.replacements(first, second)
         if replaced > DIFFERENCES * lines:

@@ -74,7 +74,7 @@ def candidates(src: Source, rule: ActiveRule, limit: int, root: str | None) -> l
     if finder == "clones":
         from tinyarms.candidates import simple_dry
 
-        return simple_dry.find(src, rule.id, limit)
+        return simple_dry.find(src, rule.id, limit, int(rule.params.get("min_logic", simple_dry.MIN_LOGIC)))
     if finder == "tokens":
         from tinyarms.candidates import design_tokens, tokens
 
