@@ -80,6 +80,15 @@ def test_bad_environment_value_names_the_variable_layer(monkeypatch: pytest.Monk
     assert error.value.problems == ["environment (TINYARMS_*):1: fail_on: 'loudly' is not one of error, warning, never"]
 
 
+def test_a_bad_rule_param_from_the_environment_is_the_environments(monkeypatch: pytest.MonkeyPatch) -> None:
+    # rules: {} sits on a line of the built-in config; the bad key is the environment's all the same
+    monkeypatch.setenv("TINYARMS_RULES__SIMPLE_DRY__PARAMS__MIN_LOGIC", "0")
+    with pytest.raises(ConfigError) as error:
+        load_settings(None)
+    [problem] = error.value.problems
+    assert problem.startswith("environment (TINYARMS_*):1: rules.simple-dry.params.min_logic:"), problem
+
+
 def test_unknown_skill_and_rule_selection_are_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("x = 1\n")
     result = run_cli("lint", "--skill", "code-linting-fats", "a.py", cwd=tmp_path)

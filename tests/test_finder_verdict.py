@@ -81,6 +81,7 @@ def test_a_reported_false_positive_settles_its_kind_of_claim_with_no_model_too(r
     taught = run_cli("feedback", "false-positive", "card.css:3:design-tokens", "--note", "margins are layout",
                      cwd=repo, env=env)
     assert taught.returncode == 0, taught.stderr
+    assert "of its kind (margin:--size) are settled" in taught.stdout and "model" not in taught.stdout  # none asked
     done = run_cli("lint", "--no-daemon", "--format", "json", "card.css", cwd=repo, env=env)
     by_line = {f["line"]: f["feedback"] for f in json.loads(done.stdout)["findings"]}
     # the margins (3, and 6 of the same kind) are known false; the padding and gap still fail

@@ -232,7 +232,14 @@ def _apply_overrides(skills: dict[str, tuple[Skill, str]], names: list[str], loa
 
 
 def _where(loaded: LoadedConfig, loc: Loc) -> str:
-    """``file:line`` of the last layer that set ``loc``."""
+    """``file:line`` of the last layer that set ``loc`` (the environment's keys have no lines of
+    their own); else of the last one that set the nearest key above it."""
+    for layer in reversed(loaded.layers):
+        if _holds(layer.doc.data, loc):
+            probe = loc
+            while probe and probe not in layer.doc.lines:
+                probe = probe[:-1]
+            return f"{layer.doc.path}:{layer.doc.lines.get(probe, 1)}"
     for layer in reversed(loaded.layers):
         doc = layer.doc
         probe = loc
@@ -241,6 +248,14 @@ def _where(loaded: LoadedConfig, loc: Loc) -> str:
                 return f"{doc.path}:{doc.lines[probe]}"
             probe = probe[:-1]
     return loaded.layers[-1].doc.path if loaded.layers else "config"
+
+
+def _holds(data: Any, loc: Loc) -> bool:
+    for key in loc:
+        if not isinstance(data, dict) or key not in data:
+            return False
+        data = data[key]
+    return bool(loc)
 
 
 def ruleset_paths_root(paths: list[Path]) -> Path | None:

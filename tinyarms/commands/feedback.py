@@ -74,11 +74,14 @@ def run(args: argparse.Namespace) -> int:
         entry = store.record_finding(root, found.finding, found.rel, found.lines, verdict, args.note, kind=found.kind)
     where = f"{found.finding.path}:{found.finding.line}: {found.finding.rule}"
     if verdict == FALSE_POSITIVE:
-        print(f"{where} is a known false positive now (fingerprint {entry.fingerprint}): it fails no commit again, "
-              f"and the model is shown it as a counter-example for {entry.rule} in this repository.")
+        taught = (f", and the model is shown it as a counter-example for {entry.rule} in this repository"
+                  if found.finding.engine == "model" else "")  # a Level 0 or finder finding: no model asked
+        print(f"{where} is a known false positive now (fingerprint {entry.fingerprint}): it fails no commit "
+              f"again{taught}.")
         if entry.kind:
-            print(f"Other {entry.rule} findings of its kind ({entry.kind}) are settled the same way from now on, "
-                  "without asking the model; confirm one of them to have the model judge each again.")
+            print(f"Other {entry.rule} findings of its kind ({entry.kind}) are settled the same way from now on"
+                  + (", without asking the model; confirm one of them to have the model judge each again."
+                     if found.finding.engine == "model" else "; confirm one of them to report each again."))
     else:
         print(f"{where} is confirmed (fingerprint {entry.fingerprint}).")
     print(f"Undo with `tinyarms feedback remove {entry.id}`.", file=sys.stderr)
