@@ -234,11 +234,21 @@ def test_a_timeout_is_prompt_and_stops_the_generation(backend: EmbeddedBackend) 
     assert any(stage in info.value.message for stage in (
         "generating the answer", "reading the prompt", "still working at the deadline")), info.value.message
     assert took < 1.0 + slack  # not the ~150 s of 3000 tokens
-    straggle = _wait_idle(slack)  # the worker stopped generating: it does not run to 3000 tokens
+    try:
+        straggle = _wait_idle(slack)  # the worker stopped generating: it does not run to 3000 tokens
+    except ModelUnavailable:
+        # On a loaded machine the worker can miss its grace after the deadline: the pool kills it
+        # (no failure counted) and the ping meets its replacement, loading. Killed is stopped too;
+        # a worker still generating would have kept the ping waiting ("busy with another question").
+        last = llamacpp._pool.crashes[-1] if llamacpp._pool.crashes else None
+        assert last is not None and "did not stop at its deadline" in last.cause, llamacpp._pool.status()
+        assert llamacpp._pool.total_crashes == crashes + 1 and llamacpp._pool.failures == 0
+        straggle = None
 
     done = run(backend.complete(MODEL, system, prompt, schema, timeout=120, max_tokens=16))
     assert done.text
-    print(f"\ntimeout raised after {took:.2f} s; the worker let go {straggle * 1000:.0f} ms later")
+    after = "was killed after its grace" if straggle is None else f"let go {straggle * 1000:.0f} ms later"
+    print(f"\ntimeout raised after {took:.2f} s; the worker {after}")
 
 
 def test_a_timeout_while_reading_a_long_prompt_aborts_it(backend: EmbeddedBackend) -> None:
