@@ -195,7 +195,7 @@ async def _run_levels(settings: Settings, work: dict[int, list[tuple[Job, Active
             stats[str(level)] = {"backend": None, "why": choice.why}
             continue
         model = select.model_for(config, choice.name or "", level)
-        questions, cross = questions_level.gather(settings, pairs, limit, level, result.skipped)
+        questions, cross = questions_level.gather(settings, pairs, limit, result.skipped)
         cross_stats = None
         try:
             if cross:
@@ -256,7 +256,7 @@ def _finder_verdicts(settings: Settings, pairs: list[tuple[Job, ActiveRule]], le
     from tinyarms.levels import questions as questions_level
 
     started = time.monotonic()
-    questions, _ = questions_level.gather(settings, pairs, FINDER_LIMIT, level, result.skipped)
+    questions, _ = questions_level.gather(settings, pairs, FINDER_LIMIT, result.skipped)
     questions_level.attach_counter_examples(questions, settings.root, options.feedback_db)
     found = model_findings.finder_findings(questions, level)
     result.findings += found

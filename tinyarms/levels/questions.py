@@ -39,7 +39,7 @@ class Question:
     yes_no: bool = False  # asked as a yes/no question about the candidate's claim (models.question)
 
 
-def gather(settings: Settings, pairs: list[tuple[Job, ActiveRule]], limit: int, level: int,
+def gather(settings: Settings, pairs: list[tuple[Job, ActiveRule]], limit: int,
            skipped: list[Skipped]) -> tuple[list[Question], dict[str, tuple[ActiveRule, list[Source]]]]:
     """The questions about each file's candidates that touch its changed lines, at most ``limit``
     per file and rule (the rest listed in ``skipped``); and the sources of the cross-file rules."""
@@ -64,7 +64,7 @@ def gather(settings: Settings, pairs: list[tuple[Job, ActiveRule]], limit: int, 
             skipped.append(Skipped(
                 job.path, "candidate-limit",
                 f"more {rule.id} candidates than the {limit} a file gets; the rest were not checked",
-                rule=rule.id, level=level, hint="raise models.max_candidates to check more in each lint"))
+                rule=rule.id, level=rule.level, hint="raise models.max_candidates to check more in each lint"))
     return questions, cross
 
 

@@ -98,7 +98,7 @@ def run(corpus_root: Path, options: EvalOptions) -> Report:
     if options.backend == "none":
         # No model: the claim finders' candidates stand as findings, what the finder alone reports.
         limit = options.max_candidates or settings.config.models.max_candidates
-        alone = _finder_alone(root, settings, collected.jobs, limit)
+        alone = _finder_alone(settings, collected.jobs, limit)
         result.findings += [f for found in alone.values() for f in found]
         result.skipped = [s for s in result.skipped if s.rule not in alone]
         thresholds |= {rule: 1.0 for rule in alone}
@@ -136,25 +136,20 @@ def _scored_thresholds(stats: dict[str, Any] | None) -> dict[str, float]:
     return out
 
 
-def _finder_alone(root: Path, settings: Settings, jobs: list[Job], limit: int) -> dict[str, list[Finding]]:
+def _finder_alone(settings: Settings, jobs: list[Job], limit: int) -> dict[str, list[Finding]]:
     """Every candidate of the claim finders (clone pairs, raw values equal to a token) as a
-    finding, at most ``limit`` per file and rule as a lint asks: the baseline a model must beat
-    (what a lint with ``models.verdict: finder`` reports)."""
+    finding, at most ``limit`` per file and rule as a lint asks: the baseline a model must beat,
+    gathered and reported as a lint with ``models.verdict: finder`` does."""
     from tinyarms.levels.model_findings import finder_findings
-    from tinyarms.levels.questions import PER_FILE_CLAIMS, Question, candidates, finder_of
-    from tinyarms.source import Source, make_source
+    from tinyarms.levels.questions import PER_FILE_CLAIMS, finder_of, gather
+    from tinyarms.source import language_of
 
     claims = {r.id for r in settings.ruleset.rules if r.level > 0 and finder_of(r) in PER_FILE_CLAIMS}
-    out: dict[str, list[Finding]] = {rule: [] for rule in claims}
-    for job in jobs:
-        src = make_source(job.path, job.rel, job.raw, settings.config.max_file_bytes)
-        if not isinstance(src, Source):
-            continue
-        for rule in settings.ruleset.rules_for(job.rel, src.language):
-            if rule.id in claims:  # one finding per place, as the model level reports them
-                found = candidates(src, rule, limit, str(root))
-                out[rule.id] += finder_findings([Question(src, rule, c) for c in found], rule.level)
-    return out
+    pairs = [(job, rule) for job in jobs for rule in settings.ruleset.rules_for(job.rel, language_of(job.rel))
+             if rule.id in claims]
+    questions, _ = gather(settings, pairs, limit, [])  # past the limit: eval counts no skip for the finder alone
+    return {rule.id: finder_findings([q for q in questions if q.rule.id == rule.id], rule.level)
+            for rule in settings.ruleset.rules if rule.id in claims}
 
 
 def _verdicts(corpus: Corpus, settings: Any, chosen: list[str], rules: dict[str, RuleInfo], rule: str,
